@@ -1,0 +1,45 @@
+"""Streamlit entry point: sign-in, then navigation over the pages in views/ that the user may use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from assessment import access
+from assessment.storage import DatabaseError
+from ui.session import require_actor, sidebar_user
+from ui.state import get_db
+
+VIEWS = Path(__file__).parent / "views"
+
+# (file, title, icon, action the user needs, default page?)
+PAGES = [
+    ("dashboard.py", "Leadership dashboard", ":material/monitoring:", "read", True),
+    ("self_assessment.py", "Self-assessment", ":material/edit_note:", "answer", False),
+    ("unit.py", "Business unit", ":material/apartment:", "read", False),
+    ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
+    ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
+    ("excel.py", "Excel", ":material/table_view:", "read", False),
+    ("audit.py", "Audit trail", ":material/policy:", "read_audit", False),
+    ("admin.py", "Users & backups", ":material/admin_panel_settings:", "manage_users", False),
+    ("account.py", "My account", ":material/person:", "read", False),
+]
+
+st.set_page_config(page_title="ITSCM maturity", page_icon=":material/shield:", layout="wide")
+
+try:
+    db = get_db()
+except DatabaseError as exc:
+    st.error(f"The database could not be opened: {exc}")
+    st.stop()
+
+actor = require_actor(db)
+pages = [
+    st.Page(str(VIEWS / file), title=title, icon=icon, default=default)
+    for file, title, icon, action, default in PAGES
+    if (VIEWS / file).exists() and access.allowed(actor, action)
+]
+nav = st.navigation(pages)
+sidebar_user(db, actor)
+nav.run()

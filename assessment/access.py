@@ -1,0 +1,61 @@
+"""Who may do what: roles, actions and unit scoping, checked by every engine operation."""
+
+from __future__ import annotations
+
+from .errors import PermissionDenied
+from .model import Actor
+
+ADMIN, MANAGER, HEAD, LEADERSHIP, AUDITOR = (
+    "administrator", "continuity_manager", "department_head", "leadership", "auditor")
+ROLES = (ADMIN, MANAGER, HEAD, LEADERSHIP, AUDITOR)
+ROLE_LABELS = {
+    ADMIN: "Administrator", MANAGER: "Continuity manager", HEAD: "Department head",
+    LEADERSHIP: "Leadership", AUDITOR: "Auditor",
+}
+
+# action -> roles allowed; unit-scoped actions are further limited to a head's own units.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read": frozenset(ROLES),
+    "answer": frozenset({ADMIN, HEAD}),
+    "submit": frozenset({ADMIN, HEAD}),
+    "review": frozenset({ADMIN, MANAGER}),
+    "manage_campaigns": frozenset({ADMIN, MANAGER}),
+    "manage_questionnaires": frozenset({ADMIN, MANAGER}),
+    "manage_units": frozenset({ADMIN, MANAGER}),
+    "manage_users": frozenset({ADMIN}),
+    "export": frozenset({ADMIN, MANAGER, AUDITOR, LEADERSHIP}),
+    "template": frozenset({ADMIN, MANAGER, HEAD}),
+    "import": frozenset({ADMIN, MANAGER, HEAD, AUDITOR}),
+    "read_audit": frozenset({ADMIN, AUDITOR}),
+    "backup": frozenset({ADMIN}),
+}
+UNIT_SCOPED_ROLES = frozenset({HEAD})
+
+SYSTEM = Actor("system", ADMIN, source="cli")
+
+
+def allowed(actor: Actor, action: str, unit_id: str | None = None) -> bool:
+    roles = PERMISSIONS.get(action)
+    if roles is None:
+        raise KeyError(f"unknown action {action!r}")
+    if actor.role not in roles:
+        return False
+    if action == "import" and actor.role == AUDITOR and not actor.can_import:
+        return False
+    if actor.role in UNIT_SCOPED_ROLES and unit_id is not None:
+        return unit_id in actor.units
+    return True
+
+
+def require(actor: Actor, action: str, unit_id: str | None = None) -> None:
+    if not allowed(actor, action, unit_id):
+        target = f" for unit {unit_id}" if unit_id else ""
+        raise PermissionDenied(f"{actor.username} ({ROLE_LABELS.get(actor.role, actor.role)}) may not {action}{target}")
+
+
+def readable_units(actor: Actor) -> tuple[str, ...] | None:
+    """None means every unit; a tuple limits reads to those units."""
+    require(actor, "read")
+    if actor.role in UNIT_SCOPED_ROLES:
+        return tuple(sorted(actor.units))
+    return None

@@ -1,0 +1,58 @@
+"""First start: make sure the data folder and database exist, then load the demo when it is empty."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from . import access, catalog, demo, users
+from .questionnaire import load_default
+from .settings import Settings
+from .storage import Database, DatabaseError
+from .storage.db import open_database
+
+
+@dataclass(frozen=True)
+class Startup:
+    db: Database
+    demo_loaded: bool
+    credentials: list[tuple[str, str, str]]
+
+
+def check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the data folder {path}: {exc.strerror}. "
+                            "Create it, or point ITSCM_DATA_DIR at a writable folder.") from exc
+    if not os.access(path, os.W_OK):
+        raise DatabaseError(f"the data folder {path} is read-only for this user; "
+                            "make it writable or set ITSCM_DATA_DIR to a writable folder")
+
+
+def start(settings: Settings, today: date | None = None) -> Startup:
+    """Open the database (migrating it); on an empty one, store the questionnaire and the demo."""
+    path = settings.database_path
+    if path is None:
+        raise DatabaseError(f"unsupported database URL {settings.database_url!r}")
+    check_data_dir(path.parent)
+    db = open_database(path)
+    q = load_default()
+    catalog.register_questionnaire(db, access.SYSTEM.with_source("startup"), q)
+    loaded, creds = False, []
+    if settings.demo_on_first_start and not catalog.organisation_exists(db):
+        demo.load(db, access.SYSTEM.with_source("startup"), q, today or date.today())
+        creds = users.create_demo_users(db, settings.data_dir)
+        loaded = True
+    return Startup(db, loaded, creds)
+
+
+def print_credentials(creds: list[tuple[str, str, str]], data_dir: Path) -> None:
+    if not creds:
+        return
+    print("\nDemo accounts (shown once; also in", data_dir / "demo-credentials.txt", "readable only by you):")
+    for username, role, pw in creds:
+        print(f"  {username:<24} {role:<20} {pw}")
+    print()

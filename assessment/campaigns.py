@@ -1,0 +1,135 @@
+"""Campaign (assessment cycle) operations: create, copy from the previous cycle, dates, open and close."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import polars as pl
+
+from . import access
+from .catalog import now, register_questionnaire
+from .errors import InvalidState, NotFound, ValidationError
+from .model import Actor, Questionnaire
+from .storage import Database, audit, campaigns, catalog
+
+STATUSES = ("planned", "open", "closed")
+TRANSITIONS = {"planned": {"open"}, "open": {"closed"}, "closed": {"open"}}
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def list_campaigns(db: Database, actor: Actor) -> pl.DataFrame:
+    access.require(actor, "read")
+    with db.read() as cur:
+        return campaigns.campaigns(cur)
+
+
+def get(db: Database, actor: Actor, campaign_id: str) -> dict:
+    access.require(actor, "read")
+    with db.read() as cur:
+        c = campaigns.campaign(cur, campaign_id)
+    if c is None:
+        raise NotFound(f"unknown campaign {campaign_id!r}")
+    return c
+
+
+def _check_dates(opens_on: date, due_on: date, closes_on: date) -> list[str]:
+    problems = []
+    if due_on < opens_on:
+        problems.append(f"due_on: {due_on} is before opens_on {opens_on}")
+    if closes_on < due_on:
+        problems.append(f"closes_on: {closes_on} is before due_on {due_on}")
+    return problems
+
+
+def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionnaire, opens_on: date,
+           due_on: date, closes_on: date, unit_ids: list[str] | None = None, previous: str | None = None,
+           status: str = "planned") -> dict:
+    """Create a cycle over the given units (default: every active unit) with a stored questionnaire."""
+    access.require(actor, "manage_campaigns")
+    problems = _check_dates(opens_on, due_on, closes_on)
+    if not ID_RE.match(campaign_id or ""):
+        problems.append(f"campaign_id: use letters, digits, '.', '_' or '-', got {campaign_id!r}")
+    if not name.strip():
+        problems.append("name: a campaign needs a name")
+    if status not in STATUSES:
+        problems.append(f"status: expected one of {STATUSES}, got {status!r}")
+    if problems:
+        raise ValidationError(problems, "campaign")
+    register_questionnaire(db, actor, q)
+
+    def work(cur) -> dict:
+        if campaigns.campaign(cur, campaign_id):
+            raise InvalidState(f"campaign {campaign_id!r} already exists")
+        if previous and not campaigns.campaign(cur, previous):
+            raise NotFound(f"unknown previous campaign {previous!r}")
+        ids = unit_ids if unit_ids is not None else catalog.units(cur)["unit_id"].to_list()
+        at = now()
+        campaigns.insert_campaign(cur, campaign_id, name.strip(), q.id, q.version, opens_on, due_on, closes_on,
+                                  status, previous, at, actor.username)
+        campaigns.create_assessments(cur, campaign_id, ids, at)
+        after = {"name": name, "questionnaire": f"{q.id}@{q.version}", "opens_on": opens_on, "due_on": due_on,
+                 "closes_on": closes_on, "status": status, "previous": previous, "units": len(ids)}
+        audit.append(cur, actor.username, actor.source, "campaign.create", "campaign", campaign_id, None, after)
+        return after
+
+    return db.transaction(work)
+
+
+def create_from_previous(db: Database, actor: Actor, previous_id: str, campaign_id: str, name: str,
+                         opens_on: date, due_on: date, closes_on: date, q: Questionnaire | None = None) -> dict:
+    """A new cycle with the previous cycle's questionnaire (or a newer one) and today's active units."""
+    prev = get(db, actor, previous_id)
+    if q is None:
+        from .catalog import questionnaire
+
+        q = questionnaire(db, prev["questionnaire_id"], prev["questionnaire_version"])
+    return create(db, actor, campaign_id, name, q, opens_on, due_on, closes_on, previous=previous_id)
+
+
+def set_status(db: Database, actor: Actor, campaign_id: str, status: str) -> None:
+    access.require(actor, "manage_campaigns")
+
+    def work(cur) -> None:
+        c = campaigns.campaign(cur, campaign_id)
+        if c is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        if status not in TRANSITIONS.get(c["status"], set()):
+            raise InvalidState(f"campaign {campaign_id} is {c['status']}; it cannot become {status}")
+        campaigns.update_campaign(cur, campaign_id, status=status)
+        audit.append(cur, actor.username, actor.source, f"campaign.{status}", "campaign", campaign_id,
+                     {"status": c["status"]}, {"status": status})
+
+    db.transaction(work)
+
+
+def set_dates(db: Database, actor: Actor, campaign_id: str, opens_on: date, due_on: date, closes_on: date) -> None:
+    access.require(actor, "manage_campaigns")
+    problems = _check_dates(opens_on, due_on, closes_on)
+    if problems:
+        raise ValidationError(problems, f"campaign {campaign_id}")
+
+    def work(cur) -> None:
+        c = campaigns.campaign(cur, campaign_id)
+        if c is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        new = {"opens_on": opens_on, "due_on": due_on, "closes_on": closes_on}
+        campaigns.update_campaign(cur, campaign_id, **new)
+        audit.append(cur, actor.username, actor.source, "campaign.dates", "campaign", campaign_id,
+                     {k: c[k] for k in new}, new)
+
+    db.transaction(work)
+
+
+def assessments(db: Database, actor: Actor, campaign_id: str) -> pl.DataFrame:
+    scope = access.readable_units(actor)
+    with db.read() as cur:
+        return campaigns.assessments(cur, campaign_id, list(scope) if scope is not None else None)
+
+
+def previous_of(db: Database, campaign_id: str) -> str | None:
+    with db.read() as cur:
+        c = campaigns.campaign(cur, campaign_id)
+        if c and c["previous_campaign_id"]:
+            return c["previous_campaign_id"]
+        return campaigns.previous_campaign(cur, campaign_id)

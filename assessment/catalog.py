@@ -1,0 +1,104 @@
+"""Engine operations on questionnaires and the organisation's business units."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import polars as pl
+
+from . import access
+from .errors import InvalidState, NotFound
+from .model import Actor, Questionnaire
+from .questionnaire import loads
+from .storage import Database, audit, campaigns, catalog
+
+
+def register_questionnaire(db: Database, actor: Actor, q: Questionnaire) -> bool:
+    """Store a questionnaire version; refuse a changed file that kept the same version number."""
+    access.require(actor, "manage_questionnaires")
+
+    def work(cur) -> bool:
+        existing = catalog.questionnaire_exists(cur, q.id, q.version)
+        if existing == q.content_hash:
+            return False
+        if existing:
+            raise InvalidState(
+                f"questionnaire {q.id} version {q.version} is already stored with different content "
+                f"(hash {existing[:12]}, this file {q.content_hash[:12]}): give the changed file a new version")
+        catalog.save_questionnaire(cur, q)
+        audit.append(cur, actor.username, actor.source, "questionnaire.register", "questionnaire",
+                     f"{q.id}@{q.version}", None, {"content_hash": q.content_hash,
+                                                  "questions": len(q.questions)})
+        return True
+
+    return db.transaction(work)
+
+
+@lru_cache(maxsize=32)
+def _parse(source: str) -> Questionnaire:
+    return loads(source, name="stored questionnaire", check_references=False)
+
+
+def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
+    with db.read() as cur:
+        source = catalog.questionnaire_source(cur, qid, version)
+    if source is None:
+        raise NotFound(f"questionnaire {qid} version {version} is not stored")
+    return _parse(source)
+
+
+def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
+    with db.read() as cur:
+        c = campaigns.campaign(cur, campaign_id)
+    if c is None:
+        raise NotFound(f"unknown campaign {campaign_id!r}")
+    return questionnaire(db, c["questionnaire_id"], c["questionnaire_version"])
+
+
+def units(db: Database, actor: Actor, include_inactive: bool = False) -> pl.DataFrame:
+    scope = access.readable_units(actor)
+    with db.read() as cur:
+        return catalog.units(cur, list(scope) if scope is not None else None, include_inactive)
+
+
+def unit(db: Database, actor: Actor, unit_id: str) -> dict:
+    access.require(actor, "read", unit_id)
+    with db.read() as cur:
+        row = catalog.unit(cur, unit_id)
+    if row is None:
+        raise NotFound(f"unknown business unit {unit_id!r}")
+    return row
+
+
+def divisions(db: Database, actor: Actor) -> pl.DataFrame:
+    access.require(actor, "read")
+    with db.read() as cur:
+        return catalog.divisions(cur)
+
+
+def organisation_exists(db: Database) -> bool:
+    with db.read() as cur:
+        return catalog.count_rows(cur, "business_units") > 0
+
+
+def record_plan_review(db: Database, actor: Actor, unit_id: str, reviewed_on, interval_months: int | None = None):
+    """Record that a unit's continuity plan was reviewed (and optionally change its interval)."""
+    access.require(actor, "manage_units")
+    fields = {"plan_last_reviewed": reviewed_on}
+    if interval_months is not None:
+        fields["review_interval_months"] = int(interval_months)
+
+    def work(cur):
+        before = catalog.unit(cur, unit_id)
+        if before is None:
+            raise NotFound(f"unknown business unit {unit_id!r}")
+        catalog.update_unit(cur, unit_id, **fields)
+        audit.append(cur, actor.username, actor.source, "unit.plan_review", "unit", unit_id,
+                     {k: before[k] for k in fields}, fields)
+
+    db.transaction(work)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)

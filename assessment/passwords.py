@@ -1,0 +1,57 @@
+"""Password policy (OWASP ASVS level 1) and argon2id hashing."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 1024  # long passphrases are welcome; argon2 hashes the whole string, nothing is truncated
+COMMON = Path(__file__).parent / "resources" / "common-passwords.txt"
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@lru_cache(maxsize=1)
+def _common() -> frozenset[str]:
+    return frozenset(line.strip().lower() for line in COMMON.read_text().splitlines() if line.strip())
+
+
+def problems(password: str, username: str = "") -> list[str]:
+    """Why a password is refused (empty when acceptable). No composition rules, by design (ASVS 2.1.9)."""
+    out = []
+    if len(password) < MIN_LENGTH:
+        out.append(f"use at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        out.append(f"use at most {MAX_LENGTH} characters")
+    lowered = password.lower()
+    if lowered in _common():
+        out.append("this password is on the list of commonly used passwords")
+    if username and len(username) >= 3 and username.lower() in lowered:
+        out.append("the password must not contain the user name")
+    if password and len(set(password)) == 1:
+        out.append("the password must not repeat a single character")
+    return out
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        _HASHER.hash(password)  # spend the same time whether or not the account exists
+        return False
+    try:
+        return _HASHER.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _HASHER.check_needs_rehash(stored_hash)
+
+
+DUMMY_HASH = hash_password("not-a-real-password-for-timing")

@@ -1,0 +1,132 @@
+"""Leadership and deadline reports, restricted to the units the acting user may read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from . import access
+from .campaigns import previous_of
+from .catalog import campaign_questionnaire
+from .model import Actor
+from .storage import Database
+from .storage import reports as sql
+from .storage.reports import Scope
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user asked to see; intersected with what they may read before any query runs."""
+
+    division_ids: tuple[str, ...] | None = None
+    tiers: tuple[int, ...] | None = None
+    unit_ids: tuple[str, ...] | None = None
+
+
+def scope_for(actor: Actor, filters: Filters | None = None) -> Scope:
+    f = filters or Filters()
+    allowed = access.readable_units(actor)
+    units = f.unit_ids
+    if allowed is not None:
+        units = tuple(u for u in (units if units is not None else allowed) if u in set(allowed))
+    return Scope(f.division_ids, f.tiers, units)
+
+
+def summary(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+            today: date | None = None) -> dict:
+    with db.read() as cur:
+        return sql.summary(cur, campaign_id, scope_for(actor, filters), today or date.today())
+
+
+def divisions(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.division_summary(cur, campaign_id, scope_for(actor, filters))
+
+
+def units(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+          limit: int | None = None, order: str = "gap") -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.unit_summary(cur, campaign_id, scope_for(actor, filters), limit, order)
+
+
+def heatmap(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+            by: str = "division", limit: int = 40) -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.heatmap(cur, campaign_id, scope_for(actor, filters), by, limit)
+
+
+def top_gaps(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+             limit: int = 20, level: str = "question") -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.top_gaps(cur, campaign_id, scope_for(actor, filters), limit, level)
+
+
+def trends(db: Database, actor: Actor, filters: Filters | None = None, by: str = "organisation") -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.trends(cur, scope_for(actor, filters), by)
+
+
+def domain_trends(db: Database, actor: Actor, unit_id: str) -> pl.DataFrame:
+    access.require(actor, "read", unit_id)
+    with db.read() as cur:
+        return sql.domain_trends(cur, unit_id)
+
+
+def changes(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+            previous_id: str | None = None) -> tuple[str | None, pl.DataFrame]:
+    """(previous campaign, per-unit counts of improved/regressed/unchanged/not re-assessed questions)."""
+    previous_id = previous_id or previous_of(db, campaign_id)
+    if previous_id is None:
+        return None, pl.DataFrame()
+    with db.read() as cur:
+        return previous_id, sql.changes_by_unit(cur, campaign_id, previous_id, scope_for(actor, filters))
+
+
+def change_details(db: Database, actor: Actor, campaign_id: str, previous_id: str,
+                   filters: Filters | None = None, limit: int = 500) -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.changes_detail(cur, campaign_id, previous_id, scope_for(actor, filters), limit)
+
+
+def checklist_coverage(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
+    with db.read() as cur:
+        return sql.checklist_coverage(cur, campaign_id, scope_for(actor, filters))
+
+
+def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filters | None = None,
+              today: date | None = None, horizon_days: int | None = None) -> pl.DataFrame:
+    """Plan reviews, open assessments and expiring evidence, each with days left (negative = overdue)."""
+    today = today or date.today()
+    scope = scope_for(actor, filters)
+    with db.read() as cur:
+        frames = [sql.plan_reviews(cur, scope, today), sql.campaign_deadlines(cur, scope, today)]
+    if campaign_id:
+        rule = campaign_questionnaire(db, campaign_id).policy.evidence_rule
+        with db.read() as cur:
+            frames.append(sql.evidence_expiry(cur, campaign_id, scope, today, rule.min_level, rule.max_age_months))
+    frames = [f.with_columns(pl.col("since").cast(pl.Date), pl.col("due_on").cast(pl.Date),
+                             pl.col("days_left").cast(pl.Int64)) for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema={"kind": pl.String, "unit_id": pl.String, "unit": pl.String,
+                                    "division_id": pl.String, "division": pl.String, "tier": pl.Int64,
+                                    "owner": pl.String, "since": pl.Date, "due_on": pl.Date, "item": pl.String,
+                                    "days_left": pl.Int64, "bucket": pl.String})
+    df = pl.concat(frames, how="vertical_relaxed").with_columns(bucket_expr())
+    if horizon_days is not None:
+        df = df.filter(pl.col("days_left").is_null() | (pl.col("days_left") <= horizon_days))
+    return df.sort("days_left", nulls_last=False)
+
+
+def bucket_expr() -> pl.Expr:
+    d = pl.col("days_left")
+    return (
+        pl.when(d.is_null()).then(pl.lit("never reviewed"))
+        .when(d < 0).then(pl.lit("overdue"))
+        .when(d <= 30).then(pl.lit("due in 30 days"))
+        .when(d <= 60).then(pl.lit("due in 60 days"))
+        .when(d <= 90).then(pl.lit("due in 90 days"))
+        .otherwise(pl.lit("later"))
+        .alias("bucket")
+    )

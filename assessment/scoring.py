@@ -1,0 +1,201 @@
+"""Set-based, explainable maturity scoring in polars: question, domain, unit, division, organisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from .model import Questionnaire
+
+ANSWER_SCHEMA = {
+    "unit_id": pl.String, "question_id": pl.String, "level": pl.Int64, "is_na": pl.Boolean,
+    "na_reason": pl.String, "evidence": pl.String, "evidence_url": pl.String, "evidence_date": pl.Date,
+}
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of a set of units in one campaign; every frame is ready to persist."""
+
+    questions: pl.DataFrame
+    domains: pl.DataFrame
+    units: pl.DataFrame
+
+
+def question_table(q: Questionnaire) -> pl.DataFrame:
+    rows = [
+        {"question_id": x.id, "domain_id": d.id, "weight": x.weight, "domain_weight": d.weight,
+         "domain_pos": i, "question_pos": j, "na_allowed": x.na_allowed}
+        for i, d in enumerate(q.domains) for j, x in enumerate(d.questions)
+    ]
+    return pl.DataFrame(rows)
+
+
+def tier_table(q: Questionnaire) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"tier": t.tier, "target": float(t.target), "factor": float(t.factor)} for t in q.policy.tiers],
+        schema={"tier": pl.Int64, "target": pl.Float64, "factor": pl.Float64},
+    )
+
+
+def score(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> Scores:
+    """Score units (columns unit_id, division_id, tier, as_of) from their current answers.
+
+    Every unit gets a row for every question: unanswered questions are reported as missing
+    rather than dropped, so a score always says what it was computed from.
+    """
+    answers = _conform(answers)
+    units = units.select(
+        pl.col("unit_id").cast(pl.String), pl.col("division_id").cast(pl.String),
+        pl.col("tier").cast(pl.Int64), pl.col("as_of").cast(pl.Date),
+    )
+    unknown = units.join(tier_table(q), on="tier", how="anti")
+    if unknown.height:
+        raise ValueError(f"tier(s) {sorted(set(unknown['tier']))} not defined by {q.policy_label}")
+    questions = _question_scores(q, answers, units)
+    domains = _domain_scores(questions)
+    unit_scores = _unit_scores(q, domains, questions, units)
+    return Scores(questions.drop("domain_pos", "question_pos", "domain_weight", "factor", "division_id"),
+                  domains.drop("domain_pos", "factor"), unit_scores)
+
+
+def _conform(answers: pl.DataFrame) -> pl.DataFrame:
+    cols = []
+    for name, dtype in ANSWER_SCHEMA.items():
+        if name in answers.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+    return answers.select(cols).with_columns(pl.col("is_na").fill_null(False))
+
+
+def _question_scores(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+    rule = q.policy.evidence_rule
+    grid = units.join(question_table(q), how="cross").join(tier_table(q), on="tier", how="left")
+    df = grid.join(answers, on=["unit_id", "question_id"], how="left").with_columns(
+        pl.col("is_na").fill_null(False)
+    )
+    cutoff = pl.col("as_of").dt.offset_by(f"-{rule.max_age_months}mo")
+    has_evidence = (
+        (pl.col("evidence").fill_null("").str.strip_chars() != "")
+        | (pl.col("evidence_url").fill_null("").str.strip_chars() != "")
+    )
+    fresh = pl.col("evidence_date").is_not_null() & (pl.col("evidence_date") >= cutoff)
+    needs = pl.col("level") >= rule.min_level
+    status = (
+        pl.when(pl.col("is_na")).then(pl.lit("na"))
+        .when(pl.col("level").is_null()).then(pl.lit("missing"))
+        .when(needs & ~(has_evidence & fresh) & (pl.col("level") > rule.cap_level)).then(pl.lit("capped"))
+        .otherwise(pl.lit("answered"))
+    )
+    df = df.with_columns(status.alias("status"), has_evidence.alias("_has_ev"), cutoff.alias("_cutoff"))
+    score_expr = (
+        pl.when(pl.col("status") == "capped").then(pl.lit(float(rule.cap_level)))
+        .when(pl.col("status") == "answered").then(pl.col("level").cast(pl.Float64))
+        .otherwise(pl.lit(None, dtype=pl.Float64))
+    )
+    df = df.with_columns(score_expr.alias("score"))
+    gap = pl.col("target") - pl.col("score")
+    df = df.with_columns(
+        gap.alias("gap"),
+        (gap.clip(lower_bound=0) * pl.col("weight") * pl.col("factor")).alias("priority"),
+        _explanation(rule.min_level, rule.max_age_months, rule.cap_level).alias("explanation"),
+        pl.lit(q.policy_label).alias("policy"),
+    )
+    return df.select(
+        "unit_id", "division_id", "question_id", "domain_id", "domain_pos", "question_pos", "level", "is_na",
+        "score", "status", "explanation", "weight", "domain_weight", "target", "factor", "gap", "priority",
+        "policy",
+    ).sort("unit_id", "domain_pos", "question_pos")
+
+
+def _explanation(min_level: int, months: int, cap: int) -> pl.Expr:
+    level = pl.col("level").cast(pl.String)
+    why_capped = (
+        pl.when(~pl.col("_has_ev")).then(pl.lit("no evidence was given"))
+        .when(pl.col("evidence_date").is_null()).then(pl.lit("the evidence has no date"))
+        .otherwise(pl.format("the evidence is dated {}, before {}", pl.col("evidence_date"), pl.col("_cutoff")))
+    )
+    return (
+        pl.when(pl.col("status") == "na")
+        .then(pl.format("Excluded as N/A: {}", pl.col("na_reason").fill_null("(no reason)")))
+        .when(pl.col("status") == "missing").then(pl.lit("Not answered: excluded from the score"))
+        .when(pl.col("status") == "capped")
+        .then(pl.format(
+            f"Answered level {{}}, capped at {cap}: a level of {min_level} or more needs evidence dated "
+            f"within {months} months, and {{}}", level, why_capped))
+        .otherwise(pl.format("As answered: level {}", level))
+    )
+
+
+def _weighted_mean(value: str, weight: str) -> pl.Expr:
+    w = pl.when(pl.col(value).is_not_null()).then(pl.col(weight)).otherwise(0.0)
+    total = w.sum()
+    return pl.when(total > 0).then((pl.col(value).fill_null(0.0) * w).sum() / total).otherwise(None)
+
+
+def _domain_scores(questions: pl.DataFrame) -> pl.DataFrame:
+    df = questions.group_by("unit_id", "domain_id").agg(
+        _weighted_mean("score", "weight").alias("score"),
+        pl.col("domain_weight").first().alias("weight"),
+        pl.col("target").first(), pl.col("factor").first(), pl.col("domain_pos").first(),
+        (pl.col("status").is_in(["answered", "capped"])).sum().cast(pl.Int64).alias("answered"),
+        (pl.col("status") == "na").sum().cast(pl.Int64).alias("na"),
+        (pl.col("status") == "capped").sum().cast(pl.Int64).alias("capped"),
+    )
+    gap = pl.col("target") - pl.col("score")
+    return df.with_columns(
+        gap.alias("gap"), (gap.clip(lower_bound=0) * pl.col("weight") * pl.col("factor")).alias("priority"),
+    ).sort("unit_id", "domain_pos")
+
+
+def _unit_scores(q: Questionnaire, domains: pl.DataFrame, questions: pl.DataFrame,
+                 units: pl.DataFrame) -> pl.DataFrame:
+    weakest = (
+        domains.filter(pl.col("score").is_not_null())
+        .sort("unit_id", "score", "domain_pos")
+        .group_by("unit_id", maintain_order=True)
+        .agg(pl.col("domain_id").first().alias("weakest_domain"), pl.col("score").first().alias("weakest_score"))
+    )
+    agg = domains.group_by("unit_id").agg(
+        _weighted_mean("score", "weight").alias("score"),
+        pl.col("answered").sum(), pl.col("na").sum(), pl.col("capped").sum(),
+    )
+    tiers = tier_table(q)
+    by_tier = q.policy.rollup.unit_to_organisation == "tier_weighted_mean"
+    df = (
+        units.join(tiers, on="tier", how="left").join(agg, on="unit_id", how="left")
+        .join(weakest, on="unit_id", how="left")
+        .with_columns(
+            (pl.col("target") - pl.col("score")).alias("gap"),
+            (pl.col("factor") if by_tier else pl.lit(1.0)).alias("rollup_weight"),
+            pl.lit(q.policy_label).alias("policy"),
+        )
+    )
+    bands = [(b.min, b.name) for b in q.bands]
+    band = pl.lit(None, dtype=pl.String)
+    for lo, name in bands:  # later bands win: each starts where the previous ends
+        band = pl.when(pl.col("score") >= lo).then(pl.lit(name)).otherwise(band)
+    return df.with_columns(band.alias("band")).select(
+        "unit_id", "division_id", "tier", "score", "target", "gap", "rollup_weight", "weakest_domain",
+        "weakest_score", "band", pl.col("answered").fill_null(0), pl.col("na").fill_null(0),
+        pl.col("capped").fill_null(0), "policy", "as_of",
+    ).sort("unit_id")
+
+
+def rollup(unit_scores: pl.DataFrame, by: list[str] | None = None) -> pl.DataFrame:
+    """Roll unit scores up (to divisions with by=["division_id"], to the organisation with by=None)."""
+    aggs = [
+        _weighted_mean("score", "rollup_weight").alias("score"),
+        _weighted_mean("target", "rollup_weight").alias("target"),
+        pl.col("unit_id").count().alias("units"),
+        (pl.col("score") >= pl.col("target")).sum().alias("units_at_target"),
+    ]
+    df = unit_scores.group_by(by).agg(aggs) if by else unit_scores.select(aggs)
+    return df.with_columns((pl.col("target") - pl.col("score")).alias("gap"))
+
+
+def as_of_frame(units: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    return units.with_columns(pl.lit(as_of).alias("as_of"))

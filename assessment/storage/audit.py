@@ -1,0 +1,75 @@
+"""Append-only, hash-chained audit log: append inside the caller's transaction, read for verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from .db import fetch_one, frame
+
+GENESIS = "genesis"
+
+
+def _canonical(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def entry_hash(prev_hash: str, seq: int, logged_at: str, actor: str, source: str, action: str,
+               object_type: str, object_id: str, before_json: str | None, after_json: str | None) -> str:
+    body = json.dumps(
+        [seq, logged_at, actor, source, action, object_type, object_id, before_json, after_json],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
+
+
+def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str,
+           before: Any = None, after: Any = None) -> str:
+    """Append one entry chained to the head; the head update serialises concurrent writers."""
+    seq, prev = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
+    seq += 1
+    at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    b, a = _canonical(before), _canonical(after)
+    h = entry_hash(prev, seq, at.isoformat(), actor, source, action, object_type, object_id, b, a)
+    cur.execute(
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, at, actor, source, action, object_type, object_id, b, a, prev, h],
+    )
+    cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [seq, h])
+    return h
+
+
+def head(cur) -> tuple[int, str]:
+    seq, h = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
+    return int(seq), str(h)
+
+
+def read_chain(cur) -> list[tuple]:
+    # Physical order, not ORDER BY seq: a reordering attack rewrites seq values.
+    return cur.execute(
+        "SELECT seq, logged_at, actor, source, action, object_type, object_id, before_json, after_json, "
+        "prev_hash, hash FROM audit_log ORDER BY seq"
+    ).fetchall()
+
+
+def query(cur, actor: str | None = None, action: str | None = None, object_type: str | None = None,
+          since: datetime | None = None, limit: int = 1000) -> pl.DataFrame:
+    where, params = ["1=1"], []
+    for col, val in (("actor", actor), ("action", action), ("object_type", object_type)):
+        if val:
+            where.append(f"{col} = ?")
+            params.append(val)
+    if since:
+        where.append("logged_at >= ?")
+        params.append(since)
+    sql = (
+        "SELECT seq, logged_at, actor, source, action, object_type, object_id, before_json, after_json, hash "
+        f"FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT {int(limit)}"
+    )
+    return frame(cur, sql, params)

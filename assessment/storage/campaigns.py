@@ -1,0 +1,121 @@
+"""SQL for campaigns (assessment cycles) and the assessments of each unit in them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+
+from .db import fetch_one, frame
+
+
+def insert_campaign(cur, campaign_id: str, name: str, qid: str, qversion: str, opens_on: date,
+                    due_on: date, closes_on: date, status: str, previous: str | None,
+                    created_at: datetime, created_by: str) -> None:
+    cur.execute(
+        "INSERT INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [campaign_id, name, qid, qversion, opens_on, due_on, closes_on, status, previous, created_at, created_by],
+    )
+
+
+def campaign(cur, campaign_id: str) -> dict | None:
+    df = frame(cur, "SELECT * FROM campaigns WHERE campaign_id = ?", [campaign_id])
+    return df.row(0, named=True) if df.height else None
+
+
+def campaigns(cur) -> pl.DataFrame:
+    return frame(cur, """
+        SELECT c.*, (SELECT count(*) FROM assessments a WHERE a.campaign_id = c.campaign_id) AS expected,
+               (SELECT count(*) FROM assessments a WHERE a.campaign_id = c.campaign_id
+                  AND a.status IN ('submitted', 'approved')) AS submitted
+        FROM campaigns c ORDER BY c.opens_on, c.campaign_id""")
+
+
+def update_campaign(cur, campaign_id: str, **fields) -> None:
+    allowed = {"name", "opens_on", "due_on", "closes_on", "status"}
+    bad = set(fields) - allowed
+    if bad:
+        raise ValueError(f"cannot update campaign fields {sorted(bad)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    cur.execute(f"UPDATE campaigns SET {sets} WHERE campaign_id = ?", [*fields.values(), campaign_id])
+
+
+def create_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime) -> int:
+    if not unit_ids:
+        return 0
+    df = pl.DataFrame({"unit_id": unit_ids})
+    cur.register("_new_units", df)
+    try:
+        cur.execute(
+            "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at) "
+            "SELECT ?, n.unit_id, 'draft', 0, ?, ? FROM _new_units n "
+            "WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.campaign_id = ? AND a.unit_id = n.unit_id)",
+            [campaign_id, at, at, campaign_id],
+        )
+    finally:
+        cur.unregister("_new_units")
+    return len(unit_ids)
+
+
+def assessment(cur, campaign_id: str, unit_id: str) -> dict | None:
+    df = frame(cur, "SELECT * FROM assessments WHERE campaign_id = ? AND unit_id = ?", [campaign_id, unit_id])
+    return df.row(0, named=True) if df.height else None
+
+
+def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataFrame:
+    where, params = ["a.campaign_id = ?"], [campaign_id]
+    if unit_ids is not None:
+        where.append(f"a.unit_id IN ({', '.join('?' for _ in unit_ids) or 'NULL'})")
+        params.extend(unit_ids)
+    return frame(cur, f"""
+        SELECT a.*, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
+               (SELECT count(*) FROM (
+                    SELECT question_id, max(event_id) AS event_id FROM answer_events e
+                    WHERE e.campaign_id = a.campaign_id AND e.unit_id = a.unit_id GROUP BY question_id) m
+                JOIN answer_events e2 ON e2.event_id = m.event_id
+                WHERE e2.level IS NOT NULL OR e2.is_na) AS answered
+        FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+        JOIN divisions d ON d.division_id = u.division_id
+        WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
+
+
+def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,
+                          comment: str | None = None) -> None:
+    step = {"submitted": "submitted", "approved": "approved", "returned": "returned"}.get(status)
+    sets = ["status = ?", "revision = revision + 1", "updated_at = ?"]
+    params: list = [status, at]
+    if step:
+        sets += [f"{step}_by = ?", f"{step}_at = ?"]
+        params += [actor, at]
+    if status == "returned":
+        sets.append("return_comment = ?")
+        params.append(comment)
+    cur.execute(f"UPDATE assessments SET {', '.join(sets)} WHERE campaign_id = ? AND unit_id = ?",
+                [*params, campaign_id, unit_id])
+
+
+def touch_assessment(cur, campaign_id: str, unit_id: str, at: datetime) -> None:
+    cur.execute("UPDATE assessments SET revision = revision + 1, updated_at = ? "
+                "WHERE campaign_id = ? AND unit_id = ?", [at, campaign_id, unit_id])
+
+
+def previous_campaign(cur, campaign_id: str) -> str | None:
+    row = fetch_one(cur, """
+        SELECT c2.campaign_id FROM campaigns c1 JOIN campaigns c2 ON c2.opens_on < c1.opens_on
+        WHERE c1.campaign_id = ? ORDER BY c2.opens_on DESC LIMIT 1""", [campaign_id])
+    return row[0] if row else None
+
+
+def load_states(cur, campaign_id: str, states: pl.DataFrame) -> None:
+    """Bulk-set assessment workflow fields (demo and migration loads): one UPDATE ... FROM frame."""
+    cur.register("_states", states)
+    try:
+        cur.execute("""
+            UPDATE assessments SET status = s.status, submitted_by = s.submitted_by,
+                   submitted_at = s.submitted_at, approved_by = s.approved_by, approved_at = s.approved_at,
+                   updated_at = coalesce(s.approved_at, s.submitted_at, assessments.updated_at),
+                   revision = assessments.revision + 1
+            FROM _states s WHERE assessments.campaign_id = ? AND assessments.unit_id = s.unit_id""",
+            [campaign_id])
+    finally:
+        cur.unregister("_states")

@@ -1,0 +1,159 @@
+"""Numbered schema migrations, each applied once in its own transaction and recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .db import Database, DatabaseError, fetch_one
+
+# Portable SQL (DuckDB and PostgreSQL): no DuckDB-only types, sequences for surrogate keys.
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "questionnaires, organisation, campaigns, answers, scores",
+        [
+            """CREATE TABLE questionnaires (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL,
+                content_hash VARCHAR NOT NULL, title VARCHAR NOT NULL, source TEXT NOT NULL,
+                loaded_at TIMESTAMP NOT NULL, PRIMARY KEY (questionnaire_id, version))""",
+            """CREATE TABLE q_domains (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL, domain_id VARCHAR NOT NULL,
+                name VARCHAR NOT NULL, weight DOUBLE PRECISION NOT NULL, position INTEGER NOT NULL,
+                PRIMARY KEY (questionnaire_id, version, domain_id))""",
+            """CREATE TABLE q_questions (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+                domain_id VARCHAR NOT NULL, text TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL,
+                na_allowed BOOLEAN NOT NULL, position INTEGER NOT NULL,
+                PRIMARY KEY (questionnaire_id, version, question_id))""",
+            """CREATE TABLE q_checklist (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL, checklist_id VARCHAR NOT NULL,
+                text TEXT NOT NULL, position INTEGER NOT NULL,
+                PRIMARY KEY (questionnaire_id, version, checklist_id))""",
+            """CREATE TABLE q_question_checklist (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+                checklist_id VARCHAR NOT NULL, PRIMARY KEY (questionnaire_id, version, question_id, checklist_id))""",
+            """CREATE TABLE q_tiers (
+                questionnaire_id VARCHAR NOT NULL, version VARCHAR NOT NULL, tier INTEGER NOT NULL,
+                name VARCHAR NOT NULL, target DOUBLE PRECISION NOT NULL, factor DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (questionnaire_id, version, tier))""",
+            """CREATE TABLE divisions (division_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL)""",
+            """CREATE TABLE business_units (
+                unit_id VARCHAR PRIMARY KEY, division_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+                tier INTEGER NOT NULL, head VARCHAR, plan_last_reviewed DATE,
+                review_interval_months INTEGER NOT NULL DEFAULT 12, active BOOLEAN NOT NULL DEFAULT TRUE)""",
+            """CREATE TABLE campaigns (
+                campaign_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
+                questionnaire_id VARCHAR NOT NULL, questionnaire_version VARCHAR NOT NULL,
+                opens_on DATE NOT NULL, due_on DATE NOT NULL, closes_on DATE NOT NULL,
+                status VARCHAR NOT NULL, previous_campaign_id VARCHAR,
+                created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL)""",
+            """CREATE TABLE assessments (
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, status VARCHAR NOT NULL,
+                revision INTEGER NOT NULL DEFAULT 0, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL,
+                submitted_by VARCHAR, submitted_at TIMESTAMP, approved_by VARCHAR, approved_at TIMESTAMP,
+                returned_by VARCHAR, returned_at TIMESTAMP, return_comment TEXT,
+                PRIMARY KEY (campaign_id, unit_id))""",
+            "CREATE SEQUENCE answer_event_seq START 1",
+            """CREATE TABLE answer_events (
+                event_id BIGINT PRIMARY KEY DEFAULT nextval('answer_event_seq'),
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+                level INTEGER, is_na BOOLEAN NOT NULL, na_reason TEXT, evidence TEXT, evidence_url TEXT,
+                evidence_date DATE, comment TEXT, answered_by VARCHAR NOT NULL, answered_at TIMESTAMP NOT NULL,
+                source VARCHAR NOT NULL)""",
+            "CREATE INDEX answer_events_assessment ON answer_events (campaign_id, unit_id, question_id)",
+            """CREATE TABLE question_scores (
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+                domain_id VARCHAR NOT NULL, level INTEGER, is_na BOOLEAN NOT NULL, score DOUBLE PRECISION,
+                status VARCHAR NOT NULL, explanation TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL,
+                target DOUBLE PRECISION NOT NULL, gap DOUBLE PRECISION, priority DOUBLE PRECISION,
+                policy VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (campaign_id, unit_id, question_id))""",
+            """CREATE TABLE domain_scores (
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, domain_id VARCHAR NOT NULL,
+                score DOUBLE PRECISION, weight DOUBLE PRECISION NOT NULL, target DOUBLE PRECISION NOT NULL,
+                gap DOUBLE PRECISION, priority DOUBLE PRECISION, answered INTEGER NOT NULL,
+                na INTEGER NOT NULL, capped INTEGER NOT NULL, scored_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (campaign_id, unit_id, domain_id))""",
+            """CREATE TABLE unit_scores (
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, division_id VARCHAR NOT NULL,
+                tier INTEGER NOT NULL, score DOUBLE PRECISION, target DOUBLE PRECISION NOT NULL,
+                gap DOUBLE PRECISION, rollup_weight DOUBLE PRECISION NOT NULL, weakest_domain VARCHAR,
+                weakest_score DOUBLE PRECISION, band VARCHAR, answered INTEGER NOT NULL, na INTEGER NOT NULL,
+                capped INTEGER NOT NULL, policy VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (campaign_id, unit_id))""",
+        ],
+    ),
+    (
+        2,
+        "users, unit assignments, hash-chained audit log",
+        [
+            """CREATE TABLE users (
+                username VARCHAR PRIMARY KEY, display_name VARCHAR NOT NULL, role VARCHAR NOT NULL,
+                password_hash VARCHAR, active BOOLEAN NOT NULL DEFAULT TRUE,
+                can_import BOOLEAN NOT NULL DEFAULT FALSE, failed_logins INTEGER NOT NULL DEFAULT 0,
+                last_failed_at TIMESTAMP, created_at TIMESTAMP NOT NULL, password_changed_at TIMESTAMP)""",
+            """CREATE TABLE user_units (
+                username VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, PRIMARY KEY (username, unit_id))""",
+            """CREATE TABLE audit_log (
+                seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, source VARCHAR NOT NULL,
+                action VARCHAR NOT NULL, object_type VARCHAR NOT NULL, object_id VARCHAR NOT NULL,
+                before_json TEXT, after_json TEXT, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL)""",
+            # A single row every writer updates: concurrent writers conflict here and retry, so the
+            # chain never forks.
+            """CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash VARCHAR NOT NULL)""",
+            "INSERT INTO audit_head VALUES (1, 0, 'genesis')",
+        ],
+    ),
+    (
+        3,
+        "login sessions",
+        [
+            """CREATE TABLE sessions (
+                token_hash VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+                last_seen_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, end_reason VARCHAR)""",
+        ],
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(db: Database) -> int:
+    with db.read() as cur:
+        exists = fetch_one(
+            cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )[0]
+        if not exists:
+            return 0
+        return fetch_one(cur, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply pending migrations; refuse a database written by a newer version of the app."""
+    with db.read() as cur:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+    have = current_version(db)
+    if have > LATEST:
+        raise DatabaseError(
+            f"the database has schema version {have}, newer than this app understands ({LATEST}); "
+            "upgrade the app or restore a backup made by this version"
+        )
+    applied = []
+    for version, name, statements in MIGRATIONS:
+        if version <= have:
+            continue
+        db.transaction(lambda cur, v=version, n=name, s=statements: _apply(cur, v, n, s))
+        applied.append(version)
+    return applied
+
+
+def _apply(cur, version: int, name: str, statements: list[str]) -> None:
+    for sql in statements:
+        cur.execute(sql)
+    cur.execute(
+        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+        [version, name, datetime.now(timezone.utc).replace(tzinfo=None)],
+    )

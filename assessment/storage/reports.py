@@ -1,0 +1,284 @@
+"""Set-based SQL behind the leadership views: summaries, heatmaps, gaps, trends, changes, deadlines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from .db import frame
+from .dialect import add_months
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which units a report covers: filters chosen by the user intersected with what they may read."""
+
+    division_ids: tuple[str, ...] | None = None
+    tiers: tuple[int, ...] | None = None
+    unit_ids: tuple[str, ...] | None = None
+
+    def where(self, alias: str = "u") -> tuple[str, list]:
+        parts, params = ["1=1"], []
+        for col, values in (("division_id", self.division_ids), ("tier", self.tiers), ("unit_id", self.unit_ids)):
+            if values is not None:
+                if not values:
+                    parts.append("1=0")
+                    continue
+                parts.append(f"{alias}.{col} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        return " AND ".join(parts), params
+
+
+def _scoped_units(scope: Scope) -> tuple[str, list]:
+    where, params = scope.where("u")
+    return (f"(SELECT u.*, d.name AS division FROM business_units u "
+            f"JOIN divisions d ON d.division_id = u.division_id WHERE u.active AND {where})"), params
+
+
+def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
+    units_sql, params = _scoped_units(scope)
+    due = add_months("su.plan_last_reviewed", "su.review_interval_months")
+    row = frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT
+          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS score,
+          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS target,
+          count(s.score) AS units_scored,
+          count(CASE WHEN s.score >= s.target THEN 1 END) AS units_at_target,
+          (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id WHERE a.campaign_id = ?)
+              AS expected,
+          (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id
+             WHERE a.campaign_id = ? AND a.status IN ('submitted', 'approved')) AS submitted,
+          (SELECT count(*) FROM su WHERE su.plan_last_reviewed IS NULL OR {due} < ?) AS overdue_reviews,
+          (SELECT count(*) FROM su) AS units
+        FROM unit_scores s JOIN su ON su.unit_id = s.unit_id WHERE s.campaign_id = ?""",
+        [*params, campaign_id, campaign_id, today, campaign_id]).row(0, named=True)
+    row["gap"] = None if row["score"] is None else row["target"] - row["score"]
+    return row
+
+
+def division_summary(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    units_sql, params = _scoped_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT su.division_id, min(su.division) AS division, count(DISTINCT su.unit_id) AS units,
+          count(s.score) AS units_scored,
+          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS score,
+          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS target,
+          count(CASE WHEN s.score >= s.target THEN 1 END) AS units_at_target
+        FROM su LEFT JOIN unit_scores s ON s.unit_id = su.unit_id AND s.campaign_id = ?
+        GROUP BY su.division_id ORDER BY division""", [*params, campaign_id]).with_columns(
+        (pl.col("target") - pl.col("score")).alias("gap"))
+
+
+def unit_summary(cur, campaign_id: str, scope: Scope, limit: int | None = None,
+                 order: str = "gap") -> pl.DataFrame:
+    """Units with their score, target and assessment status; worst gap first."""
+    units_sql, params = _scoped_units(scope)
+    order_by = {"gap": "s.gap DESC NULLS LAST, su.name", "name": "su.division, su.name"}[order]
+    lim = f"LIMIT {int(limit)}" if limit else ""
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT su.unit_id, su.name AS unit, su.division_id, su.division, su.tier, su.head,
+               coalesce(a.status, 'not in campaign') AS status, s.score, s.target, s.gap, s.band,
+               s.weakest_domain, s.weakest_score, s.capped, s.na
+        FROM su LEFT JOIN assessments a ON a.unit_id = su.unit_id AND a.campaign_id = ?
+        LEFT JOIN unit_scores s ON s.unit_id = su.unit_id AND s.campaign_id = ?
+        ORDER BY {order_by} {lim}""", [*params, campaign_id, campaign_id])
+
+
+def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: int = 40) -> pl.DataFrame:
+    """Domain score and gap per division (by="division") or per unit, worst units first (by="unit")."""
+    units_sql, params = _scoped_units(scope)
+    if by == "division":
+        return frame(cur, f"""
+            WITH su AS {units_sql}
+            SELECT su.division_id AS row_id, min(su.division) AS row_label, ds.domain_id,
+                   avg(ds.score) AS score, avg(ds.target) AS target, avg(ds.gap) AS gap,
+                   count(ds.score) AS units
+            FROM domain_scores ds JOIN su ON su.unit_id = ds.unit_id
+            WHERE ds.campaign_id = ? GROUP BY su.division_id, ds.domain_id
+            ORDER BY row_label, ds.domain_id""", [*params, campaign_id])
+    return frame(cur, f"""
+        WITH su AS {units_sql},
+        worst AS (SELECT s.unit_id FROM unit_scores s JOIN su ON su.unit_id = s.unit_id
+                  WHERE s.campaign_id = ? ORDER BY s.gap DESC NULLS LAST, s.unit_id LIMIT {int(limit)})
+        SELECT su.unit_id AS row_id, su.name AS row_label, ds.domain_id, ds.score, ds.target, ds.gap,
+               1 AS units
+        FROM domain_scores ds JOIN worst w ON w.unit_id = ds.unit_id JOIN su ON su.unit_id = ds.unit_id
+        WHERE ds.campaign_id = ? ORDER BY row_label, ds.domain_id""", [*params, campaign_id, campaign_id])
+
+
+def top_gaps(cur, campaign_id: str, scope: Scope, limit: int = 20, level: str = "question") -> pl.DataFrame:
+    units_sql, params = _scoped_units(scope)
+    if level == "domain":
+        return frame(cur, f"""
+            WITH su AS {units_sql}
+            SELECT su.unit_id, su.name AS unit, su.division, su.tier, ds.domain_id, ds.score, ds.target,
+                   ds.gap, ds.priority
+            FROM domain_scores ds JOIN su ON su.unit_id = ds.unit_id
+            WHERE ds.campaign_id = ? AND ds.priority > 0
+            ORDER BY ds.priority DESC, ds.gap DESC, su.name, ds.domain_id LIMIT {int(limit)}""",
+            [*params, campaign_id])
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT su.unit_id, su.name AS unit, su.division, su.tier, qs.question_id, qs.domain_id, qs.level,
+               qs.score, qs.target, qs.gap, qs.priority, qs.status, qs.explanation
+        FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id
+        WHERE qs.campaign_id = ? AND qs.priority > 0
+        ORDER BY qs.priority DESC, qs.gap DESC, su.name, qs.question_id LIMIT {int(limit)}""",
+        [*params, campaign_id])
+
+
+def trends(cur, scope: Scope, by: str = "organisation") -> pl.DataFrame:
+    """Score against target for every campaign, for the organisation, each division or each unit."""
+    units_sql, params = _scoped_units(scope)
+    group = {"organisation": "'Organisation'", "division": "su.division", "unit": "su.name"}[by]
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT c.campaign_id, c.name AS campaign, c.opens_on, {group} AS series,
+          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS score,
+          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
+              AS target,
+          count(s.score) AS units
+        FROM unit_scores s JOIN su ON su.unit_id = s.unit_id JOIN campaigns c ON c.campaign_id = s.campaign_id
+        GROUP BY c.campaign_id, c.name, c.opens_on, {group}
+        ORDER BY c.opens_on, series""", params)
+
+
+def domain_trends(cur, unit_id: str) -> pl.DataFrame:
+    return frame(cur, """
+        SELECT c.campaign_id, c.name AS campaign, c.opens_on, ds.domain_id, ds.score, ds.target
+        FROM domain_scores ds JOIN campaigns c ON c.campaign_id = ds.campaign_id
+        WHERE ds.unit_id = ? ORDER BY c.opens_on, ds.domain_id""", [unit_id])
+
+
+_CHANGES = """
+    WITH su AS {units},
+    cur AS (SELECT qs.* FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id WHERE qs.campaign_id = ?),
+    prev AS (SELECT qs.* FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id WHERE qs.campaign_id = ?),
+    pairs AS (
+      SELECT coalesce(cur.unit_id, prev.unit_id) AS unit_id, coalesce(cur.question_id, prev.question_id)
+             AS question_id, coalesce(cur.domain_id, prev.domain_id) AS domain_id,
+             prev.score AS previous_score, cur.score AS current_score,
+             prev.level AS previous_level, cur.level AS current_level,
+             CASE WHEN cur.unit_id IS NULL AND prev.unit_id IS NOT NULL AND NOT EXISTS (
+                       SELECT 1 FROM unit_scores us WHERE us.campaign_id = ? AND us.unit_id = prev.unit_id)
+                    THEN 'not re-assessed'
+                  WHEN prev.unit_id IS NULL OR prev.score IS NULL OR cur.score IS NULL THEN 'new or n/a'
+                  WHEN cur.score > prev.score THEN 'improved'
+                  WHEN cur.score < prev.score THEN 'regressed'
+                  ELSE 'unchanged' END AS change
+      FROM cur FULL OUTER JOIN prev ON prev.unit_id = cur.unit_id AND prev.question_id = cur.question_id)
+"""
+
+
+def changes_by_unit(cur, campaign_id: str, previous_id: str, scope: Scope) -> pl.DataFrame:
+    """Per unit: how many questions improved, regressed, stayed, or were not re-assessed."""
+    units_sql, params = _scoped_units(scope)
+    return frame(cur, _CHANGES.format(units=units_sql) + """
+        SELECT p.unit_id, su.name AS unit, su.division, su.tier,
+          count(CASE WHEN change = 'improved' THEN 1 END) AS improved,
+          count(CASE WHEN change = 'regressed' THEN 1 END) AS regressed,
+          count(CASE WHEN change = 'unchanged' THEN 1 END) AS unchanged,
+          count(CASE WHEN change = 'not re-assessed' THEN 1 END) AS not_reassessed,
+          count(CASE WHEN change = 'new or n/a' THEN 1 END) AS other,
+          (SELECT s.score FROM unit_scores s WHERE s.campaign_id = ? AND s.unit_id = p.unit_id) AS current_score,
+          (SELECT s.score FROM unit_scores s WHERE s.campaign_id = ? AND s.unit_id = p.unit_id) AS previous_score
+        FROM pairs p JOIN su ON su.unit_id = p.unit_id
+        GROUP BY p.unit_id, su.name, su.division, su.tier
+        ORDER BY regressed DESC, not_reassessed DESC, su.name""",
+        [*params, campaign_id, previous_id, campaign_id, campaign_id, previous_id])
+
+
+def changes_detail(cur, campaign_id: str, previous_id: str, scope: Scope, limit: int = 500,
+                   kinds: tuple[str, ...] = ("improved", "regressed", "not re-assessed")) -> pl.DataFrame:
+    units_sql, params = _scoped_units(scope)
+    marks = ", ".join("?" for _ in kinds) or "NULL"
+    return frame(cur, _CHANGES.format(units=units_sql) + f"""
+        SELECT p.unit_id, su.name AS unit, su.division, p.question_id, p.domain_id, p.previous_level,
+               p.current_level, p.previous_score, p.current_score, p.change
+        FROM pairs p JOIN su ON su.unit_id = p.unit_id WHERE p.change IN ({marks})
+        ORDER BY CASE p.change WHEN 'regressed' THEN 0 WHEN 'not re-assessed' THEN 1 ELSE 2 END,
+                 su.name, p.question_id LIMIT {int(limit)}""",
+        [*params, campaign_id, previous_id, campaign_id, *kinds])
+
+
+def checklist_coverage(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    """For each checklist item: share of scored units whose covering questions meet the target."""
+    units_sql, params = _scoped_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql},
+        c AS (SELECT questionnaire_id, questionnaire_version FROM campaigns WHERE campaign_id = ?),
+        per_unit AS (
+          SELECT qc.checklist_id, qs.unit_id,
+                 sum(qs.score * qs.weight) / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0)
+                     AS score, min(qs.target) AS target
+          FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id
+          JOIN c ON TRUE
+          JOIN q_question_checklist qc ON qc.questionnaire_id = c.questionnaire_id
+               AND qc.version = c.questionnaire_version AND qc.question_id = qs.question_id
+          WHERE qs.campaign_id = ? GROUP BY qc.checklist_id, qs.unit_id)
+        SELECT cl.checklist_id, cl.text, cl.position, count(p.score) AS units,
+               count(CASE WHEN p.score >= p.target THEN 1 END) AS units_at_target,
+               avg(p.score) AS score,
+               CAST(count(CASE WHEN p.score >= p.target THEN 1 END) AS DOUBLE PRECISION)
+                   / nullif(count(p.score), 0) AS share_at_target
+        FROM q_checklist cl JOIN c ON cl.questionnaire_id = c.questionnaire_id
+             AND cl.version = c.questionnaire_version
+        LEFT JOIN per_unit p ON p.checklist_id = cl.checklist_id
+        GROUP BY cl.checklist_id, cl.text, cl.position ORDER BY cl.position""",
+        [*params, campaign_id, campaign_id])
+
+
+def plan_reviews(cur, scope: Scope, today: date) -> pl.DataFrame:
+    units_sql, params = _scoped_units(scope)
+    due = add_months("su.plan_last_reviewed", "su.review_interval_months")
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT 'plan review' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
+               su.head AS owner, su.plan_last_reviewed AS since, {due} AS due_on,
+               'Continuity plan review (every ' || CAST(su.review_interval_months AS VARCHAR) || ' months)'
+                   AS item
+        FROM su""", params).with_columns(_days_left(today))
+
+
+def campaign_deadlines(cur, scope: Scope, today: date) -> pl.DataFrame:
+    units_sql, params = _scoped_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT 'assessment due' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
+               su.head AS owner, c.opens_on AS since, c.due_on,
+               c.name || ': self-assessment (' || a.status || ')' AS item
+        FROM assessments a JOIN su ON su.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
+        WHERE c.status = 'open' AND a.status IN ('draft', 'returned')""", params).with_columns(_days_left(today))
+
+
+def evidence_expiry(cur, campaign_id: str, scope: Scope, today: date, min_level: int,
+                    max_age_months: int) -> pl.DataFrame:
+    """Current answers whose evidence keeps a level >= min_level and expires (or has expired)."""
+    units_sql, params = _scoped_units(scope)
+    due = add_months("e.evidence_date", str(int(max_age_months)))
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT 'evidence expiry' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
+               e.answered_by AS owner, e.evidence_date AS since, {due} AS due_on,
+               e.question_id || ': evidence for level ' || CAST(e.level AS VARCHAR) AS item
+        FROM answer_events e JOIN (
+            SELECT max(event_id) AS event_id FROM answer_events WHERE campaign_id = ?
+            GROUP BY unit_id, question_id) m ON m.event_id = e.event_id
+        JOIN su ON su.unit_id = e.unit_id
+        WHERE e.level >= ? AND e.evidence_date IS NOT NULL""",
+        [*params, campaign_id, min_level]).with_columns(_days_left(today))
+
+
+def _days_left(today: date) -> pl.Expr:
+    return (pl.col("due_on").cast(pl.Date) - pl.lit(today)).dt.total_days().alias("days_left")
+

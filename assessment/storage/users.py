@@ -1,0 +1,82 @@
+"""SQL for user accounts, their unit assignments and login sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from .db import fetch_one, frame
+
+USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "failed_logins", "last_failed_at",
+               "password_changed_at"}
+
+
+def insert_user(cur, username: str, display_name: str, role: str, password_hash: str | None, can_import: bool,
+                at: datetime) -> None:
+    cur.execute(
+        "INSERT INTO users (username, display_name, role, password_hash, active, can_import, failed_logins, "
+        "created_at, password_changed_at) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?, ?)",
+        [username, display_name, role, password_hash, can_import, at, at if password_hash else None],
+    )
+
+
+def user(cur, username: str) -> dict | None:
+    df = frame(cur, "SELECT * FROM users WHERE username = ?", [username])
+    return df.row(0, named=True) if df.height else None
+
+
+def users(cur) -> pl.DataFrame:
+    return frame(cur, """
+        SELECT u.username, u.display_name, u.role, u.active, u.can_import, u.failed_logins, u.created_at,
+               u.password_changed_at, coalesce(string_agg(uu.unit_id, ', ' ORDER BY uu.unit_id), '') AS units
+        FROM users u LEFT JOIN user_units uu ON uu.username = u.username
+        GROUP BY u.username, u.display_name, u.role, u.active, u.can_import, u.failed_logins, u.created_at,
+                 u.password_changed_at
+        ORDER BY u.username""")
+
+
+def update_user(cur, username: str, **fields) -> None:
+    bad = set(fields) - USER_FIELDS
+    if bad:
+        raise ValueError(f"cannot update user fields {sorted(bad)}")
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    cur.execute(f"UPDATE users SET {sets} WHERE username = ?", [*fields.values(), username])
+
+
+def user_units(cur, username: str) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT unit_id FROM user_units WHERE username = ? ORDER BY unit_id",
+                                      [username]).fetchall()]
+
+
+def set_user_units(cur, username: str, unit_ids: list[str]) -> None:
+    cur.execute("DELETE FROM user_units WHERE username = ?", [username])
+    for unit_id in sorted(set(unit_ids)):
+        cur.execute("INSERT INTO user_units VALUES (?, ?)", [username, unit_id])
+
+
+def count_users(cur) -> int:
+    return fetch_one(cur, "SELECT count(*) FROM users")[0]
+
+
+def insert_session(cur, token_hash: str, username: str, at: datetime) -> None:
+    cur.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, NULL, NULL)", [token_hash, username, at, at])
+
+
+def session(cur, token_hash: str) -> dict | None:
+    df = frame(cur, "SELECT * FROM sessions WHERE token_hash = ?", [token_hash])
+    return df.row(0, named=True) if df.height else None
+
+
+def touch_session(cur, token_hash: str, at: datetime) -> None:
+    cur.execute("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?", [at, token_hash])
+
+
+def end_session(cur, token_hash: str, at: datetime, reason: str) -> None:
+    cur.execute("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE token_hash = ? AND ended_at IS NULL",
+                [at, reason, token_hash])
+
+
+def end_user_sessions(cur, username: str, at: datetime, reason: str) -> None:
+    cur.execute("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE username = ? AND ended_at IS NULL",
+                [at, reason, username])

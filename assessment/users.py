@@ -1,0 +1,183 @@
+"""User accounts: create, roles and unit assignments, enable/disable, password changes, demo accounts."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+import polars as pl
+
+from . import access, passwords
+from .catalog import now
+from .demo import username_for
+from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from .model import Actor
+from .storage import Database, audit, catalog
+from .storage import users as store
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+
+
+def _check(username: str, role: str, password: str | None, unit_ids: list[str]) -> list[str]:
+    problems = []
+    if not USERNAME_RE.match(username):
+        problems.append(f"username: use 2-64 lower-case letters, digits, '.', '_', '@' or '-', got {username!r}")
+    if role not in access.ROLES:
+        problems.append(f"role: expected one of {', '.join(access.ROLES)}, got {role!r}")
+    if password is not None:
+        problems += [f"password: {p}" for p in passwords.problems(password, username)]
+    if role == access.HEAD and not unit_ids:
+        problems.append("units: a department head needs at least one business unit")
+    return problems
+
+
+def _public(u: dict, units: list[str]) -> dict:
+    return {"role": u["role"], "active": u["active"], "can_import": u["can_import"], "units": units,
+            "display_name": u["display_name"]}
+
+
+def create(db: Database, actor: Actor, username: str, display_name: str, role: str, password: str | None,
+           unit_ids: list[str] | None = None, can_import: bool = False) -> None:
+    access.require(actor, "manage_users")
+    _create(db, actor, username.strip().lower(), display_name, role, password, unit_ids or [], can_import)
+
+
+def _create(db: Database, actor: Actor, username: str, display_name: str, role: str, password: str | None,
+            unit_ids: list[str], can_import: bool) -> None:
+    problems = _check(username, role, password, unit_ids)
+    if problems:
+        raise ValidationError(problems, f"user {username}")
+    pw_hash = passwords.hash_password(password) if password else None
+
+    def work(cur) -> None:
+        if store.user(cur, username):
+            raise InvalidState(f"user {username!r} already exists")
+        unknown = [u for u in unit_ids if catalog.unit(cur, u) is None]
+        if unknown:
+            raise ValidationError([f"units: unknown business unit {u!r}" for u in unknown], f"user {username}")
+        at = now()
+        store.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at)
+        store.set_user_units(cur, username, unit_ids)
+        audit.append(cur, actor.username, actor.source, "user.create", "user", username, None,
+                     {"role": role, "units": sorted(unit_ids), "can_import": can_import,
+                      "display_name": display_name})
+
+    db.transaction(work)
+
+
+def create_first_admin(db: Database, username: str, password: str, display_name: str = "") -> None:
+    """Bootstrap: only allowed while there are no users at all."""
+    with db.read() as cur:
+        if store.count_users(cur):
+            raise InvalidState("users already exist: an administrator must create further accounts")
+    _create(db, access.SYSTEM, username.strip().lower(), display_name or username, access.ADMIN, password, [],
+            False)
+
+
+def update(db: Database, actor: Actor, username: str, role: str | None = None, unit_ids: list[str] | None = None,
+           active: bool | None = None, can_import: bool | None = None) -> None:
+    """Change a user's role, units, import grant or status; disabling ends their sessions at once."""
+    access.require(actor, "manage_users")
+    if username == actor.username and (active is False or (role and role != access.ADMIN)):
+        raise InvalidState("you cannot disable or demote your own account")
+
+    def work(cur) -> None:
+        u = store.user(cur, username)
+        if u is None:
+            raise NotFound(f"unknown user {username!r}")
+        before = _public(u, store.user_units(cur, username))
+        new_role = role or u["role"]
+        new_units = unit_ids if unit_ids is not None else before["units"]
+        problems = _check(username, new_role, None, new_units)
+        problems += [f"units: unknown business unit {x!r}" for x in new_units if catalog.unit(cur, x) is None]
+        if problems:
+            raise ValidationError(problems, f"user {username}")
+        fields = {}
+        if role is not None:
+            fields["role"] = role
+        if active is not None:
+            fields["active"] = active
+        if can_import is not None:
+            fields["can_import"] = can_import
+        if fields:
+            store.update_user(cur, username, **fields)
+        if unit_ids is not None:
+            store.set_user_units(cur, username, unit_ids)
+        if active is False:
+            store.end_user_sessions(cur, username, now(), "user disabled")
+        after = _public(store.user(cur, username), store.user_units(cur, username))
+        audit.append(cur, actor.username, actor.source, "user.update", "user", username, before, after)
+
+    db.transaction(work)
+
+
+def change_password(db: Database, actor: Actor, current: str, new: str) -> None:
+    """A user changes their own password by giving the current one."""
+    with db.read() as cur:
+        u = store.user(cur, actor.username)
+    if u is None or not passwords.verify(u["password_hash"], current):
+        raise PermissionDenied("the current password is not correct")
+    _set_password(db, actor, actor.username, new)
+
+
+def reset_password(db: Database, actor: Actor, username: str, new: str) -> None:
+    access.require(actor, "manage_users")
+    _set_password(db, actor, username, new)
+
+
+def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:
+    problems = passwords.problems(new, username)
+    if problems:
+        raise ValidationError([f"password: {p}" for p in problems])
+    pw_hash = passwords.hash_password(new)
+
+    def work(cur) -> None:
+        if store.user(cur, username) is None:
+            raise NotFound(f"unknown user {username!r}")
+        store.update_user(cur, username, password_hash=pw_hash, password_changed_at=now(), failed_logins=0)
+        audit.append(cur, actor.username, actor.source, "user.password", "user", username, None,
+                     {"changed": True})
+
+    db.transaction(work)
+
+
+def list_users(db: Database, actor: Actor) -> pl.DataFrame:
+    access.require(actor, "manage_users")
+    with db.read() as cur:
+        return store.users(cur)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def create_demo_users(db: Database, data_dir: Path) -> list[tuple[str, str, str]]:
+    """One account per role (and per unit head) with random passwords, written once to an owner-only file."""
+    with db.read() as cur:
+        if store.count_users(cur):
+            return []
+        heads = catalog.units(cur).select("unit_id", "head").to_dicts()
+    accounts: list[tuple[str, str, str, list[str], bool]] = [
+        ("admin", "Demo administrator", access.ADMIN, [], False),
+        ("continuity.manager", "Demo continuity manager", access.MANAGER, [], False),
+        ("leadership", "Demo leadership", access.LEADERSHIP, [], False),
+        ("auditor", "Demo auditor", access.AUDITOR, [], True),
+    ]
+    for h in heads:
+        accounts.append((username_for(h["head"]), h["head"],
+                         access.HEAD, [h["unit_id"]], False))
+    created = []
+    for username, name, role, units, can_import in accounts:
+        pw = generate_password()
+        _create(db, access.SYSTEM, username, name, role, pw, units, can_import)
+        created.append((username, role, pw))
+    path = data_dir / "demo-credentials.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Demo accounts, generated once. Keep this file private; delete it when you no longer need it.\n")
+        for username, role, pw in created:
+            f.write(f"{username}\t{role}\t{pw}\n")
+    os.chmod(path, 0o600)
+    return created

@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages: the process-wide database and the signed-in user."""

@@ -1,0 +1,23 @@
+"""Process-wide database handle and cached reads for the Streamlit app."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assessment import bootstrap
+from assessment.settings import load as load_settings
+from assessment.storage import Database
+
+
+@st.cache_resource
+def get_db() -> Database:
+    """One connection per process; the storage layer hands each call its own cursor (thread-safe)."""
+    settings = load_settings()
+    started = bootstrap.start(settings)
+    bootstrap.print_credentials(started.credentials, settings.data_dir)
+    return started.db
+
+
+def data_changed() -> None:
+    """Call after any write so cached reads are recomputed."""
+    st.cache_data.clear()
