@@ -21,6 +21,7 @@ from .storage import Database, DatabaseError
 from .storage.db import open_database
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+PLUGINS: list = []  # modules with add_parsers(sub, add) and @command functions, imported at the end
 
 
 def command(name: str):
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--today", help="report as of this date (YYYY-MM-DD)")
         if name == "deadlines":
             sp.add_argument("--within", type=int, help="only items due within this many days (and overdue)")
+    for module in PLUGINS:
+        module.add_parsers(sub, add)
     return p
 
 
@@ -222,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
+
+from . import cli_admin  # noqa: E402  (registers its commands with the decorator above)
+
+PLUGINS.append(cli_admin)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""CLI commands for accounts and the audit trail: create-admin, users, audit verify, audit log."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from . import audit, users
+from .cli import _actor, _db, _print, command
+
+
+@command("create-admin")
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    password = os.environ.get("ITSCM_ADMIN_PASSWORD") or getpass.getpass("Password for the new administrator: ")
+    users.create_first_admin(_db(args), args.username, password, args.name or args.username)
+    print(f"administrator {args.username!r} created")
+    return 0
+
+
+@command("users")
+def cmd_users(args: argparse.Namespace) -> int:
+    _print(users.list_users(_db(args), _actor(args)))
+    return 0
+
+
+@command("audit verify")
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    report = audit.verify(_db(args), _actor(args), args.expected_head)
+    print(report, file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 3
+
+
+@command("audit log")
+def cmd_audit_log(args: argparse.Namespace) -> int:
+    df = audit.entries(_db(args), _actor(args), args.user, args.action, None, None, args.limit)
+    _print(df.drop("before_json", "after_json", "hash"))
+    return 0
+
+
+def add_parsers(sub, add) -> None:
+    sp = add("create-admin", "create the first administrator (only when no users exist)")
+    sp.add_argument("username")
+    sp.add_argument("--name", help="display name")
+    add("users", "list user accounts, roles and units")
+    ap = sub.add_parser("audit", help="verify or read the hash-chained audit trail")
+    asub = ap.add_subparsers(dest="acommand", required=True, metavar="SUBCOMMAND")
+    v = asub.add_parser("verify", help="recompute the chain; name the first edited or removed entry")
+    v.add_argument("--expected-head", help="head hash printed in an earlier export, to detect truncation")
+    v.set_defaults(cmd="audit verify")
+    lg = asub.add_parser("log", help="latest audit entries")
+    lg.add_argument("--user")
+    lg.add_argument("--action")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.set_defaults(cmd="audit log")
