@@ -44,7 +44,8 @@ def throttle_delay(failed: int) -> timedelta:
     """
     if failed < FREE_ATTEMPTS:
         return timedelta(0)
-    return min(timedelta(seconds=2 ** (failed - FREE_ATTEMPTS + 1)), MAX_DELAY)
+    exponent = min(failed - FREE_ATTEMPTS + 1, 20)  # 2**20 s is far above the cap; avoids overflow
+    return min(timedelta(seconds=2**exponent), MAX_DELAY)
 
 
 def login(db: Database, username: str, password: str, source: str = "page", at: datetime | None = None) -> str:
