@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
-from assessment import auth
+from assessment import auth, sso
 from assessment.access import ROLE_LABELS
+from assessment.errors import EngineError
 from assessment.model import Actor
 from assessment.settings import load as load_settings
 from assessment.storage import Database
@@ -21,15 +24,44 @@ def _policy() -> auth.SessionPolicy:
                               absolute=timedelta(hours=s.session_max_hours))
 
 
+def sso_configured() -> bool:
+    """OIDC is on when .streamlit/secrets.toml has an [auth] section and a group mapping file is set."""
+    try:
+        has_auth = "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+    return bool(has_auth and os.environ.get("ITSCM_SSO_MAPPING"))
+
+
+def _sso_token(db: Database) -> str | None:
+    """After st.login, map the identity's groups to a role and open our own (time-limited) session."""
+    if not getattr(st.user, "is_logged_in", False):
+        return None
+    try:
+        mapping = sso.load_mapping(os.environ["ITSCM_SSO_MAPPING"])
+        ident = sso.map_identity(st.user.to_dict(), mapping)
+        sso.sync_user(db, ident)
+    except EngineError as exc:
+        st.error(f"Single sign-on refused: {exc}")
+        st.button("Sign out of single sign-on", on_click=st.logout)
+        st.stop()
+    return auth.create_session(db, ident.username)
+
+
 def require_actor(db: Database) -> Actor:
     """The signed-in user, resolved from the server-side session on every run; else show the login form."""
     token = st.session_state.get(SESSION_KEY)
+    if token is None and sso_configured() and not st.session_state.get("itscm_sso_ended"):
+        token = _sso_token(db)
+        if token:
+            st.session_state[SESSION_KEY] = token
     actor = auth.resolve(db, token, _policy(), source="page")
     if actor is not None:
         return actor
     if token:
         reason = auth.session_end_reason(db, token)
         st.session_state.pop(SESSION_KEY, None)
+        st.session_state["itscm_sso_ended"] = True  # our lifetime rules win over the IdP's 30-day cookie
         if reason and reason != "logout":
             st.warning(f"Your session ended ({reason}). Please sign in again.")
     _login_form(db)
@@ -40,6 +72,11 @@ def require_actor(db: Database) -> Actor:
 def _login_form(db: Database) -> None:
     st.title("ITSCM maturity assessment")
     st.caption("Sign in to continue.")
+    if sso_configured():
+        if st.button("Sign in with single sign-on", type="primary"):
+            st.session_state.pop("itscm_sso_ended", None)
+            st.login()
+        st.caption("or with a local account:")
     with st.form("login"):
         username = st.text_input("User name", key="login_username")
         password = st.text_input("Password", type="password", key="login_password")
@@ -61,4 +98,7 @@ def sidebar_user(db: Database, actor: Actor) -> None:
         if st.button("Sign out", key="logout"):
             auth.logout(db, st.session_state.get(SESSION_KEY, ""))
             st.session_state.pop(SESSION_KEY, None)
+            if sso_configured() and getattr(st.user, "is_logged_in", False):
+                st.session_state["itscm_sso_ended"] = True
+                st.logout()
             st.rerun()

@@ -1,0 +1,65 @@
+"""Administration: user accounts, roles, unit assignments and import grants."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assessment import access, catalog, users
+from assessment.errors import EngineError
+from ui.session import require_actor
+from ui.state import data_changed, get_db
+
+db = get_db()
+actor = require_actor(db)
+
+st.title("Users")
+st.caption("Department heads see and edit only their assigned units. Disabling a user ends their access at "
+           "their next click. Every change here is in the audit trail.")
+
+table = users.list_users(db, actor)
+st.dataframe(table, hide_index=True, width="stretch")
+unit_ids = catalog.units(db, actor)["unit_id"].to_list()
+roles = list(access.ROLES)
+
+with st.expander("Create a user"):
+    with st.form("create_user", clear_on_submit=True):
+        c1, c2 = st.columns(2)
+        username = c1.text_input("User name", key="new_username")
+        name = c2.text_input("Display name", key="new_name")
+        role = c1.selectbox("Role", roles, format_func=access.ROLE_LABELS.get, key="new_role")
+        units = c2.multiselect("Business units (department heads)", unit_ids, key="new_units")
+        password = c1.text_input("Initial password", type="password", key="new_password")
+        can_import = c2.checkbox("May import Excel files (auditors)", key="new_import")
+        if st.form_submit_button("Create user", key="create_user_submit"):
+            try:
+                users.create(db, actor, username, name, role, password, units, can_import)
+                data_changed()
+                st.success(f"User {username} created.")
+                st.rerun()
+            except EngineError as exc:
+                st.error(str(exc))
+
+if table.height:
+    st.subheader("Change a user")
+    who = st.selectbox("User", table["username"].to_list(), key="edit_user")
+    row = table.filter(table["username"] == who).row(0, named=True)
+    with st.form("edit_user_form"):
+        c1, c2 = st.columns(2)
+        role = c1.selectbox("Role", roles, index=roles.index(row["role"]), format_func=access.ROLE_LABELS.get,
+                            key=f"edit_role_{who}")
+        current_units = [u for u in row["units"].split(", ") if u]
+        units = c2.multiselect("Business units", unit_ids, default=[u for u in current_units if u in unit_ids],
+                               key=f"edit_units_{who}")
+        active = c1.checkbox("Active", value=row["active"], key=f"edit_active_{who}")
+        can_import = c2.checkbox("May import Excel files", value=row["can_import"], key=f"edit_import_{who}")
+        new_pw = c1.text_input("Set a new password (optional)", type="password", key=f"edit_pw_{who}")
+        if st.form_submit_button("Save changes", key="edit_user_submit"):
+            try:
+                users.update(db, actor, who, role=role, unit_ids=units, active=active, can_import=can_import)
+                if new_pw:
+                    users.reset_password(db, actor, who, new_pw)
+                data_changed()
+                st.success(f"{who} updated.")
+                st.rerun()
+            except EngineError as exc:
+                st.error(str(exc))
