@@ -11,6 +11,7 @@ from . import access, catalog, demo, users
 from .questionnaire import load_default
 from .settings import Settings
 from .storage import Database, DatabaseError
+from .storage.backends import is_postgres, open_url
 from .storage.db import open_database
 
 
@@ -35,10 +36,14 @@ def check_data_dir(path: Path) -> None:
 def start(settings: Settings, today: date | None = None) -> Startup:
     """Open the database (migrating it); on an empty one, store the questionnaire and the demo."""
     path = settings.database_path
-    if path is None:
-        raise DatabaseError(f"unsupported database URL {settings.database_url!r}")
-    check_data_dir(path.parent)
-    db = open_database(path)
+    if path is not None:
+        check_data_dir(path.parent)
+        db = open_database(path)
+    elif is_postgres(settings.database_url):
+        db = open_url(settings.database_url)
+    else:
+        raise DatabaseError(f"unsupported database URL {settings.database_url!r}: use a file path, "
+                            "duckdb:///path or postgresql://user@host/db")
     q = load_default()
     catalog.register_questionnaire(db, access.SYSTEM.with_source("startup"), q)
     loaded, creds = False, []

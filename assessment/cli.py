@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 
@@ -18,7 +17,7 @@ from .model import Actor
 from .questionnaire import DEFAULT_QUESTIONNAIRE, QuestionnaireError, load_file
 from .settings import load as load_settings
 from .storage import Database, DatabaseError
-from .storage.db import open_database
+from .storage.backends import describe, open_url
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 PLUGINS: list = []  # modules with add_parsers(sub, add) and @command functions, imported at the end
@@ -42,10 +41,7 @@ def _print(df: pl.DataFrame, floats: int = 2) -> None:
 
 
 def _db(args: argparse.Namespace) -> Database:
-    path = Path(args.db) if args.db else load_settings().database_path
-    if path is None:
-        raise DatabaseError("this command needs a DuckDB file: pass --db PATH or set ITSCM_DATABASE_URL")
-    return open_database(path)
+    return open_url(args.db or load_settings().database_url)
 
 
 def _actor(args: argparse.Namespace) -> Actor:
@@ -72,7 +68,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     db = _db(args)
     q = load_file(args.questionnaire)
     added = catalog.register_questionnaire(db, _actor(args), q)
-    print(f"database ready at {db.path}; questionnaire {q.id}@{q.version} {'stored' if added else 'already stored'}")
+    print(f"database ready ({describe(db)}); questionnaire {q.id}@{q.version} {'stored' if added else 'already stored'}")
     if args.demo:
         if organisation_exists(db):
             print("the database already holds an organisation: demo not loaded")
@@ -170,7 +166,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="itscm", description="ITSCM maturity assessment engine")
     p.add_argument("--version", action="version", version=f"itscm {__version__}")
-    p.add_argument("--db", help="DuckDB file (default: ITSCM_DATABASE_URL or data/itscm.duckdb)")
+    p.add_argument("--db", help="DuckDB file or postgresql:// URL (default: ITSCM_DATABASE_URL or data/itscm.duckdb)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:

@@ -28,6 +28,10 @@ class Settings:
             return None
         return Path(url)
 
+    @property
+    def backend(self) -> str:
+        return "duckdb" if self.database_path is not None else "postgresql"
+
 
 def load() -> Settings:
     """Read settings; every variable is optional (see README, 'Configuration')."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -22,11 +25,44 @@ def mini_q():
     return load_file(FIXTURES / "mini.yaml")
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "test.duckdb")
+PG_URL = os.environ.get("ITSCM_TEST_PG_URL")
+BACKENDS = ["duckdb", *(["postgresql"] if PG_URL else [])]
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """A migrated, empty DuckDB file; copying it is much faster than migrating a new file per test."""
+    path = tmp_path_factory.mktemp("template") / "template.duckdb"
+    open_database(path).close()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path, migrated_template):
+    """A fresh, migrated database: a DuckDB file, and (when ITSCM_TEST_PG_URL is set) a PostgreSQL schema."""
+    if request.param == "duckdb":
+        shutil.copy(migrated_template, tmp_path / "test.duckdb")
+        database = open_database(tmp_path / "test.duckdb")
+        yield database
+        database.close()
+        return
+    import psycopg
+
+    from assessment.storage.backends import open_url
+
+    schema = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"CREATE SCHEMA {schema}")
+    database = open_url(PG_URL, schema=schema)
     yield database
     database.close()
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def duckdb_only(db) -> None:
+    if getattr(db, "dialect", "duckdb") != "duckdb":
+        pytest.skip("exercises the embedded DuckDB file itself")
 
 
 def add_org(db, units: list[tuple[str, str, int]]) -> None:

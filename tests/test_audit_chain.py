@@ -7,7 +7,7 @@ import pytest
 from assessment import audit, catalog
 from assessment.cli import main
 
-from .conftest import ADMIN, add_org
+from .conftest import ADMIN, add_org, duckdb_only
 
 
 @pytest.fixture
@@ -76,6 +76,7 @@ def test_truncation_with_forged_head_is_caught_by_an_exported_head(logged):
 
 
 def test_cli_verify_names_entry_and_fails(logged, capsys):
+    duckdb_only(logged)
     path = str(logged.path)
     sql(logged, "UPDATE audit_log SET action = 'nothing' WHERE seq = 5")
     logged.close()

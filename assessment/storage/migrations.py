@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from .db import Database, DatabaseError, fetch_one
@@ -121,7 +122,8 @@ LATEST = MIGRATIONS[-1][0]
 def current_version(db: Database) -> int:
     with db.read() as cur:
         exists = fetch_one(
-            cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+            cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+            "AND table_schema = current_schema()"
         )[0]
         if not exists:
             return 0
@@ -130,6 +132,12 @@ def current_version(db: Database) -> int:
 
 def migrate(db: Database) -> list[int]:
     """Apply pending migrations; refuse a database written by a newer version of the app."""
+    lock = getattr(db, "migration_lock", None)
+    with lock() if lock else nullcontext():
+        return _migrate(db)
+
+
+def _migrate(db: Database) -> list[int]:
     with db.read() as cur:
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
