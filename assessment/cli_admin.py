@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 
-from . import audit, users
+from . import audit, transfer, users
 from .cli import _actor, _db, _print, command
 
 
@@ -39,7 +39,27 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("copy-db")
+def cmd_copy_db(args: argparse.Namespace) -> int:
+    from .storage.backends import describe, open_url
+
+    source, target = open_url(args.source), open_url(args.target)
+    checks = transfer.copy_database(source, target, _actor(args))
+    for c in checks:
+        mark = "ok" if c.ok else "MISMATCH"
+        print(f"{c.table:<22} {c.source_rows:>9} -> {c.target_rows:<9} {c.target_hash[:16]}  {mark}")
+    bad = [c.table for c in checks if not c.ok]
+    if bad:
+        print(f"error: copy differs from the source in {', '.join(bad)}", file=sys.stderr)
+        return 4
+    print(f"copied {describe(source)} to {describe(target)}: row counts and content hashes match")
+    return 0
+
+
 def add_parsers(sub, add) -> None:
+    sp = add("copy-db", "copy a whole database to an empty one (DuckDB <-> PostgreSQL) and verify it")
+    sp.add_argument("source", help="DuckDB file or postgresql:// URL")
+    sp.add_argument("target", help="DuckDB file or postgresql:// URL (must be empty)")
     sp = add("create-admin", "create the first administrator (only when no users exist)")
     sp.add_argument("username")
     sp.add_argument("--name", help="display name")

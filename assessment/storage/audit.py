@@ -32,8 +32,10 @@ def entry_hash(prev_hash: str, seq: int, logged_at: str, actor: str, source: str
 def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str,
            before: Any = None, after: Any = None) -> str:
     """Append one entry chained to the head; the head update serialises concurrent writers."""
+    # Claim the next number first: a concurrent writer now conflicts (and retries) before it
+    # has built an entry on a head that is about to move.
+    cur.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
     seq, prev = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
-    seq += 1
     at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     b, a = _canonical(before), _canonical(after)
     h = entry_hash(prev, seq, at.isoformat(), actor, source, action, object_type, object_id, b, a)
@@ -41,7 +43,7 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
         "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at, actor, source, action, object_type, object_id, b, a, prev, h],
     )
-    cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [seq, h])
+    cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", [h])
     return h
 
 

@@ -26,7 +26,9 @@ T = TypeVar("T")
 _OID_TYPES = {16: pl.Boolean, 20: pl.Int64, 21: pl.Int64, 23: pl.Int64, 700: pl.Float64, 701: pl.Float64,
               1700: pl.Float64, 25: pl.String, 1043: pl.String, 19: pl.String, 1082: pl.Date,
               1114: pl.Datetime("us"), 1184: pl.Datetime("us", "UTC")}
-_CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+# A unique violation between concurrent writers is a conflict too: the retry re-reads and decides again.
+_CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable,
+              pg_errors.UniqueViolation)
 
 
 def _pg_type(dtype: pl.DataType) -> str:
