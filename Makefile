@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: $(STAMP)
-	$(PY) -m pytest
+	PY=$(PY) scripts/run-tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
