@@ -222,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-from . import cli_admin  # noqa: E402  (registers its commands with the decorator above)
+from . import cli_admin, cli_excel, cli_ops  # noqa: E402  (register their commands with the decorator above)
 
 PLUGINS.append(cli_admin)
+PLUGINS.append(cli_ops)
+PLUGINS.append(cli_excel)
 
 if __name__ == "__main__":
     raise SystemExit(main())

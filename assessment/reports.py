@@ -130,3 +130,9 @@ def bucket_expr() -> pl.Expr:
         .otherwise(pl.lit("later"))
         .alias("bucket")
     )
+
+
+def assessment_progress(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
+    """Per division: assessments expected, submitted (incl. approved), approved, awaiting review, returned, draft."""
+    with db.read() as cur:
+        return sql.assessment_progress(cur, campaign_id, scope_for(actor, filters))

@@ -282,3 +282,18 @@ def evidence_expiry(cur, campaign_id: str, scope: Scope, today: date, min_level:
 def _days_left(today: date) -> pl.Expr:
     return (pl.col("due_on").cast(pl.Date) - pl.lit(today)).dt.total_days().alias("days_left")
 
+
+def assessment_progress(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    """Per division: how many assessments the campaign expects and how many are in each workflow state."""
+    units_sql, params = _scoped_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql}
+        SELECT su.division_id, min(su.division) AS division, count(*) AS expected,
+               count(CASE WHEN a.status IN ('submitted', 'approved') THEN 1 END) AS submitted,
+               count(CASE WHEN a.status = 'approved' THEN 1 END) AS approved,
+               count(CASE WHEN a.status = 'submitted' THEN 1 END) AS awaiting_review,
+               count(CASE WHEN a.status = 'returned' THEN 1 END) AS returned,
+               count(CASE WHEN a.status = 'draft' THEN 1 END) AS draft
+        FROM assessments a JOIN su ON su.unit_id = a.unit_id
+        WHERE a.campaign_id = ?
+        GROUP BY su.division_id ORDER BY division""", [*params, campaign_id])

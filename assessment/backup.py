@@ -1,0 +1,489 @@
+"""Backups: online copies made by the process that owns the database, retention, scheduling, restore, verify.
+
+- create_backup(db, actor): copies the open database into data/backups/<name>-<UTC timestamp>.duckdb with
+  `COPY FROM DATABASE` in one transaction (never by copying the live file), checks that the copy has the
+  same per-table row counts and content hashes as the snapshot it was taken from, writes those into a
+  manifest next to it (<backup>.json), records the backup in the audit trail and keeps the newest N
+  (ITSCM_BACKUP_KEEP, default 7).
+- maybe_backup / start_scheduler: back up when the newest backup is older than the interval
+  (ITSCM_BACKUP_INTERVAL_HOURS, default 24); the app calls start_scheduler once after opening the database.
+- restore(backup, target): only while no process has the target open (DatabaseLocked otherwise). Verifies
+  the backup, copies it into a new file, compares it table by table, keeps the replaced file as
+  <name>.before-restore-<timestamp>.duckdb, then moves the restored file into place.
+- verify_backup(path): recomputes the fingerprint and compares it with the manifest; checks the schema
+  version and the audit chain inside the backup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from . import access, audit
+from .model import Actor
+from .storage import Database, DatabaseError, DatabaseLocked, migrations
+from .storage import audit as audit_store
+from .storage import backup as store
+from .storage.db import _connect, open_here
+
+log = logging.getLogger(__name__)
+
+KEEP_ENV, DEFAULT_KEEP = "ITSCM_BACKUP_KEEP", 7
+INTERVAL_ENV, DEFAULT_INTERVAL_HOURS = "ITSCM_BACKUP_INTERVAL_HOURS", 24.0
+STAMP = "%Y%m%d-%H%M%S-%f"
+NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6}-\d{6})\.duckdb$")
+_ONE_AT_A_TIME = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    path: Path
+    created_at: datetime
+    schema_version: int
+    fingerprint: store.Fingerprint
+    pruned: list[Path] = field(default_factory=list)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {t: n for t, (n, _) in self.fingerprint.items() if not t.startswith("sequence:")}
+
+    def __str__(self) -> str:
+        return (f"backup written to {self.path} ({len(self.rows)} tables, {sum(self.rows.values())} rows, "
+                f"schema version {self.schema_version}); row counts and content hashes match the database")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    path: Path
+    ok: bool
+    problems: list[str]
+    notes: list[str]
+    schema_version: int
+    fingerprint: store.Fingerprint
+
+    def __str__(self) -> str:
+        rows = sum(n for t, (n, _) in self.fingerprint.items() if not t.startswith("sequence:"))
+        head = (f"{self.path}: {'OK' if self.ok else 'FAILED'} — schema version {self.schema_version}, "
+                f"{sum(1 for t in self.fingerprint if not t.startswith('sequence:'))} tables, {rows} rows")
+        return "\n".join([head, *(f"  problem: {p}" for p in self.problems), *(f"  note: {n}" for n in self.notes)])
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    source: Path
+    target: Path
+    previous: Path | None
+    verification: VerifyReport
+
+    def __str__(self) -> str:
+        kept = f"; the replaced database was kept as {self.previous}" if self.previous else ""
+        return (f"restored {self.source} into {self.target}: every table's row count and content hash "
+                f"matches the backup{kept}")
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+def keep_setting() -> int:
+    raw = os.environ.get(KEEP_ENV, str(DEFAULT_KEEP))
+    try:
+        keep = int(raw)
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise ValueError(f"{KEEP_ENV} must be a whole number of backups to keep (1 or more), got {raw!r}")
+    return keep
+
+
+def interval_setting() -> float:
+    raw = os.environ.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_HOURS))
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = 0.0
+    if hours <= 0:
+        raise ValueError(f"{INTERVAL_ENV} must be a positive number of hours, got {raw!r}")
+    return hours
+
+
+def _require_duckdb(db) -> None:
+    if getattr(db, "dialect", "duckdb") != "duckdb":
+        raise DatabaseError("these backups copy the embedded DuckDB file; back up a PostgreSQL deployment with "
+                            "the server's tools (pg_dump / point-in-time recovery), see the README")
+
+
+def default_dir(db_path: Path | None) -> Path:
+    if db_path is None:
+        raise DatabaseError("an in-memory database has no data folder: give the backup folder explicitly")
+    return Path(db_path).parent / "backups"
+
+
+# --- backup ----------------------------------------------------------------------------------------
+
+def create_backup(db: Database, actor: Actor, directory: Path | None = None, keep: int | None = None,
+                  now: datetime | None = None) -> BackupInfo:
+    """Online backup of the open database; safe while other threads keep reading and writing."""
+    access.require(actor, "backup")
+    _require_duckdb(db)
+    directory = Path(directory) if directory else default_dir(db.path)
+    keep = keep_setting() if keep is None else keep
+    at = now or _utcnow()
+    stem = db.path.stem if db.path else "itscm"
+    final = directory / f"{stem}-{at.strftime(STAMP)}.duckdb"
+    partial = final.with_name(final.name + ".partial")
+    with _ONE_AT_A_TIME:
+        _make_dir(directory)
+        if final.exists():
+            raise DatabaseError(f"a backup named {final.name} already exists; try again in a moment")
+        _remove_leftovers(directory, stem)
+        cur = db.cursor()
+        try:
+            alias = store.attach(cur, partial)
+            try:
+                source, copy = store.copy_database(cur, store.current_catalog(cur), alias, with_sequences=False)
+                version = store.schema_version(cur, alias)
+                ids = store.sequence_problems(cur, alias)
+                sequences = store.sequences(cur, alias)
+            finally:
+                store.detach(cur, alias)
+        except duckdb.Error as exc:
+            _remove_db(partial)
+            raise DatabaseError(f"the backup failed and nothing was kept: {exc}. Check that {directory} is "
+                                "writable and has free space.") from exc
+        finally:
+            cur.close()
+        problems = compare(source, copy, "database", "backup") + ids
+        if problems:
+            _remove_db(partial)
+            raise DatabaseError("the backup did not match the database and was discarded: " + "; ".join(problems))
+        source.update({f"sequence:{name}": (nxt, "") for name, nxt in sequences.items()})
+        manifest = {"database": str(db.path), "created_at": at.isoformat(), "schema_version": version,
+                    "tables": {t: {"rows": n, "md5": h} for t, (n, h) in source.items()}}
+        try:
+            _fsync(partial)
+            _write_atomic(final.with_suffix(".json"), json.dumps(manifest, indent=1, sort_keys=True))
+            os.replace(partial, final)
+            _fsync(directory)
+        except OSError as exc:
+            _remove_db(partial)
+            _remove(final.with_suffix(".json"))
+            raise DatabaseError(f"the backup could not be finished in {directory}: {exc.strerror or exc}. "
+                                "Free disk space there and try again.") from exc
+    rows = sum(n for t, (n, _) in source.items() if not t.startswith("sequence:"))
+    db.transaction(lambda c: audit_store.append(
+        c, actor.username, actor.source, "backup.create", "database", final.name, None,
+        {"file": final.name, "schema_version": version, "rows": rows}))
+    pruned = prune(directory, keep, stem)
+    return BackupInfo(final, at, version, source, pruned)
+
+
+def list_backups(directory: Path, stem: str | None = None) -> list[Path]:
+    """Finished backups in a folder, newest first (by the timestamp in their names)."""
+    if not Path(directory).is_dir():
+        return []
+    found = []
+    for p in Path(directory).iterdir():
+        m = NAME.match(p.name)
+        if m and p.is_file() and (stem is None or m["stem"] == stem):
+            found.append((m["stamp"], p))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def backup_time(path: Path) -> datetime:
+    m = NAME.match(Path(path).name)
+    if not m:
+        raise ValueError(f"{path} is not named like a backup (<name>-YYYYmmdd-HHMMSS-ffffff.duckdb)")
+    return datetime.strptime(m["stamp"], STAMP).replace(tzinfo=timezone.utc)
+
+
+def prune(directory: Path, keep: int, stem: str | None = None) -> list[Path]:
+    """Delete all but the newest keep backups (with their manifests); returns what was deleted."""
+    if keep < 1:
+        raise ValueError("keep at least one backup")
+    gone = []
+    for old in list_backups(directory, stem)[keep:]:
+        _remove(old)
+        _remove(old.with_suffix(".json"))
+        gone.append(old)
+    return gone
+
+
+def maybe_backup(db: Database, interval_hours: float | None = None, actor: Actor | None = None,
+                 directory: Path | None = None, keep: int | None = None,
+                 now: datetime | None = None) -> BackupInfo | None:
+    """Back up when the newest backup is older than the interval (or there is none); else do nothing."""
+    _require_duckdb(db)
+    interval = interval_setting() if interval_hours is None else interval_hours
+    at = now or _utcnow()
+    directory = Path(directory) if directory else default_dir(db.path)
+    newest = list_backups(directory, db.path.stem if db.path else None)
+    if newest and at - backup_time(newest[0]) < timedelta(hours=interval):
+        return None
+    return create_backup(db, actor or access.SYSTEM.with_source("scheduler"), directory, keep, at)
+
+
+class BackupScheduler:
+    """A daemon thread that calls maybe_backup now and then every check_every_seconds."""
+
+    def __init__(self, db: Database, interval_hours: float, check_every_seconds: float,
+                 directory: Path | None) -> None:
+        self._stop = threading.Event()
+        self._args = (db, interval_hours, directory)
+        self._every = check_every_seconds
+        self.thread = threading.Thread(target=self._loop, name="itscm-backup", daemon=True)
+
+    def _loop(self) -> None:
+        db, interval, directory = self._args
+        while not self._stop.is_set():
+            try:
+                made = maybe_backup(db, interval, directory=directory)
+                if made:
+                    log.info("%s", made)
+            except Exception:  # noqa: BLE001 - a failed backup must not stop the app; retried next round
+                log.exception("scheduled backup failed")
+            self._stop.wait(self._every)
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Stop and wait for a backup in progress to finish (call before closing the database)."""
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+
+def start_scheduler(db: Database, interval_hours: float | None = None, check_every_seconds: float = 600.0,
+                    directory: Path | None = None) -> BackupScheduler:
+    """Start scheduled backups for the app's database; returns the scheduler (call stop() at shutdown)."""
+    scheduler = BackupScheduler(db, interval_setting() if interval_hours is None else interval_hours,
+                                check_every_seconds, directory)
+    scheduler.thread.start()
+    return scheduler
+
+
+# --- verify and restore ------------------------------------------------------------------------------
+
+def compare(expected: store.Fingerprint, actual: store.Fingerprint, left: str, right: str) -> list[str]:
+    problems = []
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            problems.append(f"{name} is in the {left} but not in the {right}")
+        elif name not in expected:
+            problems.append(f"{name} is in the {right} but not in the {left}")
+        elif expected[name] != actual[name]:
+            (n1, h1), (n2, h2) = expected[name], actual[name]
+            if name.startswith("sequence:"):
+                problems.append(f"{name}: next value {n1} in the {left}, {n2} in the {right}")
+            elif n1 != n2:
+                problems.append(f"{name}: {n1} rows in the {left}, {n2} in the {right}")
+            else:
+                problems.append(f"{name}: same {n1} rows but different content (hash {h1[:12]} vs {h2[:12]})")
+    return problems
+
+
+def verify_backup(path: Path, actor: Actor, expected: store.Fingerprint | None = None) -> VerifyReport:
+    """Check a backup file: readable, schema version known, content equal to its manifest, audit chain intact."""
+    access.require(actor, "backup")
+    path = Path(path)
+    if not path.is_file():
+        raise DatabaseError(f"no backup file at {path}")
+    con = _connect(path, read_only=True)
+    ro = Database(con, None)  # path None: not registered as the app's open database
+    try:
+        with ro.read() as cur:
+            catalog = store.current_catalog(cur)
+            fp = store.fingerprint(cur, catalog)
+            version = store.schema_version(cur, catalog)
+            problems, notes = store.sequence_problems(cur, catalog), []
+        if version == 0:
+            problems.append("it holds no schema_migrations table: not a database of this app")
+        elif version > migrations.LATEST:
+            problems.append(f"schema version {version} is newer than this app ({migrations.LATEST}): "
+                            "use a newer app")
+        manifest = path.with_suffix(".json")
+        if expected is not None:
+            problems += compare(expected, fp, "expected content", "file")
+        elif manifest.is_file():
+            recorded = json.loads(manifest.read_text(encoding="utf-8"))
+            want = {t: (v["rows"], v["md5"]) for t, v in recorded["tables"].items()}
+            problems += compare(want, fp, "manifest (database at backup time)", "backup file")
+        else:
+            notes.append(f"no manifest {manifest.name}: only readability, schema and audit chain were checked")
+        if version >= 2:
+            chain = audit.verify(ro, actor)
+            (notes if chain.ok else problems).append(str(chain))
+    finally:
+        ro.close()
+    return VerifyReport(path, not problems, problems, notes, version, fp)
+
+
+def restore(backup_file: Path, target: Path, actor: Actor, force: bool = False,
+            now: datetime | None = None) -> RestoreReport:
+    """Replace the database file at target with the backup; only while no process has target open."""
+    access.require(actor, "backup")
+    backup_file, target = Path(backup_file), Path(target)
+    if backup_file.resolve() == target.resolve():
+        raise DatabaseError("the backup and the target are the same file")
+    if open_here(target):
+        raise DatabaseLocked(f"the database {target} is open in this process (the running app): restore only "
+                             "while the app is stopped, with `python -m assessment restore FILE`")
+    with _exclusive(target) as existed:  # refuses with DatabaseLocked while another process holds it
+        if existed and not force:
+            raise DatabaseError(f"{target} already exists: pass --force to replace it with the backup "
+                                "(the current file is kept next to it as a .before-restore copy)")
+        checked = verify_backup(backup_file, actor)
+        if not checked.ok:
+            raise DatabaseError(f"the backup {backup_file} failed verification, nothing was restored: "
+                                + "; ".join(checked.problems))
+        staging = target.with_name(target.name + ".restoring")
+        _remove_db(staging)
+        try:
+            con = duckdb.connect(str(staging))
+            try:
+                alias = store.attach(con, backup_file, read_only=True)
+                try:
+                    source, copy = store.copy_database(con, alias, store.current_catalog(con))
+                finally:
+                    store.detach(con, alias)
+            finally:
+                con.close()
+        except duckdb.Error as exc:
+            _remove_db(staging)
+            raise DatabaseError(f"the restore failed and {target} was not changed: {exc}") from exc
+        problems = compare(source, copy, "backup", "restored copy")
+        if problems:
+            _remove_db(staging)
+            raise DatabaseError("the restored copy did not match the backup, nothing was changed: "
+                                + "; ".join(problems))
+        previous = None
+        wal = Path(str(target) + ".wal")
+        try:
+            _fsync(staging)
+            if existed:
+                stamp = (now or _utcnow()).strftime(STAMP)
+                previous = target.with_name(f"{target.stem}.before-restore-{stamp}{target.suffix}")
+                os.replace(target, previous)
+                if wal.exists():  # the replaced file's log goes with it: it must never replay into the new one
+                    os.replace(wal, Path(str(previous) + ".wal"))
+            _remove(wal)
+            os.replace(staging, target)
+            _fsync(target.parent)
+        except OSError as exc:
+            raise DatabaseError(f"the restore could not move the files into place: {exc}. The restored copy is "
+                                f"{staging}" + (f" and the replaced database is {previous}" if previous else "")
+                                + "; move them by hand while the app is stopped.") from exc
+    final = verify_backup(target, actor, expected=source)
+    if not final.ok:
+        raise DatabaseError(f"{target} was restored but does not match the backup: " + "; ".join(final.problems))
+    return RestoreReport(backup_file, target, previous, final)
+
+
+class _exclusive:
+    """Hold the target file as its only user: DuckDB's own lock, or an OS lock if DuckDB cannot read it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.con = None
+        self.fh = None
+
+    def __enter__(self) -> bool:
+        existed = self.path.exists()
+        try:
+            self.con = _connect(self.path, read_only=False)
+            self.con.execute("CHECKPOINT")  # fold any log into the file before it is moved aside
+        except DatabaseLocked:
+            raise
+        except DatabaseError:
+            if not existed:
+                raise
+            self._os_lock()  # a damaged file: the reason for restoring; make sure nobody has it open
+        if not existed:
+            self.con.close()
+            self.con = None
+            _remove(self.path)
+            _remove(Path(str(self.path) + ".wal"))
+        return existed
+
+    def _os_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: DuckDB's lock could not be taken, trust the caller
+            return
+        self.fh = open(self.path, "r+b")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.lockf(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self.fh.close()
+            self.fh = None
+            raise DatabaseLocked(f"the database {self.path} is in use by another process (probably the running "
+                                 "app): stop the app, then restore") from exc
+
+    def __exit__(self, *exc) -> None:
+        if self.con is not None:
+            self.con.close()
+        if self.fh is not None:
+            self.fh.close()
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _make_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the backup folder {directory}: {exc.strerror}; create it or give "
+                            "another folder (-o DIR)") from exc
+    if not os.access(directory, os.W_OK):
+        raise DatabaseError(f"the backup folder {directory} is not writable for this user")
+
+
+def _remove_leftovers(directory: Path, stem: str) -> None:
+    """Half-written backups of an earlier run that was killed (only this process writes them: it owns the
+    database, and backups run one at a time)."""
+    for p in directory.glob(f"{stem}-*.duckdb.partial*"):
+        if NAME.match(p.name.split(".partial")[0]):
+            _remove(p)
+
+
+def _remove_db(path: Path) -> None:
+    _remove(path)
+    _remove(Path(str(path) + ".wal"))
+
+
+def _remove(path: Path) -> None:
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder's entries to disk (best effort where the OS does not allow it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

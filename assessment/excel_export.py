@@ -1,0 +1,420 @@
+"""The auditor pack: one formatted workbook per campaign (optionally one division or unit), written by
+xlsxwriter in constant-memory mode. Every value read from the database is written with a typed call
+(write_string / write_number / write_datetime), never the guessing write(), and all user text goes through
+excel_safety.literal_text, so no cell can ever hold a formula.
+
+The Answers sheet doubles as an import source: hidden id columns and the hidden _meta/_ids sheets (the same
+layout the offline template uses) let excel_import match every row by id and detect later changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+import xlsxwriter
+
+from . import __version__, access, audit, reports
+from .catalog import campaign_questionnaire
+from .errors import NotFound, ValidationError
+from .excel_safety import literal_text
+from .model import Actor, Questionnaire
+from .questionnaire import QUESTIONNAIRE_DIR, load_standards
+from .storage import Database
+from .storage import campaigns as campaign_store
+from .storage import exports as sql
+
+# ------------------------------------------------------------------ workbook format shared with template/import
+FORMAT_VERSION = "1"
+PACK_KIND = "auditor-pack"
+TEMPLATE_KIND = "unit-template"
+ANSWERS_SHEET = "Answers"
+META_SHEET = "_meta"
+IDS_SHEET = "_ids"
+# Hidden per-row ids: rows are matched by these, never by visible text.
+ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (
+    "id:campaign", "id:unit", "id:question", "id:base_event", "id:format")
+ID_COLUMNS = (ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT)
+IDS_HEADER = ("campaign_id", "unit_id", "question_id", "base_event_id")
+# Answer columns the import reads (same header text in the template and the pack).
+COL_QUESTION, COL_UNIT, COL_LEVEL, COL_REASON, COL_EVIDENCE, COL_URL, COL_DATE, COL_COMMENT = (
+    "Question ID", "Unit ID", "Level", "N/A reason", "Evidence", "Evidence URL", "Evidence date", "Comment")
+NA = "N/A"
+MAX_CELL = 32767
+TRUNCATED = " [truncated: the full text is in the application]"
+EXCEL_ROWS = 1_048_576
+AUDIT_LIMIT = 200_000
+
+
+def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]) -> str:
+    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free."""
+    body = sorted(tuple("" if v is None else str(v) for v in r) for r in rows)
+    canonical = json.dumps([kind, FORMAT_VERSION, campaign_id, ref, body], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def cell_text(value: Any) -> str:
+    """User text for a cell: literal (never a formula) and within Excel's 32,767 characters."""
+    text = literal_text(value)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
+    return text
+
+
+def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str, str]:
+    """Question id -> "ISO22301 5.2 (topic); DORA Art.11(1)" with clause topics when the catalogue knows them."""
+    standards = standards if standards is not None else _standards(q)
+    out = {}
+    for x in q.questions:
+        parts = []
+        for r in x.references:
+            topic = standards.get(r.standard, {}).get("clauses", {}).get(r.clause)
+            parts.append(f"{r.standard} {r.clause}" + (f" ({topic})" if topic else ""))
+        out[x.id] = "; ".join(parts)
+    return out
+
+
+def _standards(q: Questionnaire) -> dict:
+    if q.standards:
+        return q.standards
+    try:  # stored versions are parsed without the catalogue; the shipped one gives clause topics
+        return load_standards(QUESTIONNAIRE_DIR / "standards.yaml")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    key: str
+    kind: str = "text"      # text, int, float, date, datetime, bool, level, id
+    width: float = 14
+    hidden: bool = False
+
+
+class _Formats:
+    def __init__(self, wb: xlsxwriter.Workbook):
+        self.header = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E79",
+                                     "text_wrap": True, "valign": "top", "border": 1})
+        self.date = wb.add_format({"num_format": "yyyy-mm-dd"})
+        self.datetime = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        self.float = wb.add_format({"num_format": "0.00"})
+        self.int = wb.add_format({"num_format": "0"})
+        self.text = wb.add_format({"num_format": "@"})
+        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        self.key = wb.add_format({"bold": True, "valign": "top"})
+        self.title = wb.add_format({"bold": True, "font_size": 14, "font_color": "#1F4E79"})
+        self.bad = wb.add_format({"bg_color": "#F8CBAD", "font_color": "#9C0006"})
+        self.warn = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"})
+        self.good = wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})
+
+
+def _writer(ws, f: _Formats, kind: str) -> Callable[[int, int, Any], Any]:
+    if kind in ("text", "id"):
+        return lambda r, c, v: ws.write_string(r, c, cell_text(v) if kind == "text" else str(v))
+    if kind == "int":
+        return lambda r, c, v: ws.write_number(r, c, int(v), f.int)
+    if kind == "float":
+        return lambda r, c, v: ws.write_number(r, c, float(v), f.float)
+    if kind == "date":
+        return lambda r, c, v: ws.write_datetime(r, c, datetime.combine(v, time()), f.date)
+    if kind == "datetime":
+        return lambda r, c, v: ws.write_datetime(r, c, v, f.datetime)
+    if kind == "bool":
+        return lambda r, c, v: ws.write_string(r, c, "yes" if v else "no")
+    if kind == "level":
+        return lambda r, c, v: ws.write_string(r, c, NA) if v == NA else ws.write_number(r, c, int(v))
+    raise ValueError(kind)
+
+
+def write_table(wb: xlsxwriter.Workbook, f: _Formats, name: str, cols: list[Col], df: pl.DataFrame,
+                freeze_cols: int = 0, gap_cols: tuple[str, ...] = (), overdue_cols: tuple[str, ...] = (),
+                hide: bool = False) -> int:
+    """One sheet: styled frozen header, autofilter, widths, typed cells row by row (constant memory)."""
+    if df.height + 1 > EXCEL_ROWS:
+        raise ValidationError([f"{name}: {df.height:,} rows do not fit in one Excel sheet; filter by division "
+                               "or unit"], "auditor pack")
+    ws = wb.add_worksheet(name)
+    for c, col in enumerate(cols):
+        fmt = f.text if col.kind in ("text", "id") else None
+        ws.set_column(c, c, col.width, fmt, {"hidden": True} if col.hidden else None)
+    ws.set_row(0, 30)
+    for c, col in enumerate(cols):
+        ws.write_string(0, c, col.header, f.header)
+    ws.freeze_panes(1, freeze_cols)
+    last = max(df.height, 1)
+    ws.autofilter(0, 0, last, len(cols) - 1)
+    for header in gap_cols:
+        c = next(i for i, col in enumerate(cols) if col.header == header)
+        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": ">", "value": 1, "format": f.bad})
+        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0.0001,
+                                              "maximum": 1, "format": f.warn})
+        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<=", "value": 0, "format": f.good})
+    for header in overdue_cols:
+        c = next(i for i, col in enumerate(cols) if col.header == header)
+        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<", "value": 0, "format": f.bad})
+        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0,
+                                              "maximum": 30, "format": f.warn})
+    writers = [_writer(ws, f, col.kind) for col in cols]
+    picked = df.select([pl.col(col.key).alias(f"c{i}") for i, col in enumerate(cols)])
+    for r, row in enumerate(picked.iter_rows(), start=1):
+        for c, v in enumerate(row):
+            if v is not None and v == v:  # skip nulls and NaN
+                writers[c](r, c, v)
+    if hide:
+        ws.hide()
+    return df.height
+
+
+def _key_values(wb: xlsxwriter.Workbook, f: _Formats, name: str, title: str | None, rows: list[tuple[str, Any]],
+                hide: bool = False) -> None:
+    ws = wb.add_worksheet(name)
+    ws.set_column(0, 0, 32)
+    ws.set_column(1, 1, 90, f.wrap)
+    r = 0
+    if title:
+        ws.write_string(0, 0, title, f.title)
+        r = 2
+    for key, value in rows:
+        ws.write_string(r, 0, key, f.key)
+        if value is None:
+            pass
+        elif isinstance(value, bool):
+            ws.write_string(r, 1, "yes" if value else "no")
+        elif isinstance(value, int | float):
+            ws.write_number(r, 1, value)
+        elif isinstance(value, datetime):
+            ws.write_datetime(r, 1, value, f.datetime)
+        elif isinstance(value, date):
+            ws.write_datetime(r, 1, datetime.combine(value, time()), f.date)
+        else:
+            ws.write_string(r, 1, cell_text(value))
+        r += 1
+    if hide:
+        ws.hide()
+
+
+# --------------------------------------------------------------------------------------------- the sheets
+
+ANSWER_COLS = [
+    Col(COL_UNIT, "unit_id", width=12), Col("Unit", "unit", width=24), Col("Division", "division", width=20),
+    Col("Tier", "tier", "int", 6), Col("Assessment status", "assessment_status", width=12),
+    Col(COL_QUESTION, "question_id", width=10), Col("Domain", "domain", width=22),
+    Col("Question", "question", width=50), Col(COL_LEVEL, "level_cell", "level", 8),
+    Col(COL_REASON, "na_reason", width=28), Col(COL_EVIDENCE, "evidence", width=36),
+    Col(COL_URL, "evidence_url", width=30), Col(COL_DATE, "evidence_date", "date", 12),
+    Col(COL_COMMENT, "comment", width=30), Col("Answered by", "answered_by", width=16),
+    Col("Answered at (UTC)", "answered_at", "datetime", 17), Col("Score after rules", "score", "float", 9),
+    Col("Score status", "score_status", width=10), Col("Target", "target", "float", 8),
+    Col("Gap", "gap", "float", 8), Col("Priority", "priority", "float", 9),
+    Col("Explanation", "explanation", width=60),
+    Col(ID_CAMPAIGN, "id_campaign", "id", 10, True), Col(ID_UNIT, "unit_id", "id", 10, True),
+    Col(ID_QUESTION, "question_id", "id", 10, True), Col(ID_EVENT, "id_event", "id", 10, True),
+    Col(ID_FORMAT, "id_format", "id", 6, True),
+]
+SCORE_COLS = [
+    Col("Division", "division", width=20), Col(COL_UNIT, "unit_id", width=12), Col("Unit", "unit", width=24),
+    Col("Tier", "tier", "int", 6), Col("Assessment status", "assessment_status", width=12),
+    Col("Domain ID", "domain_id", width=9), Col("Domain", "domain", width=26),
+    Col("Domain score", "score", "float", 9), Col("Target", "target", "float", 8), Col("Gap", "gap", "float", 8),
+    Col("Priority", "priority", "float", 9), Col("Answered", "answered", "int", 9), Col("N/A", "na", "int", 6),
+    Col("Capped", "capped", "int", 8), Col("Unit score", "unit_score", "float", 9),
+    Col("Unit target", "unit_target", "float", 9), Col("Unit gap", "unit_gap", "float", 9),
+    Col("Unit band", "unit_band", width=11), Col("Scored at (UTC)", "scored_at", "datetime", 17),
+]
+GAP_COLS = [
+    Col("Rank", "rank", "int", 6), Col("Priority", "priority", "float", 9), Col("Gap", "gap", "float", 8),
+    Col("Division", "division", width=20), Col(COL_UNIT, "unit_id", width=12), Col("Unit", "unit", width=24),
+    Col("Tier", "tier", "int", 6), Col(COL_QUESTION, "question_id", width=10), Col("Domain", "domain", width=22),
+    Col("Question", "question", width=50), Col(COL_LEVEL, "level_cell", "level", 8),
+    Col("Score after rules", "score", "float", 9), Col("Target", "target", "float", 8),
+    Col("Score status", "score_status", width=10), Col("Explanation", "explanation", width=60),
+]
+DEADLINE_COLS = [
+    Col("Bucket", "bucket", width=16), Col("Days left", "days_left", "int", 9), Col("Due on", "due_on", "date", 12),
+    Col("Kind", "kind", width=16), Col("Division", "division", width=20), Col(COL_UNIT, "unit_id", width=12),
+    Col("Unit", "unit", width=24), Col("Tier", "tier", "int", 6), Col("Item", "item", width=50),
+    Col("Owner", "owner", width=18), Col("Since", "since", "date", 12),
+]
+TREND_COLS = [
+    Col("Level", "level", width=13), Col("Series", "series", width=26), Col("Campaign ID", "campaign_id", width=12),
+    Col("Campaign", "campaign", width=32), Col("Opens on", "opens_on", "date", 12),
+    Col("Score", "score", "float", 8), Col("Target", "target", "float", 8), Col("Gap", "gap", "float", 8),
+    Col("Units scored", "units", "int", 8),
+]
+AUDIT_COLS = [
+    Col("Seq", "seq", "int", 8), Col("Logged at (UTC)", "logged_at", "datetime", 17), Col("Actor", "actor", width=18),
+    Col("Source", "source", width=9), Col("Action", "action", width=20), Col("Object type", "object_type", width=12),
+    Col("Object ID", "object_id", width=22), Col("Before", "before_json", width=40),
+    Col("After", "after_json", width=40), Col("Hash", "hash", width=66),
+]
+
+
+def _questionnaire_frame(q: Questionnaire) -> tuple[list[Col], pl.DataFrame]:
+    refs = references_text(q)
+    checklist = {c.id: c.text for c in q.checklist}
+    rows = []
+    for d in q.domains:
+        for x in d.questions:
+            row = {"domain_id": d.id, "domain": d.name, "domain_weight": d.weight, "question_id": x.id,
+                   "question": x.text, "guidance": x.guidance, "weight": x.weight, "na_allowed": x.na_allowed,
+                   "evidence": x.evidence, "checklist": "; ".join(f"{c} {checklist.get(c, '')}".strip()
+                                                                 for c in x.checklist),
+                   "references": refs[x.id]}
+            for i, text in enumerate(x.levels):
+                row[f"level_{i}"] = text
+            rows.append(row)
+    cols = [Col("Domain ID", "domain_id", width=9), Col("Domain", "domain", width=24),
+            Col("Domain weight", "domain_weight", "float", 8), Col(COL_QUESTION, "question_id", width=10),
+            Col("Question", "question", width=50), Col("Guidance", "guidance", width=40),
+            Col("Weight", "weight", "float", 8), Col("N/A allowed", "na_allowed", "bool", 8),
+            Col("Evidence expected", "evidence", width=36)]
+    cols += [Col(f"Level {lv.level} - {lv.name}", f"level_{lv.level}", width=30) for lv in q.scale]
+    cols += [Col("Checklist items", "checklist", width=40), Col("Standard references", "references", width=50)]
+    return cols, pl.DataFrame(rows)
+
+
+def _level_cell() -> pl.Expr:
+    return (pl.when(pl.col("is_na")).then(pl.lit(NA))
+            .otherwise(pl.col("level").cast(pl.String)).alias("level_cell"))
+
+
+@dataclass(frozen=True)
+class PackResult:
+    sheets: dict[str, int]      # sheet -> data rows
+    digest: str
+    filename: str
+
+
+def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
+                 filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
+    """Write the auditor pack of a campaign to out (a path or a binary stream)."""
+    access.require(actor, "export")
+    today = today or date.today()
+    generated = utcnow()
+    with db.read() as cur:
+        camp = campaign_store.campaign(cur, campaign_id)
+    if camp is None:
+        raise NotFound(f"unknown campaign {campaign_id!r}")
+    q = campaign_questionnaire(db, campaign_id)
+    scope = reports.scope_for(actor, filters)
+    with db.read() as cur:
+        answers = sql.answer_rows(cur, campaign_id, scope)
+        domains = sql.domain_rows(cur, campaign_id, scope)
+    head_seq, head_hash = audit.head(db)
+    answers = answers.with_columns(
+        _level_cell(), pl.lit(campaign_id).alias("id_campaign"),
+        pl.col("event_id").cast(pl.String).alias("id_event"), pl.lit(FORMAT_VERSION).alias("id_format"))
+    gaps = (answers.filter(pl.col("priority") > 0)
+            .sort(["priority", "gap", "unit", "question_id"], descending=[True, True, False, False])
+            .with_row_index("rank", offset=1))
+    deadlines = reports.deadlines(db, actor, campaign_id, filters, today)
+    with db.read() as cur:
+        trends = sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
+    audit_log = None
+    if access.allowed(actor, "read_audit"):
+        audit_log = audit.entries(db, actor, limit=AUDIT_LIMIT).sort("seq")
+    q_cols, q_frame = _questionnaire_frame(q)
+    id_rows = answers.select("unit_id", "question_id", "id_event")
+    digest = manifest_digest(PACK_KIND, campaign_id, "", id_rows.iter_rows())
+
+    counts = {"Scores": domains.height, ANSWERS_SHEET: answers.height, "Gaps": gaps.height,
+              "Deadlines": deadlines.height, "Trends": trends.height, "Questionnaire": q_frame.height}
+    if audit_log is not None:
+        counts["Audit log"] = audit_log.height
+    units = answers.select("unit_id", "division").unique()
+    about = [
+        ("Document", "ITSCM maturity assessment - auditor pack"),
+        ("Organisation", f"{units['unit_id'].n_unique()} business unit(s) in {units['division'].n_unique()} "
+                         f"division(s): {', '.join(sorted(units['division'].unique().to_list()))}"),
+        ("Scope", _scope_text(filters, actor)),
+        ("Campaign", f"{campaign_id} - {camp['name']}"),
+        ("Campaign status", camp["status"]),
+        ("Opens on", camp["opens_on"]), ("Due on", camp["due_on"]), ("Closes on", camp["closes_on"]),
+        ("Generated at (UTC)", generated),
+        ("Generated by", f"{actor.username} ({access.ROLE_LABELS.get(actor.role, actor.role)})"),
+        ("Application version", f"itscm {__version__}"),
+        ("Questionnaire", f"{q.id} {q.title}"),
+        ("Questionnaire version", q.version),
+        ("Questionnaire content hash (SHA-256)", q.content_hash),
+        ("Audit log head sequence", head_seq),
+        ("Audit log head hash (SHA-256)", head_hash),
+        ("Verify the audit trail", f"itscm audit verify --expected-head {head_hash}"),
+        ("Scores", "Persisted at submission, as of the submission date, with the questionnaire's evidence rule; "
+                   "draft assessments have no score yet."),
+        ("Literal text", "Text that begins with = + - @, a tab or a line break is shown with a leading "
+                         "apostrophe: it is data, never a formula."),
+        ("Re-import", "The Answers sheet can be imported back (hidden id columns match every row); rows that "
+                      "changed in the application after this export are reported as conflicts."),
+    ]
+    about += [(f"Sheet: {name}", f"{n} row(s)") for name, n in counts.items()]
+    if audit_log is None:
+        about.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
+    elif audit_log.height >= AUDIT_LIMIT:
+        about.append(("Audit log", f"only the latest {AUDIT_LIMIT:,} entries are included"))
+
+    wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
+        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        "strings_to_numbers": False, "remove_timezone": True})
+    try:
+        wb.set_properties({"title": f"ITSCM auditor pack {campaign_id}", "author": actor.username,
+                           "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
+        f = _Formats(wb)
+        _key_values(wb, f, "About", f"ITSCM auditor pack - {campaign_id}", about)
+        write_table(wb, f, "Scores", SCORE_COLS, domains, 3, gap_cols=("Gap", "Unit gap"))
+        write_table(wb, f, ANSWERS_SHEET, ANSWER_COLS, answers, 1, gap_cols=("Gap",))
+        write_table(wb, f, "Gaps", GAP_COLS, gaps, 1, gap_cols=("Gap",))
+        write_table(wb, f, "Deadlines", DEADLINE_COLS, deadlines, 1, overdue_cols=("Days left",))
+        write_table(wb, f, "Trends", TREND_COLS, trends, 2, gap_cols=("Gap",))
+        write_table(wb, f, "Questionnaire", q_cols, q_frame, 4)
+        if audit_log is not None:
+            write_table(wb, f, "Audit log", AUDIT_COLS, audit_log, 1)
+        _key_values(wb, f, META_SHEET, None, [
+            ("kind", PACK_KIND), ("format_version", FORMAT_VERSION), ("template_id", ""),
+            ("campaign_id", campaign_id), ("unit_id", ""), ("questionnaire", q.policy_label),
+            ("generated_at", generated.isoformat()), ("generated_by", actor.username), ("digest", digest)],
+            hide=True)
+        write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
+            "id_campaign", "unit_id", "question_id", "id_event"))], answers, hide=True)
+    finally:
+        wb.close()
+    return PackResult(counts, digest, pack_filename(campaign_id, generated))
+
+
+def auditor_pack_bytes(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
+                       today: date | None = None) -> tuple[bytes, PackResult]:
+    buf = io.BytesIO()
+    result = auditor_pack(db, actor, campaign_id, buf, filters, today)
+    return buf.getvalue(), result
+
+
+def pack_filename(campaign_id: str, at: datetime) -> str:
+    return f"itscm-auditor-pack-{campaign_id}-{at:%Y%m%d-%H%M}.xlsx"
+
+
+def _scope_text(filters: reports.Filters | None, actor: Actor) -> str:
+    parts = []
+    if filters and filters.division_ids:
+        parts.append("divisions " + ", ".join(filters.division_ids))
+    if filters and filters.unit_ids:
+        parts.append("units " + ", ".join(filters.unit_ids))
+    if filters and filters.tiers:
+        parts.append("tiers " + ", ".join(map(str, filters.tiers)))
+    scope = "; ".join(parts) or "all units of the campaign"
+    if access.readable_units(actor) is not None:
+        scope += f" (limited to the units {actor.username} may read)"
+    return scope

@@ -1,0 +1,491 @@
+"""Excel safety: checks an uploaded workbook BEFORE any parser sees it, and keeps user text literal on export.
+
+Import side (check_workbook): every limit is checked on the raw bytes, and every zip member is inflated
+by this module (not by a parser) with a hard cap, so nothing downstream can be made to allocate more than
+the limits allow:
+
+- size: at most ``Limits.max_bytes`` (settings.import_max_bytes, 10 MB by default), checked before reading on;
+- file kind: an encrypted/password-protected workbook or an old binary .xls (OLE compound file), a PDF, a
+  text/CSV file or an OpenDocument/Word/PowerPoint file renamed .xlsx is named as such and refused;
+- zip: member count, declared and *actual* uncompressed size (a member that inflates past its declared size
+  is refused, as is a wrong CRC), per-member and overall compression ratio, encrypted members, compression
+  methods other than stored/deflate, duplicate or absolute member names;
+- content: the xlsx content types must be present; macros (vbaProject.bin, .xlsm/.xltm/.xlam/.xlsb content
+  types, Excel 4 macro sheets), ActiveX controls and embedded OLE objects are refused; any member containing
+  ``<!DOCTYPE`` or ``<!ENTITY`` (entity expansion, external entities) is refused, and so is UTF-16/32 XML,
+  which would hide those markers from a byte scan;
+- worksheets: the cell area (rows x columns a reader allocates) is capped, which stops a tiny file with two
+  far-apart cells from making a reader allocate gigabytes; cells holding formulas are listed so the import
+  can report them (formulas are never evaluated).
+
+Export side (literal_text): no cell written from user text can become a formula. Text whose first character
+is one of ``= + - @``, tab or carriage return (or the full-width ``＝ ＋ － ＠``, which some Excel input
+methods treat the same way) is written with the *string* cell type AND prefixed with one apostrophe ``'``.
+The string type alone already stops Excel evaluating the cell when the file opens; the visible apostrophe
+keeps it literal when someone edits the cell and presses Enter, when the sheet is copied to CSV, or when it
+is opened by a tool that re-parses cell text. We deliberately do not rely on Excel's hidden "quotePrefix"
+style, which CSV exports, LibreOffice round trips and other readers drop. Text that already starts with an
+apostrophe gets one more, so ``from_literal`` (used by the import) restores every value exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import re
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from defusedxml import ElementTree as SafeET
+
+from .errors import EngineError
+from .settings import load as load_settings
+
+# ---------------------------------------------------------------------------------------------- export side
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+QUOTE = "'"
+
+
+def literal_text(value: object) -> str:
+    """Text safe to store in a cell: never a formula, and reversible with from_literal()."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_TRIGGERS) or text.startswith(QUOTE):
+        return QUOTE + text
+    return text
+
+
+def from_literal(text: str) -> str:
+    """Undo literal_text(): drop the one apostrophe it added (and only that one)."""
+    if len(text) > 1 and text[0] == QUOTE and (text[1] == QUOTE or text[1:].startswith(FORMULA_TRIGGERS)):
+        return text[1:]
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- import side
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+WORKBOOK_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+}
+MACRO_TYPES = ("macroenabled", "vbaproject", "activex", "macrosheet", "oleobject", "sheet.binary")
+MACRO_NAMES = re.compile(
+    r"(^|/)(vbaProject\.bin|vbaProjectSignature[^/]*\.bin|vbaData\.xml)$|(^|/)(macrosheets|activeX)/"
+    r"|(^|/)embeddings/oleObject[^/]*$", re.IGNORECASE)
+DTD_MARKER = re.compile(rb"<!\s*(doctype|entity)", re.IGNORECASE)
+ROW_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b[^>]*?\sr=\"(\d+)\"")
+ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
+CELL_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\b[^>]*?\sr=\"([A-Z]{1,3})(\d+)\"")
+CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s>/]")
+FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+CELL_OR_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(c|f)[\s>/]([^>]*)")
+R_ATTR = re.compile(rb"\sr=\"([A-Z]{1,3}\d+)\"")
+NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+NS_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+CHUNK = 1 << 16
+
+
+class UnsafeWorkbook(EngineError):
+    """The file was refused before any parser ran; the message says why, in terms a user can act on."""
+
+    def __init__(self, file: str, reason: str):
+        self.file = file
+        self.reason = reason
+        super().__init__(f"{file}: {reason}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 10 * 1024 * 1024
+    max_members: int = 1000
+    max_uncompressed: int = 200 * 1024 * 1024   # all members together, actually inflated
+    max_ratio: float = 200.0                     # per member and overall (deflate tops out near 1030)
+    ratio_floor: int = 1024 * 1024               # members smaller than this may compress as well as they like
+    max_cells: int = 5_000_000                   # rows x columns a reader would allocate for one sheet
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(max_bytes=load_settings().import_max_bytes)
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    name: str
+    member: str
+    state: str                      # visible, hidden or veryHidden
+    max_row: int
+    max_col: int
+    formula_cells: tuple[str, ...]  # A1 references of cells that hold a formula
+    min_row: int = 1                # first row holding a cell (where a reader's range starts)
+
+
+@dataclass(frozen=True)
+class CheckedWorkbook:
+    """A workbook that passed every check: the bytes to parse and what was learnt about them."""
+
+    file: str
+    data: bytes = field(repr=False)
+    sha256: str
+    size: int
+    sheets: tuple[SheetInfo, ...]
+
+    def sheet(self, name: str) -> SheetInfo | None:
+        for s in self.sheets:
+            if s.name == name:
+                return s
+        return None
+
+
+def read_capped(source: str | Path | BinaryIO | bytes, limit: int, file: str = "upload") -> bytes:
+    """Read at most limit bytes; refuse (without reading the rest) anything larger."""
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    elif isinstance(source, str | Path):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise UnsafeWorkbook(file, f"cannot read the file: {exc.strerror or exc}") from exc
+        if size > limit:
+            raise UnsafeWorkbook(file, _too_big(size, limit))
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    else:
+        data = source.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeWorkbook(file, _too_big(len(data), limit, at_least=not isinstance(source, bytes | bytearray)))
+    return data
+
+
+def _too_big(size: int, limit: int, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return (f"the file is {more}{_mb(size)}, over the import limit of {_mb(limit)} "
+            "(ITSCM_IMPORT_MAX_BYTES); split it by division or unit")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def check_workbook(source: str | Path | BinaryIO | bytes, file: str | None = None,
+                   limits: Limits | None = None) -> CheckedWorkbook:
+    """Every check that must pass before a parser may open the file; raise UnsafeWorkbook on the first failure."""
+    limits = limits or Limits.from_settings()
+    file = file or (Path(source).name if isinstance(source, str | Path) else "upload")
+    data = read_capped(source, limits.max_bytes, file)
+    _check_kind(data, file)
+    zf = _open_zip(data, file)
+    infos = zf.infolist()
+    _check_members(infos, file, limits)
+    stats = {info.filename: _scan_member(data, info, file) for info in infos}
+    _check_total(stats, file, limits)
+    types = _content_types(data, zf, file)
+    sheets = _sheets(data, zf, types, stats, file, limits)
+    return CheckedWorkbook(file, data, hashlib.sha256(data).hexdigest(), len(data), tuple(sheets))
+
+
+def _check_kind(data: bytes, file: str) -> None:
+    if not data:
+        raise UnsafeWorkbook(file, "the file is empty (0 bytes)")
+    head = data[:8]
+    if head.startswith(OLE_MAGIC):
+        raise UnsafeWorkbook(file, "this is an encrypted (password-protected) workbook or an old binary .xls "
+                                   "file; remove the password and save it as an Excel Workbook (.xlsx)")
+    if head.startswith(ZIP_MAGICS):
+        return
+    if head.startswith(b"%PDF"):
+        kind = "a PDF document"
+    elif head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        kind = "an image"
+    elif head.lstrip().startswith((b"<?xml", b"<html", b"<!DOCTYPE", b"<")):
+        kind = "an XML or HTML file"
+    elif _looks_like_text(data[:4096]):
+        kind = "a text file (CSV?)"
+    else:
+        kind = "not a zip archive"
+    raise UnsafeWorkbook(file, f"not an Excel .xlsx workbook ({kind}, perhaps renamed to .xlsx); "
+                               "export it from Excel or LibreOffice as an Excel Workbook (.xlsx)")
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:
+            return False
+    return b"\x00" not in sample
+
+
+def _open_zip(data: bytes, file: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise UnsafeWorkbook(file, f"the file is damaged or not an Excel workbook (zip: {exc})") from exc
+
+
+def _check_members(infos: list[zipfile.ZipInfo], file: str, limits: Limits) -> None:
+    if not infos:
+        raise UnsafeWorkbook(file, "the zip archive is empty: not an Excel workbook")
+    if len(infos) > limits.max_members:
+        raise UnsafeWorkbook(file, f"the archive holds {len(infos)} parts, more than the {limits.max_members} "
+                                   "an Excel workbook needs")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise UnsafeWorkbook(file, f"the archive holds the part {dup[0]!r} twice (tampered archive)")
+    total_declared = 0
+    total_compressed = 0
+    for i in infos:
+        name = i.filename
+        if name.startswith(("/", "\\")) or ".." in name.split("/"):
+            raise UnsafeWorkbook(file, f"the archive holds a part with an unsafe path {name!r}")
+        if MACRO_NAMES.search(name):
+            raise UnsafeWorkbook(file, f"the workbook contains macros or active content ({name}); "
+                                       "save it as a macro-free Excel Workbook (.xlsx)")
+        if i.flag_bits & 0x1:
+            raise UnsafeWorkbook(file, f"the part {name} is encrypted; remove the password and save again")
+        if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UnsafeWorkbook(file, f"the part {name} uses an unsupported compression method "
+                                       f"({i.compress_type}); save the file again from Excel or LibreOffice")
+        if i.file_size > limits.max_uncompressed:
+            raise UnsafeWorkbook(file, f"the part {name} would expand to {_mb(i.file_size)}, over the limit of "
+                                       f"{_mb(limits.max_uncompressed)} (zip bomb?)")
+        ratio = i.file_size / max(i.compress_size, 1)
+        if i.file_size > limits.ratio_floor and ratio > limits.max_ratio:
+            raise UnsafeWorkbook(file, f"the part {name} is compressed {ratio:.0f}:1 ({_mb(i.compress_size)} "
+                                       f"expanding to {_mb(i.file_size)}), beyond the {limits.max_ratio:.0f}:1 "
+                                       "a real workbook reaches (zip bomb?)")
+        total_declared += i.file_size
+        total_compressed += i.compress_size
+    if total_declared > limits.max_uncompressed:
+        raise UnsafeWorkbook(file, f"the parts would expand to {_mb(total_declared)} in total, over the limit of "
+                                   f"{_mb(limits.max_uncompressed)} (zip bomb?)")
+    overall = total_declared / max(total_compressed, 1)
+    if total_declared > limits.ratio_floor and overall > limits.max_ratio:
+        raise UnsafeWorkbook(file, f"the archive is compressed {overall:.0f}:1 overall, beyond the "
+                                   f"{limits.max_ratio:.0f}:1 a real workbook reaches (zip bomb?)")
+
+
+@dataclass
+class _Stats:
+    size: int = 0
+    max_row: int = 0
+    min_row: int = 0
+    max_col: int = 0
+    row_tags: int = 0
+    rows_with_ref: int = 0
+    cells: int = 0
+    cells_with_ref: int = 0
+    has_formula: bool = False
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo, file: str):
+    """Yield the member's bytes, inflating it ourselves with a hard cap at its declared size and a CRC check."""
+    name = info.filename
+    off = info.header_offset
+    header = data[off:off + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise UnsafeWorkbook(file, f"the part {name} is damaged (bad local header)")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = off + 30 + name_len + extra_len
+    end = start + info.compress_size
+    if end > len(data):
+        raise UnsafeWorkbook(file, f"the part {name} is truncated: the file is damaged")
+    produced, crc = 0, 0
+
+    def take(chunk: bytes) -> bytes:
+        nonlocal produced, crc
+        produced += len(chunk)
+        if produced > info.file_size:
+            raise UnsafeWorkbook(file, f"the part {name} expands beyond its declared size of "
+                                       f"{_mb(info.file_size)} (zip bomb or tampered archive)")
+        crc = zlib.crc32(chunk, crc)
+        return chunk
+
+    if info.compress_type == zipfile.ZIP_STORED:
+        for pos in range(start, end, CHUNK):
+            yield take(data[pos:min(pos + CHUNK, end)])
+    else:
+        d = zlib.decompressobj(-15)
+        try:
+            for pos in range(start, end, CHUNK):
+                out = d.decompress(data[pos:min(pos + CHUNK, end)], CHUNK)
+                yield take(out)
+                while d.unconsumed_tail:
+                    yield take(d.decompress(d.unconsumed_tail, CHUNK))
+            rest = d.flush(CHUNK)
+            if rest:
+                yield take(rest)
+        except zlib.error as exc:
+            raise UnsafeWorkbook(file, f"the part {name} is damaged ({exc})") from exc
+        if not d.eof:
+            raise UnsafeWorkbook(file, f"the part {name} is truncated: the file is damaged")
+    if produced != info.file_size or (crc & 0xFFFFFFFF) != info.CRC:
+        raise UnsafeWorkbook(file, f"the part {name} is damaged (its size or checksum does not match)")
+
+
+def _scan_member(data: bytes, info: zipfile.ZipInfo, file: str) -> _Stats:
+    """Inflate one member under the cap; refuse DTDs/entities and non-UTF-8 XML; gather worksheet stats."""
+    st = _Stats()
+    carry = b""
+    first = True
+    xmlish = info.filename.lower().endswith((".xml", ".rels", ".vml"))
+    for chunk in _inflate(data, info, file):
+        st.size += len(chunk)
+        if first and chunk:
+            first = False
+            if chunk.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or \
+                    (xmlish and b"\x00" in chunk[:4]):
+                raise UnsafeWorkbook(file, f"the part {info.filename} is UTF-16/32 encoded XML, which Excel does not "
+                                           "write; save the file again from Excel or LibreOffice")
+        buf = carry + chunk
+        cut = buf.rfind(b"<")
+        if cut <= 0:
+            carry = buf
+            continue
+        _scan_text(buf[:cut], info.filename, file, st)
+        carry = buf[cut:]
+    if carry:
+        _scan_text(carry, info.filename, file, st)
+    return st
+
+
+def _scan_text(text: bytes, member: str, file: str, st: _Stats) -> None:
+    if DTD_MARKER.search(text):
+        raise UnsafeWorkbook(file, f"the part {member} declares a DOCTYPE or ENTITY (XML entity expansion or "
+                                   "external entity attack); real workbooks never do")
+    # Every member, whatever its name: a worksheet part may be named anything its relationship points to.
+    rows = ROW_REF.findall(text)
+    st.rows_with_ref += len(rows)
+    if rows:
+        st.max_row = max(st.max_row, max(map(int, rows)))
+    st.row_tags += len(ROW_TAG.findall(text))
+    refs = CELL_REF.findall(text)
+    st.cells += len(CELL_TAG.findall(text))
+    st.cells_with_ref += len(refs)
+    if refs:
+        st.max_col = max(st.max_col, max(_col_number(c) for c in {c for c, _ in refs}))
+        numbers = [int(r) for _, r in refs]
+        st.max_row = max(st.max_row, max(numbers))
+        st.min_row = min(st.min_row or numbers[0], min(numbers))
+    if not st.has_formula and FORMULA_TAG.search(text):
+        st.has_formula = True
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _check_total(stats: dict[str, _Stats], file: str, limits: Limits) -> None:
+    total = sum(s.size for s in stats.values())
+    if total > limits.max_uncompressed:
+        raise UnsafeWorkbook(file, f"the parts expand to {_mb(total)}, over the limit of "
+                                   f"{_mb(limits.max_uncompressed)} (zip bomb?)")
+
+
+def _read_member(data: bytes, zf: zipfile.ZipFile, name: str, file: str) -> bytes:
+    return b"".join(_inflate(data, zf.getinfo(name), file))
+
+
+def _xml(data: bytes, zf: zipfile.ZipFile, name: str, file: str):
+    try:
+        return SafeET.fromstring(_read_member(data, zf, name, file))
+    except UnsafeWorkbook:
+        raise
+    except Exception as exc:  # defusedxml / expat errors: a damaged part
+        raise UnsafeWorkbook(file, f"the part {name} is not valid XML ({exc})") from exc
+
+
+def _content_types(data: bytes, zf: zipfile.ZipFile, file: str) -> dict[str, str]:
+    names = set(zf.namelist())
+    if "[Content_Types].xml" not in names:
+        if "mimetype" in names:
+            kind = "an OpenDocument file (.ods?): save it as an Excel Workbook (.xlsx)"
+        elif any(n.startswith("word/") for n in names):
+            kind = "a Word document renamed .xlsx"
+        else:
+            kind = "a zip archive, not an Excel workbook"
+        raise UnsafeWorkbook(file, f"not an Excel .xlsx workbook ({kind})")
+    root = _xml(data, zf, "[Content_Types].xml", file)
+    types: dict[str, str] = {}
+    defaults: dict[str, str] = {}
+    for el in root:
+        ctype = (el.get("ContentType") or "").strip()
+        low = ctype.lower()
+        if any(m in low for m in MACRO_TYPES):
+            raise UnsafeWorkbook(file, f"the workbook contains macros or active content (content type {ctype}); "
+                                       "save it as a macro-free Excel Workbook (.xlsx)")
+        if el.tag == f"{NS_CT}Override":
+            types[(el.get("PartName") or "").lstrip("/")] = ctype
+        elif el.tag == f"{NS_CT}Default":
+            defaults[(el.get("Extension") or "").lower()] = ctype
+    if not any(t in WORKBOOK_TYPES for t in types.values()):
+        if any("wordprocessingml" in t for t in types.values()):
+            kind = "a Word document renamed .xlsx"
+        elif any("presentationml" in t for t in types.values()):
+            kind = "a PowerPoint file renamed .xlsx"
+        else:
+            kind = "it has no spreadsheet workbook part"
+        raise UnsafeWorkbook(file, f"not an Excel .xlsx workbook ({kind})")
+    return types
+
+
+def _sheets(data: bytes, zf: zipfile.ZipFile, types: dict[str, str], stats: dict[str, _Stats], file: str,
+            limits: Limits) -> list[SheetInfo]:
+    main = next(p for p, t in types.items() if t in WORKBOOK_TYPES)
+    if main not in stats:
+        raise UnsafeWorkbook(file, f"the workbook part {main} is missing: the file is damaged")
+    base = posixpath.dirname(main)
+    rels_name = posixpath.join(base, "_rels", posixpath.basename(main) + ".rels")
+    targets: dict[str, str] = {}
+    if rels_name in stats:
+        for rel in _xml(data, zf, rels_name, file):
+            target = rel.get("Target") or ""
+            if rel.get("TargetMode") == "External":
+                continue
+            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
+            targets[rel.get("Id") or ""] = path
+    wb = _xml(data, zf, main, file)
+    out = []
+    for sh in wb.iter(f"{NS_MAIN}sheet"):
+        name = sh.get("name") or ""
+        member = targets.get(sh.get(f"{NS_REL}id") or "", "")
+        st = stats.get(member)
+        if st is None:
+            continue  # a sheet without a part: readers show it empty
+        # Rows and cells without an explicit reference follow the previous one: count them on top.
+        rows = st.max_row + (st.row_tags - st.rows_with_ref)
+        cols = st.max_col + (st.cells - st.cells_with_ref)
+        if rows * max(cols, 1) > limits.max_cells:
+            raise UnsafeWorkbook(file, f"the sheet {name!r} spans {rows:,} rows x {cols:,} columns, more than the "
+                                       f"{limits.max_cells:,} cells an import may hold; delete the unused area "
+                                       "or split the file")
+        formulas = _formula_cells(data, zf, member, file) if st.has_formula else ()
+        out.append(SheetInfo(name, member, sh.get("state") or "visible", rows, cols, formulas, st.min_row or 1))
+    return out
+
+
+def _formula_cells(data: bytes, zf: zipfile.ZipFile, member: str, file: str) -> tuple[str, ...]:
+    """A1 references of the cells holding a formula (each <f> belongs to the <c> opened just before it)."""
+    text = _read_member(data, zf, member, file)
+    refs, last = [], None
+    for m in CELL_OR_FORMULA.finditer(text):
+        if m.group(1) == b"c":
+            r = R_ATTR.search(b" " + m.group(2))
+            last = r.group(1).decode() if r else "?"
+        elif last is not None:
+            refs.append(last)
+            last = None
+    return tuple(dict.fromkeys(refs))

@@ -1,0 +1,100 @@
+"""Set-based reads behind the Excel auditor pack and the offline templates (one query per sheet)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .db import frame
+from .reports import Scope
+
+_CURRENT = """
+    SELECT e.* FROM answer_events e JOIN (
+        SELECT max(event_id) AS event_id FROM answer_events WHERE campaign_id = ?
+        GROUP BY unit_id, question_id) m ON m.event_id = e.event_id"""
+
+
+def _campaign_units(scope: Scope) -> tuple[str, list]:
+    """Units of a campaign (its assessments, active or not) within a scope; first parameter: campaign id."""
+    where, params = scope.where("u")
+    return (f"""(SELECT u.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
+                        a.status AS assessment_status, a.submitted_at, a.approved_at
+                 FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+                 JOIN divisions d ON d.division_id = u.division_id
+                 WHERE a.campaign_id = ? AND {where})"""), params
+
+
+def _campaign_questions() -> str:
+    """Questions of the campaign's questionnaire version; one parameter: campaign id."""
+    return """(SELECT q.question_id, q.domain_id, dm.name AS domain, q.text AS question, q.weight,
+                      q.na_allowed, dm.position AS domain_pos, q.position AS question_pos
+               FROM campaigns c
+               JOIN q_questions q ON q.questionnaire_id = c.questionnaire_id AND q.version = c.questionnaire_version
+               JOIN q_domains dm ON dm.questionnaire_id = q.questionnaire_id AND dm.version = q.version
+                    AND dm.domain_id = q.domain_id
+               WHERE c.campaign_id = ?)"""
+
+
+def answer_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    """One row per unit x question of a campaign: the current answer (if any) and its persisted score."""
+    units_sql, params = _campaign_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql}, qq AS {_campaign_questions()}, cur AS ({_CURRENT})
+        SELECT su.unit_id, su.unit, su.division_id, su.division, su.tier, su.assessment_status,
+               qq.question_id, qq.domain_id, qq.domain, qq.question, qq.na_allowed,
+               cur.event_id, cur.level, coalesce(cur.is_na, FALSE) AS is_na, cur.na_reason, cur.evidence,
+               cur.evidence_url, cur.evidence_date, cur.comment, cur.answered_by, cur.answered_at,
+               qs.score, qs.status AS score_status, qs.explanation, qs.target, qs.gap, qs.priority
+        FROM su CROSS JOIN qq
+        LEFT JOIN cur ON cur.unit_id = su.unit_id AND cur.question_id = qq.question_id
+        LEFT JOIN question_scores qs ON qs.campaign_id = ? AND qs.unit_id = su.unit_id
+             AND qs.question_id = qq.question_id
+        ORDER BY su.division, su.unit, su.unit_id, qq.domain_pos, qq.question_pos""",
+        [campaign_id, *params, campaign_id, campaign_id, campaign_id])
+
+
+def domain_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    """One row per unit x domain: the persisted domain score with the unit's overall score beside it."""
+    units_sql, params = _campaign_units(scope)
+    return frame(cur, f"""
+        WITH su AS {units_sql},
+        dd AS (SELECT dm.domain_id, dm.name AS domain, dm.position FROM campaigns c
+               JOIN q_domains dm ON dm.questionnaire_id = c.questionnaire_id AND dm.version = c.questionnaire_version
+               WHERE c.campaign_id = ?)
+        SELECT su.division, su.unit_id, su.unit, su.tier, su.assessment_status, dd.domain_id, dd.domain,
+               ds.score, ds.target, ds.gap, ds.priority, ds.answered, ds.na, ds.capped,
+               us.score AS unit_score, us.target AS unit_target, us.gap AS unit_gap, us.band AS unit_band,
+               us.scored_at
+        FROM su CROSS JOIN dd
+        LEFT JOIN domain_scores ds ON ds.campaign_id = ? AND ds.unit_id = su.unit_id AND ds.domain_id = dd.domain_id
+        LEFT JOIN unit_scores us ON us.campaign_id = ? AND us.unit_id = su.unit_id
+        ORDER BY su.division, su.unit, su.unit_id, dd.position""",
+        [campaign_id, *params, campaign_id, campaign_id, campaign_id])
+
+
+
+def trend_rows(cur, scope: Scope) -> pl.DataFrame:
+    """Score against target in every campaign for the organisation, each division and each unit (one query).
+
+    The same roll-up as storage.reports.trends (unit scores weighted by rollup_weight, active units in scope),
+    written without a constant in GROUP BY so that it also runs on PostgreSQL.
+    """
+    where, params = scope.where("u")
+    return frame(cur, f"""
+        WITH su AS (SELECT u.unit_id, u.name, d.name AS division FROM business_units u
+                    JOIN divisions d ON d.division_id = u.division_id WHERE u.active AND {where}),
+        s AS (SELECT s.campaign_id, s.score, s.target, s.rollup_weight, su.unit_id, su.name, su.division
+              FROM unit_scores s JOIN su ON su.unit_id = s.unit_id),
+        a AS (SELECT 0 AS rank, 'Organisation' AS level, 'Organisation' AS series, campaign_id, score, target,
+                     rollup_weight FROM s
+              UNION ALL SELECT 1, 'Division', division, campaign_id, score, target, rollup_weight FROM s
+              UNION ALL SELECT 2, 'Unit', name || ' (' || unit_id || ')', campaign_id, score, target, rollup_weight
+              FROM s)
+        SELECT a.level, a.series, c.campaign_id, c.name AS campaign, c.opens_on,
+          sum(a.score * a.rollup_weight) / nullif(sum(CASE WHEN a.score IS NOT NULL THEN a.rollup_weight END), 0)
+              AS score,
+          sum(a.target * a.rollup_weight) / nullif(sum(CASE WHEN a.score IS NOT NULL THEN a.rollup_weight END), 0)
+              AS target,
+          count(a.score) AS units
+        FROM a JOIN campaigns c ON c.campaign_id = a.campaign_id
+        GROUP BY a.rank, a.level, a.series, c.campaign_id, c.name, c.opens_on
+        ORDER BY a.rank, a.series, c.opens_on""", params)

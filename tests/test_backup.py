@@ -1,0 +1,320 @@
+"""Online backups, retention, scheduling, restore (only with the app stopped) and verification."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import threading
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from assessment import access, audit, backup, campaigns, cli, workflow
+from assessment.errors import PermissionDenied
+from assessment.model import Actor, Answer
+from assessment.storage import DatabaseError, DatabaseLocked, migrations
+from assessment.storage import backup as store
+from assessment.storage.db import open_database
+
+from .conftest import ADMIN, add_org
+from .test_bad_environment import _file_size_limit, assert_clean_failure, held_by_another_process, run_cli
+
+TODAY = date(2026, 6, 30)
+T0 = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def org(tmp_path, mini_q):
+    """The shared org fixture also runs on PostgreSQL; backups here are of the DuckDB file."""
+    db = open_database(tmp_path / "itscm.duckdb")
+    add_org(db, [("U1", "D1", 1), ("U2", "D1", 3), ("U3", "D2", 2)])
+    campaigns.create(db, ADMIN, "C1", "Cycle 1", mini_q, date(2026, 6, 1), date(2026, 6, 30),
+                     date(2026, 7, 15), status="open")
+    yield db
+    db.close()
+
+
+def save(db, unit, level, **kw):
+    return workflow.save_answers(db, ADMIN, "C1", unit, [Answer("GOV-01", level, **kw)], today=TODAY)
+
+
+def file_fingerprint(path: Path) -> store.Fingerprint:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return store.fingerprint(con, store.current_catalog(con))
+    finally:
+        con.close()
+
+
+def test_online_backup_matches_the_database_and_is_recorded(org):
+    save(org, "U1", 2)
+    info = backup.create_backup(org, ADMIN)
+    assert info.path.parent == org.path.parent / "backups"
+    assert backup.NAME.match(info.path.name) and info.path.with_suffix(".json").is_file()
+    assert info.schema_version == migrations.LATEST
+    assert info.rows["answer_events"] == 1 and info.rows["business_units"] == 3
+    # The manifest holds the source's counts and hashes; the file matches them and the live database.
+    manifest = json.loads(info.path.with_suffix(".json").read_text())
+    assert manifest["tables"]["answer_events"]["rows"] == 1
+    with org.read() as cur:
+        live = store.fingerprint(cur, store.current_catalog(cur))
+    copy = file_fingerprint(info.path)
+    assert copy == info.fingerprint
+    assert {k: v for k, v in live.items() if not k.startswith("audit")} == \
+        {k: v for k, v in copy.items() if not k.startswith("audit")}  # + the backup.create audit entry
+    entries = audit.entries(org, ADMIN, action="backup.create")
+    assert entries.height == 1 and entries["object_id"][0] == info.path.name
+    assert backup.verify_backup(info.path, ADMIN).ok
+
+
+def test_backup_while_writers_keep_writing_is_a_consistent_snapshot(org):
+    stop, errors, saved = threading.Event(), [], []
+
+    def writer(unit):
+        rng = random.Random(unit)
+        try:
+            while not stop.is_set():
+                saved.append(save(org, unit, rng.randint(0, 2), comment=str(rng.random())).saved)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(u,)) for u in ("U1", "U2", "U3")]
+    for th in threads:
+        th.start()
+    try:
+        infos = [backup.create_backup(org, ADMIN, keep=10, now=T0 + timedelta(minutes=i)) for i in range(3)]
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    assert not errors and sum(saved) > 0
+    for info in infos:
+        assert backup.verify_backup(info.path, ADMIN).ok
+        copy = open_database(_copy(info.path))
+        try:
+            with copy.read() as cur:
+                events = cur.execute("SELECT count(*) FROM answer_events").fetchall()[0][0]
+                logged = sum(len(json.loads(a)) for (a,) in cur.execute(
+                    "SELECT after_json FROM audit_log WHERE action = 'answers.save'").fetchall())
+            assert events == logged  # every save in the copy is whole: its events and its audit entry
+            assert audit.verify(copy, ADMIN).ok
+        finally:
+            copy.close()
+
+
+def _copy(path: Path) -> Path:
+    target = path.parent.parent / f"copy-{path.name}"
+    shutil.copyfile(path, target)
+    return target
+
+
+def test_only_the_newest_backups_are_kept(org, monkeypatch):
+    monkeypatch.setenv("ITSCM_BACKUP_KEEP", "3")
+    made = [backup.create_backup(org, ADMIN, now=T0 + timedelta(hours=i)) for i in range(5)]
+    left = backup.list_backups(org.path.parent / "backups")
+    assert left == [m.path for m in reversed(made[2:])]
+    assert made[-1].pruned == [made[1].path]
+    assert not made[0].path.with_suffix(".json").exists()
+    assert sorted(p.name for p in left[0].parent.iterdir()) == sorted(
+        [p.name for p in left] + [p.with_suffix(".json").name for p in left])
+    monkeypatch.setenv("ITSCM_BACKUP_KEEP", "none")
+    with pytest.raises(ValueError, match="ITSCM_BACKUP_KEEP must be a whole number"):
+        backup.create_backup(org, ADMIN)
+    monkeypatch.delenv("ITSCM_BACKUP_KEEP")
+    assert backup.keep_setting() == 7
+
+
+def test_maybe_backup_runs_when_the_newest_is_older_than_the_interval(org):
+    first = backup.maybe_backup(org, 24, now=T0)
+    assert first is not None
+    assert backup.maybe_backup(org, 24, now=T0 + timedelta(hours=23)) is None
+    second = backup.maybe_backup(org, 24, now=T0 + timedelta(hours=25))
+    assert second is not None and second.path != first.path
+    assert audit.entries(org, ADMIN, action="backup.create")["actor"].to_list() == ["system", "system"]
+
+
+def test_the_scheduler_thread_backs_up_and_stops(org):
+    scheduler = backup.start_scheduler(org, interval_hours=24, check_every_seconds=0.05)
+    try:
+        for _ in range(250):
+            if backup.list_backups(org.path.parent / "backups"):
+                break
+            threading.Event().wait(0.02)
+        threading.Event().wait(0.2)  # several more rounds: the backup is fresh, nothing more is made
+    finally:
+        scheduler.stop()
+    assert not scheduler.thread.is_alive()
+    assert len(backup.list_backups(org.path.parent / "backups")) == 1
+
+
+def test_only_administrators_back_up_and_restore(org, tmp_path):
+    manager = Actor("mgr", access.MANAGER)
+    with pytest.raises(PermissionDenied):
+        backup.create_backup(org, manager)
+    info = backup.create_backup(org, ADMIN)
+    with pytest.raises(PermissionDenied):
+        backup.verify_backup(info.path, manager)
+    with pytest.raises(PermissionDenied):
+        backup.restore(info.path, tmp_path / "new.duckdb", manager)
+
+
+def test_restore_brings_back_the_backup_exactly(org):
+    save(org, "U1", 2)
+    info = backup.create_backup(org, ADMIN)
+    save(org, "U1", 4, evidence="new", evidence_date=date(2026, 6, 1))  # after the backup: will be undone
+    path = org.path
+    org.close()
+    with pytest.raises(DatabaseError, match="already exists: pass --force"):
+        backup.restore(info.path, path, ADMIN)
+    report = backup.restore(info.path, path, ADMIN, force=True)
+    assert report.verification.ok and report.previous is not None and report.previous.is_file()
+    assert file_fingerprint(path) == info.fingerprint
+    assert not Path(str(path) + ".wal").exists()
+    db = open_database(path)
+    try:
+        assert workflow.current_answers(db, ADMIN, "C1", "U1")["level"].to_list() == [2]
+        save(db, "U1", 3)  # new writes continue after the restored ids
+        hist = workflow.answer_history(db, ADMIN, "C1", "U1")
+        assert hist["event_id"].n_unique() == hist.height == 2
+        assert audit.verify(db, ADMIN).ok
+    finally:
+        db.close()
+    kept = open_database(report.previous)  # the replaced database is intact, with the later change
+    try:
+        assert workflow.current_answers(kept, ADMIN, "C1", "U1")["level"].to_list() == [4]
+    finally:
+        kept.close()
+
+
+def test_restore_into_a_new_file(org, tmp_path):
+    info = backup.create_backup(org, ADMIN)
+    target = tmp_path / "fresh" / "itscm.duckdb"
+    target.parent.mkdir()
+    report = backup.restore(info.path, target, ADMIN)
+    assert report.previous is None and file_fingerprint(target) == info.fingerprint
+
+
+def test_restore_refuses_while_another_process_holds_the_database(org, capsys):
+    info = backup.create_backup(org, ADMIN)
+    path = org.path
+    org.close()
+    before = path.read_bytes()
+    with held_by_another_process(path) as holder:
+        with pytest.raises(DatabaseLocked, match="in use by another process"):
+            backup.restore(info.path, path, ADMIN, force=True)
+        result = run_cli("--db", str(path), "restore", str(info.path), "--force")
+        assert_clean_failure(result, "in use by another process", f"process id {holder.pid}")
+        assert cli.main(["--db", str(path), "backup"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "in use by another process" in err
+        assert "do this from inside it (the Admin page)" in err
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob("*.restoring*")) and not list(path.parent.glob("*before-restore*"))
+
+
+def test_restore_refuses_while_this_process_has_the_database_open(org):
+    info = backup.create_backup(org, ADMIN)
+    with pytest.raises(DatabaseLocked, match="open in this process"):
+        backup.restore(info.path, org.path, ADMIN, force=True)
+
+
+def test_restore_replaces_a_damaged_database(org):
+    info = backup.create_backup(org, ADMIN)
+    path = org.path
+    org.close()
+    path.write_bytes(random.Random(3).randbytes(40_000))
+    with pytest.raises(DatabaseError, match="not a readable database file"):
+        open_database(path)
+    report = backup.restore(info.path, path, ADMIN, force=True)
+    assert report.previous.read_bytes()[:100] == random.Random(3).randbytes(40_000)[:100]
+    open_database(path).close()
+    assert file_fingerprint(path) == info.fingerprint
+
+
+def test_a_tampered_backup_fails_verification_and_is_not_restored(org, tmp_path):
+    save(org, "U1", 2)
+    info = backup.create_backup(org, ADMIN)
+    con = duckdb.connect(str(info.path))
+    con.execute("UPDATE answer_events SET level = 5")
+    con.close()
+    report = backup.verify_backup(info.path, ADMIN)
+    assert not report.ok
+    assert any(p.startswith("answer_events: same 1 rows but different content") for p in report.problems)
+    with pytest.raises(DatabaseError, match="failed verification, nothing was restored"):
+        backup.restore(info.path, tmp_path / "new.duckdb", ADMIN)
+    assert not (tmp_path / "new.duckdb").exists()
+
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(random.Random(4).randbytes(20_000))
+    with pytest.raises(DatabaseError, match="not a readable database file"):
+        backup.verify_backup(damaged, ADMIN)
+    with pytest.raises(DatabaseError, match="no backup file"):
+        backup.verify_backup(tmp_path / "missing.duckdb", ADMIN)
+
+
+def test_a_backup_without_manifest_is_checked_for_schema_and_audit_chain(org):
+    info = backup.create_backup(org, ADMIN)
+    info.path.with_suffix(".json").unlink()
+    report = backup.verify_backup(info.path, ADMIN)
+    assert report.ok and any("no manifest" in n for n in report.notes)
+    con = duckdb.connect(str(info.path))
+    con.execute("UPDATE audit_log SET actor = 'someone else'")
+    con.close()
+    report = backup.verify_backup(info.path, ADMIN)
+    assert not report.ok and "audit chain BROKEN" in report.problems[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_a_full_disk_during_a_backup_leaves_no_half_backup(org):
+    with org.read() as cur:
+        cur.execute("CREATE TABLE filler AS SELECT range AS i, repeat('x', 100) AS s FROM range(20000)")
+    path = org.path
+    org.close()
+    result = run_cli("--db", str(path), "backup", preexec=_file_size_limit(400_000))
+    assert_clean_failure(result, "the backup failed and nothing was kept", "free space")
+    assert list((path.parent / "backups").iterdir()) == []
+    db = open_database(path)
+    try:
+        assert audit.verify(db, ADMIN).ok and audit.entries(db, ADMIN, action="backup.create").height == 0
+    finally:
+        db.close()
+
+
+def test_postgresql_deployments_are_backed_up_with_their_own_tools(org):
+    class Pg:
+        dialect = "postgresql"
+
+    with pytest.raises(DatabaseError, match="pg_dump"):
+        backup.create_backup(Pg(), ADMIN)
+
+
+def test_a_backup_folder_that_cannot_be_created(org, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError, match="cannot create the backup folder"):
+        backup.create_backup(org, ADMIN, directory=blocker / "backups")
+
+
+def test_cli_backup_verify_and_restore(tmp_path, org, capsys):
+    save(org, "U1", 1)
+    path = org.path
+    org.close()
+    out = tmp_path / "elsewhere"
+    assert cli.main(["--db", str(path), "backup", "-o", str(out), "--keep", "2"]) == 0
+    assert "row counts and content hashes match" in capsys.readouterr().out
+    (made,) = backup.list_backups(out)
+    assert cli.main(["verify-backup", str(made)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert cli.main(["--db", str(path), "restore", str(made)]) == 1
+    assert "pass --force" in capsys.readouterr().err
+    assert cli.main(["--db", str(path), "restore", str(made), "--force"]) == 0
+    assert "matches the backup" in capsys.readouterr().out
+    con = duckdb.connect(str(made))
+    con.execute("DELETE FROM divisions")
+    con.close()
+    assert cli.main(["verify-backup", str(made)]) == 3
+    assert "divisions: 2 rows in the manifest" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Smoke run of the benchmark harness at size S (one repetition): it must keep working and report every
+figure. Timings are never asserted, only that each figure is there and is a number."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import run, synth
+
+pytestmark = pytest.mark.slow
+
+
+def _number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert run.main(["--sizes", "S", "--reps", "1", "--out", str(out)]) == 0
+    data = json.loads((out / "latest.json").read_text())
+    return data, (out / "latest.md").read_text()
+
+
+def test_every_step_and_floor_is_measured(report):
+    data, _ = report
+    size = data["sizes"]["S"]
+    steps, floors = size["measure"]["steps"], size["measure"]["floors"]
+    for key, _, kind in run.STEPS:
+        entry = steps[key]
+        if kind in ("export", "import") and not entry["available"]:
+            # the Excel modules are optional for the harness: "not available" must say why
+            assert entry["reason"] and "failed" not in entry["reason"], entry
+            continue
+        assert entry["available"], (key, entry.get("reason"), entry.get("traceback"))
+        for field in ("median_s", "min_s", "max_s", "peak_rss_mb"):
+            assert _number(entry[field]), (key, field, entry[field])
+        assert entry["reps"] == len(entry["times_s"]) >= 1
+        assert entry["min_s"] <= entry["median_s"] <= entry["max_s"]
+    for key, _, kind in run.STEPS:
+        if kind in run.TARGETS:  # every step with a ratio target has a floor measured in the same run
+            assert floors[key]["available"], (key, floors[key].get("reason"))
+            assert _number(floors[key]["median_s"])
+    assert _number(size["measure"]["peak_rss_mb"]) and size["measure"]["peak_rss_mb"] > 0
+
+
+def test_ratios_targets_and_machine_are_reported(report):
+    data, md = report
+    ratios = data["derived"]["ratios"]["S"]
+    for key, _, kind in run.STEPS:
+        if kind in run.TARGETS and data["sizes"]["S"]["measure"]["steps"][key]["available"]:
+            assert _number(ratios[key]), key
+    statuses = {t["status"] for t in data["derived"]["targets"]}
+    assert statuses <= {"met", "missed", "not measured"}
+    m = data["machine"]
+    assert m["cpu"] and m["cores"] >= 1 and set(m["versions"]) >= {"python", "duckdb", "polars"}
+    assert "## Targets" in md and "| Scoring + persisting one campaign" in md
+
+
+def test_synthetic_organisation_is_deterministic_and_believable():
+    from datetime import date
+
+    from assessment.questionnaire import load_default
+
+    q = load_default()
+    a = synth.generate(q, "S", date(2026, 6, 30))
+    b = synth.generate(q, "S", date(2026, 6, 30))
+    assert a.answers.equals(b.answers) and a.states.equals(b.states) and a.units.equals(b.units)
+    assert a.units.height == 20 and len(a.campaigns) == synth.CYCLES
+    assert set(a.units["tier"].unique()) == {1, 2, 3}
+    assert a.answers.filter("is_na")["na_reason"].null_count() == 0
+    assert a.answers["level"].drop_nulls().is_between(0, 5).all()
+    assert a.answers["evidence"].null_count() < a.answers.height  # some evidence, not everywhere
+    assert a.revisions.height > 0
+    assert a.campaigns[-1]["status"] == "open" and a.campaigns[-2]["status"] == "closed"

@@ -1,0 +1,106 @@
+"""Review deadlines: continuity plan reviews, self-assessments due in open cycles and evidence about to
+expire, on a timeline and in a table; overdue and due in 30/60/90 days, by division and unit."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from assessment import reports
+from ui import figures
+from ui import widgets as w
+from ui.session import require_actor
+from ui.state import get_db
+
+db = get_db()
+actor = require_actor(db)
+
+KINDS = {"plan review": "Plan reviews", "assessment due": "Self-assessments due", "evidence expiry": "Evidence expiry"}
+HORIZONS = {90: "next 90 days", 180: "next 6 months", 365: "next 12 months", 0: "everything"}
+TABLE_LIMIT = 500
+
+w.header("Review deadlines",
+         "What needs attention and when: continuity plans due for their periodic review, self-assessments still "
+         "open in the current cycle, and evidence that will stop counting (levels of 3 or more need evidence "
+         "younger than the policy allows). Overdue items come first.")
+
+with st.container(border=True):
+    f1, f2 = st.columns([1, 2])
+    with f1:
+        camp = w.pick_campaign(db, actor, "dl_campaign", label="Evidence of cycle",
+                               help="Evidence expiry is computed from the current answers of this cycle.")
+    with f2:
+        filters = w.scope_filters(db, actor, "dl", w.questionnaire_for(db, camp["campaign_id"]) if camp else None)
+    g1, g2 = st.columns([2, 1])
+    kinds = g1.multiselect("Kind", list(KINDS), default=list(KINDS), format_func=KINDS.get, key="dl_kinds")
+    horizon = g2.selectbox("Show items due in the", list(HORIZONS), format_func=HORIZONS.get, key="dl_horizon")
+
+today = date.today()
+cid = camp["campaign_id"] if camp else None
+everything = w.read(db, actor, reports.deadlines, cid, filters)
+df = everything.filter(pl.col("kind").is_in(kinds))
+
+counts = dict(df.group_by("bucket").len().iter_rows()) if df.height else {}
+m = st.columns(5)
+m[0].metric("Overdue", counts.get("overdue", 0), help="Past their due date.", border=True)
+m[1].metric("Due in 30 days", counts.get("due in 30 days", 0), border=True)
+m[2].metric("Due in 31-60 days", counts.get("due in 60 days", 0), border=True)
+m[3].metric("Due in 61-90 days", counts.get("due in 90 days", 0), border=True)
+m[4].metric("Never reviewed", counts.get("never reviewed", 0), border=True,
+            help="Units with no recorded continuity plan review: treat as overdue.")
+
+if df.height == 0:
+    st.info("No deadlines in this selection.", icon=":material/event_available:")
+    st.stop()
+
+shown = df if horizon == 0 else df.filter(pl.col("days_left").is_null() | (pl.col("days_left") <= horizon))
+
+st.subheader("Timeline")
+st.caption(f"Each marker is one deadline ({', '.join(KINDS[k].lower() for k in kinds)}), coloured by urgency; the "
+           "dashed line is today and the shaded area the past. Units with the most urgent items are at the top; "
+           "at most 150 items are drawn.")
+st.plotly_chart(figures.deadlines_timeline(shown, today), key="dl_timeline", config={"displayModeBar": False})
+
+left, right = st.columns(2, gap="large")
+with left:
+    st.subheader("By division")
+    by_div = shown.group_by("division", "bucket").agg(pl.len().alias("count"))
+    st.plotly_chart(figures.bucket_bar(by_div, "division"), key="dl_by_division", config={"displayModeBar": False})
+with right:
+    st.subheader("Units with the most urgent items")
+    per_unit = (
+        shown.group_by("unit").agg(
+            (pl.col("bucket").is_in(["overdue", "never reviewed"])).sum().alias("overdue"),
+            (pl.col("bucket") == "due in 30 days").sum().alias("30 days"),
+            (pl.col("bucket") == "due in 60 days").sum().alias("60 days"),
+            (pl.col("bucket") == "due in 90 days").sum().alias("90 days"),
+            pl.len().alias("total"), pl.col("days_left").min().alias("most urgent"))
+        .sort(["overdue", "30 days", "most urgent"], descending=[True, True, False], nulls_last=True).head(15)
+    )
+    st.dataframe(per_unit, hide_index=True, column_config={
+        "unit": "Unit",
+        "most urgent": st.column_config.NumberColumn("Days left (min)", help="Negative: overdue by that many days")})
+
+st.subheader("All deadlines")
+t1, t2 = st.columns([2, 1])
+buckets = [b for b in figures.BUCKETS if b in set(shown["bucket"].to_list())]
+pick = t1.multiselect("Urgency", buckets, default=[b for b in buckets if b != "later"], key="dl_buckets")
+search = t2.text_input("Find a unit or item", key="dl_search", placeholder="e.g. Payments or GOV-01")
+table = shown.filter(pl.col("bucket").is_in(pick))
+if search.strip():
+    s = search.strip().lower()
+    table = table.filter(pl.col("unit").str.to_lowercase().str.contains(s, literal=True)
+                         | pl.col("item").str.to_lowercase().str.contains(s, literal=True)
+                         | pl.col("unit_id").str.to_lowercase().str.contains(s, literal=True))
+st.caption(f"{table.height} item(s)" + (f"; showing the {TABLE_LIMIT} most urgent" if table.height > TABLE_LIMIT
+                                         else "") + ".")
+st.dataframe(
+    table.head(TABLE_LIMIT).select("bucket", "days_left", "due_on", "kind", "unit", "division", "tier", "item",
+                                   "owner", "since"),
+    hide_index=True,
+    column_config={"bucket": "Urgency", "days_left": st.column_config.NumberColumn("Days left"),
+                   "due_on": st.column_config.DateColumn("Due"), "kind": "Kind", "unit": "Unit",
+                   "division": "Division", "tier": "Tier", "item": st.column_config.TextColumn("Item", width="large"),
+                   "owner": "Owner", "since": st.column_config.DateColumn("Since")})

@@ -1,0 +1,340 @@
+"""Self-assessment: a department head answers the questionnaire for their unit in an open cycle, saves
+drafts, and submits for review. A submitted assessment is read-only until the continuity manager returns it.
+
+Form state lives in st.session_state under keys per campaign, unit and question, so input survives reruns
+and page switches; it is initialised from the saved answers only when the form is first shown. Saves
+send only the answers the user changed, with the event ids the form was loaded with, so the engine
+refuses (StaleWrite) to overwrite an answer someone else changed meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from assessment import campaigns, workflow
+from assessment.errors import IncompleteAssessment, NotFound
+from assessment.model import Answer, Questionnaire
+from assessment.storage import StaleWrite
+from ui import widgets as w
+from ui.session import require_actor
+from ui.state import data_changed, get_db
+
+db = get_db()
+actor = require_actor(db)
+
+FIELDS = ("level", "na", "reason", "evidence", "url", "date")
+FORMS = "sa_forms"          # form id -> {"base": {qid: event_id}, "loaded": {qid: normalised answer}}
+CONFLICTS = "sa_conflicts"  # form id -> [question ids changed by someone else]
+MISSING = "sa_missing"      # form id -> [question ids still unanswered at the last submit attempt]
+PERSIST = "session"         # unsaved input survives switching pages and units
+
+
+def key(cid: str, uid: str, qid: str, field: str) -> str:
+    return f"sa|{cid}|{uid}|{qid}|{field}"
+
+
+def _norm(a: Answer) -> tuple:
+    return (None if a.is_na else a.level, bool(a.is_na), a.na_reason.strip() if a.is_na else "",
+            a.evidence.strip(), a.evidence_url.strip(), a.evidence_date)
+
+
+def _answer_from_row(qid: str, row: dict | None) -> Answer:
+    if row is None:
+        return Answer(qid)
+    return Answer(qid, level=row["level"], is_na=bool(row["is_na"]), na_reason=row["na_reason"] or "",
+                  evidence=row["evidence"] or "", evidence_url=row["evidence_url"] or "",
+                  evidence_date=row["evidence_date"], comment=row["comment"] or "")
+
+
+def _load(cid: str, uid: str, q: Questionnaire, only: list[str] | None = None) -> None:
+    """(Re)initialise widget values, loaded answers and base event ids from the saved answers."""
+    current = workflow.current_answers(db, actor, cid, uid)
+    rows = {r["question_id"]: r for r in current.iter_rows(named=True)}
+    form = st.session_state.setdefault(FORMS, {}).setdefault(f"{cid}|{uid}", {"base": {}, "loaded": {},
+                                                                               "comments": {}})
+    for x in q.questions:
+        if only is not None and x.id not in only:
+            continue
+        a = _answer_from_row(x.id, rows.get(x.id))
+        values = {"level": a.level, "na": a.is_na, "reason": a.na_reason, "evidence": a.evidence,
+                  "url": a.evidence_url, "date": a.evidence_date}
+        for field in FIELDS:
+            st.session_state[key(cid, uid, x.id, field)] = values[field]
+        form["base"][x.id] = rows[x.id]["event_id"] if x.id in rows else None
+        form["loaded"][x.id] = _norm(a)
+        form["comments"][x.id] = a.comment
+
+
+def _form_answer(cid: str, uid: str, x) -> Answer:
+    ss = st.session_state
+    na = bool(ss.get(key(cid, uid, x.id, "na"))) if x.na_allowed else False
+    form = ss[FORMS][f"{cid}|{uid}"]
+    return Answer(
+        x.id, level=None if na else ss.get(key(cid, uid, x.id, "level")), is_na=na,
+        na_reason=(ss.get(key(cid, uid, x.id, "reason")) or "") if na else "",
+        evidence=ss.get(key(cid, uid, x.id, "evidence")) or "",
+        evidence_url=ss.get(key(cid, uid, x.id, "url")) or "",
+        evidence_date=ss.get(key(cid, uid, x.id, "date")), comment=form["comments"].get(x.id, ""),
+    )
+
+
+def _edits(cid: str, uid: str, q: Questionnaire) -> list[Answer]:
+    loaded = st.session_state[FORMS][f"{cid}|{uid}"]["loaded"]
+    answers = [_form_answer(cid, uid, x) for x in q.questions]
+    return [a for a in answers if _norm(a) != loaded.get(a.question_id)]
+
+
+def _save(cid: str, uid: str, q: Questionnaire, quiet: bool = False) -> bool:
+    """Save the changed answers; True when everything is saved. Messages go to the flash area."""
+    form_id = f"{cid}|{uid}"
+    edits = _edits(cid, uid, q)
+    if not edits:
+        if not quiet:
+            w.flash("info", "Nothing to save: no answer changed since the last save.")
+        return True
+    try:
+        result = workflow.save_answers(db, actor, cid, uid, edits, base_events=st.session_state[FORMS][form_id]["base"])
+    except StaleWrite as exc:
+        st.session_state.setdefault(CONFLICTS, {})[form_id] = [c["question_id"] for c in exc.conflicts]
+        w.flash("error", str(exc))
+        return False
+    except w.ENGINE_ERRORS as exc:
+        w.flash("error", w.error_text(exc))
+        return False
+    data_changed()
+    _refresh_saved(cid, uid, [a.question_id for a in edits])
+    st.session_state.get(CONFLICTS, {}).pop(form_id, None)
+    if not quiet:
+        w.flash("success", f"Draft saved: {result.saved} answer(s) changed. You can come back and continue at "
+                           "any time before the due date.")
+    return True
+
+
+def _refresh_saved(cid: str, uid: str, qids: list[str]) -> None:
+    """After a save: the saved values become the loaded ones and their new event ids the base."""
+    current = workflow.current_answers(db, actor, cid, uid)
+    rows = {r["question_id"]: r for r in current.iter_rows(named=True)}
+    form = st.session_state[FORMS][f"{cid}|{uid}"]
+    for qid in qids:
+        a = _answer_from_row(qid, rows.get(qid))
+        form["base"][qid] = rows[qid]["event_id"] if qid in rows else None
+        form["loaded"][qid] = _norm(a)
+        form["comments"][qid] = a.comment
+
+
+def on_save(cid: str, uid: str, q: Questionnaire) -> None:
+    st.session_state.get(MISSING, {}).pop(f"{cid}|{uid}", None)
+    _save(cid, uid, q)
+
+
+def on_submit(cid: str, uid: str, q: Questionnaire) -> None:
+    form_id = f"{cid}|{uid}"
+    if not _save(cid, uid, q, quiet=True):
+        return
+    try:
+        result = workflow.submit(db, actor, cid, uid)
+    except IncompleteAssessment as exc:
+        st.session_state.setdefault(MISSING, {})[form_id] = exc.missing
+        data_changed()
+        return
+    except w.ENGINE_ERRORS as exc:
+        w.flash("error", w.error_text(exc))
+        return
+    data_changed()
+    st.session_state.get(MISSING, {}).pop(form_id, None)
+    st.session_state[FORMS].pop(form_id, None)
+    score = "—" if result["score"] is None else f"{result['score']:.2f}"
+    w.flash("success", f"Submitted for review. Score {score} against the target of {result['target']:.0f} for this "
+                       "unit's tier. The continuity manager will approve it or return it with comments.")
+
+
+def on_discard(cid: str, uid: str, q: Questionnaire, only: list[str] | None = None) -> None:
+    _load(cid, uid, q, only)
+    st.session_state.get(CONFLICTS, {}).pop(f"{cid}|{uid}", None)
+    w.flash("info", "Loaded the saved answers." if only else "Unsaved changes discarded.")
+
+
+def on_overwrite(cid: str, uid: str, q: Questionnaire, qids: list[str]) -> None:
+    """Keep my input for the conflicting questions and save it over the newer answers."""
+    _refresh_saved(cid, uid, qids)
+    _save(cid, uid, q)
+
+
+# ---- page ---------------------------------------------------------------------------------------------------
+w.header("Self-assessment",
+         "Answer each question for your business unit on the 0-5 maturity scale, with evidence. Save a draft "
+         "whenever you like; submit when every question is answered. Your continuity manager then reviews it.")
+
+unit_opts = w.unit_options(db, actor, "answer")
+if not unit_opts:
+    st.info("You are not responsible for a business unit, so there is no self-assessment for you to fill in.",
+            icon=":material/info:")
+    st.stop()
+open_camps = w.read(db, actor, campaigns.list_campaigns).filter(pl.col("status") == "open")
+if open_camps.height == 0:
+    st.info("No assessment cycle is open at the moment. You will be able to answer once the continuity manager "
+            "opens the next cycle.", icon=":material/event_busy:")
+    st.stop()
+
+c1, c2 = st.columns(2)
+if st.session_state.get("sa_unit") not in unit_opts:
+    st.session_state.pop("sa_unit", None)
+uid = c1.selectbox("Business unit", list(unit_opts), format_func=unit_opts.get, key="sa_unit",
+                   help="Only the units you are responsible for are listed.")
+camp_rows = {r["campaign_id"]: r for r in open_camps.sort("opens_on", descending=True).iter_rows(named=True)}
+if st.session_state.get("sa_campaign") not in camp_rows:
+    st.session_state.pop("sa_campaign", None)
+cid = c2.selectbox("Assessment cycle", list(camp_rows), key="sa_campaign",
+                   format_func=lambda c: camp_rows[c]["name"], help="Only open cycles can be answered.")
+camp = camp_rows[cid]
+
+try:
+    a = workflow.assessment(db, actor, cid, uid)
+except NotFound:
+    st.warning(f"{unit_opts[uid]} is not part of {camp['name']}. Ask your continuity manager to add it.")
+    st.stop()
+q = w.questionnaire_for(db, cid)
+form_id = f"{cid}|{uid}"
+days_left = (camp["due_on"] - date.today()).days
+
+with st.container(border=True):
+    s1, s2, s3 = st.columns([2, 2, 3])
+    with s1:
+        st.caption("Status")
+        w.status_badge(a["status"])
+    with s2:
+        st.caption("Due date")
+        st.markdown(f"**{camp['due_on']:%d %b %Y}** ({w.days_phrase(days_left)})")
+    with s3:
+        st.caption("Questionnaire")
+        st.markdown(f"{q.title}, version {q.version} · {len(q.questions)} questions in {len(q.domains)} domains")
+
+if a["status"] in ("submitted", "approved"):
+    who = a["approved_by"] if a["status"] == "approved" else a["submitted_by"]
+    when = a["approved_at"] if a["status"] == "approved" else a["submitted_at"]
+    w.show_flash()
+    st.info(f"This assessment was {a['status']} by {who} on {when:%d %b %Y}. It is read-only"
+            + (" until the continuity manager returns it for rework." if a["status"] == "submitted" else "."),
+            icon=":material/lock:")
+    current = workflow.current_answers(db, actor, cid, uid)
+    rows = {r["question_id"]: r for r in current.iter_rows(named=True)}
+    for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
+        with tab:
+            table = []
+            for x in d.questions:
+                r = rows.get(x.id)
+                if r is None:
+                    answer = "—"
+                elif r["is_na"]:
+                    answer = f"N/A: {r['na_reason']}"
+                else:
+                    answer = f"{r['level']} — {x.levels[r['level']]}" if r["level"] is not None else "—"
+                table.append({"Question": f"{x.id} · {x.text}", "Answer": answer,
+                              "Evidence": (r or {}).get("evidence"), "Link": (r or {}).get("evidence_url"),
+                              "Evidence date": (r or {}).get("evidence_date")})
+            st.dataframe(pl.DataFrame(table, infer_schema_length=None), hide_index=True,
+                         column_config={"Link": st.column_config.LinkColumn(width="small"),
+                                        "Question": st.column_config.TextColumn(width="medium"),
+                                        "Answer": st.column_config.TextColumn(width="medium"),
+                                        "Evidence": st.column_config.TextColumn(width="medium"),
+                                        "Evidence date": st.column_config.DateColumn(width="small")})
+    st.page_link("views/unit.py", label="See the scores and why each one is what it is on the Business unit page",
+                 icon=":material/apartment:")
+    st.stop()
+
+if a["status"] == "returned":
+    st.warning(f"**Returned for rework** by {a['returned_by']} on {a['returned_at']:%d %b %Y}:\n\n"
+               f"> {a['return_comment'] or '(no comment)'}\n\nChange what is asked, save, and submit again.",
+               icon=":material/undo:")
+
+if form_id not in st.session_state.get(FORMS, {}):
+    _load(cid, uid, q)
+
+rule = q.policy.evidence_rule
+answered = sum(1 for x in q.questions
+               if (x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
+               or st.session_state.get(key(cid, uid, x.id, "level")) is not None)
+total = len(q.questions)
+st.progress(answered / total, text=f"**{answered} of {total}** questions answered ({100 * answered // total}%)")
+st.caption(f"Evidence rule: a level of {rule.min_level} or more needs evidence (a description or a link) dated "
+           f"within the last {rule.max_age_months} months, otherwise it counts as {rule.cap_level}. "
+           + ("N/A needs a reason and is left out of the score." if q.policy.na_reason_required else ""))
+
+preview = w.read(db, actor, workflow.preview, cid, uid)
+capped = preview.questions.filter(pl.col("status") == "capped")
+capped_why = dict(zip(capped["question_id"].to_list(), capped["explanation"].to_list()))
+today = date.today()
+level_help = "; ".join(f"{lv.level} {lv.name}" for lv in q.scale)
+for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
+    with tab:
+        done = sum(1 for x in d.questions
+                   if (x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
+                   or st.session_state.get(key(cid, uid, x.id, "level")) is not None)
+        st.caption(f"{d.description}  \n**{done} of {len(d.questions)}** answered in this domain.")
+        for x in d.questions:
+            na = bool(x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
+            is_done = na or st.session_state.get(key(cid, uid, x.id, "level")) is not None
+            with st.container(border=True, key=f"sa_q_{x.id}"):
+                icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
+                st.markdown(f"{icon} **{x.id}** · {x.text}")
+                st.caption(f"**Guidance:** {x.guidance}  \n**Expected evidence:** {x.evidence}")
+                if x.id in capped_why:
+                    st.markdown(f":orange[:material/warning: **Will be capped** — {capped_why[x.id]}.]")
+                left, right = st.columns([3, 2], gap="medium")
+                with left:
+                    st.radio("Maturity level", list(range(len(x.levels))), index=None,
+                             format_func=lambda lv, x=x: f"{lv} — {x.levels[lv]}",
+                             key=key(cid, uid, x.id, "level"), disabled=na, help=level_help,
+                             persist_state=PERSIST)
+                with right:
+                    st.text_area("Evidence", key=key(cid, uid, x.id, "evidence"), height=68,
+                                 placeholder="What shows this level: document, record, test report…",
+                                 persist_state=PERSIST)
+                    st.text_input("Link to evidence", key=key(cid, uid, x.id, "url"),
+                                  placeholder="https://…", persist_state=PERSIST)
+                    st.date_input("Evidence date", value=None, min_value=date(1990, 1, 1), max_value=today,
+                                  key=key(cid, uid, x.id, "date"), format="YYYY-MM-DD", persist_state=PERSIST)
+                    if x.na_allowed:
+                        st.checkbox("Not applicable to this unit (N/A)", key=key(cid, uid, x.id, "na"),
+                                    persist_state=PERSIST)
+                        if na:
+                            st.text_input("Why is it not applicable? (required)", key=key(cid, uid, x.id, "reason"),
+                                          persist_state=PERSIST)
+
+# ---- actions ------------------------------------------------------------------------------------------------
+st.divider()
+pending = _edits(cid, uid, q)
+w.show_flash()
+missing = st.session_state.get(MISSING, {}).get(form_id)
+if missing:
+    texts = w.question_texts(q)
+    st.error(f"**Not submitted: {len(missing)} question(s) still need an answer** (a level, or N/A with a reason):\n"
+             + "\n".join(f"- **{m}** · {texts.get(m, '')}" for m in missing), icon=":material/playlist_remove:")
+conflicts = st.session_state.get(CONFLICTS, {}).get(form_id)
+if conflicts:
+    st.warning("Someone else changed " + ", ".join(conflicts) + " after you opened this form. Load their "
+               "answers for these questions, or keep yours and save them over theirs.", icon=":material/sync_problem:")
+    b1, b2, _ = st.columns([1, 1, 2])
+    b1.button("Load their answers", key="sa_take_theirs", on_click=on_discard, args=(cid, uid, q, conflicts))
+    b2.button("Keep mine and save", key="sa_keep_mine", on_click=on_overwrite, args=(cid, uid, q, conflicts))
+
+if capped.height:
+    st.warning(f"**The evidence rule will cap {capped.height} answer(s) at level {rule.cap_level}** when scored "
+               f"(based on the saved answers): {', '.join(capped['question_id'].to_list())}. Add evidence dated "
+               f"within the last {rule.max_age_months} months to keep the level you chose.", icon=":material/warning:")
+    with st.expander("Why each of these answers is capped"):
+        st.markdown("\n".join(f"- **{r['question_id']}**: {r['explanation']}" for r in capped.iter_rows(named=True)))
+
+with st.container(border=True):
+    a1, a2, a3, a4 = st.columns([1, 1, 1, 2], vertical_alignment="center")
+    a1.button("Save draft", type="primary", icon=":material/save:", key="sa_save", on_click=on_save,
+              args=(cid, uid, q), width="stretch")
+    a2.button("Submit for review", icon=":material/send:", key="sa_submit", on_click=on_submit, args=(cid, uid, q),
+              width="stretch", help="Saves your changes, checks every question is answered, scores the "
+                                             "assessment and locks it for review.")
+    a3.button("Discard changes", icon=":material/undo:", key="sa_discard", on_click=on_discard, args=(cid, uid, q),
+              disabled=not pending, width="stretch")
+    a4.caption(f":orange[**{len(pending)} unsaved change(s)**]" if pending else "All changes saved.")
