@@ -49,7 +49,11 @@ def start(settings: Settings, today: date | None = None) -> Startup:
     loaded, creds = False, []
     if settings.demo_on_first_start and not catalog.organisation_exists(db):
         demo.load(db, access.SYSTEM.with_source("startup"), q, today or date.today())
-        creds = users.create_demo_users(db, settings.data_dir)
+        try:
+            creds = users.create_demo_users(db, settings.data_dir)
+        except OSError as exc:
+            raise DatabaseError(f"cannot write to the data folder {settings.data_dir}: {exc.strerror}; "
+                                "free disk space or fix its permissions") from exc
         loaded = True
     return Startup(db, loaded, creds)
 

@@ -68,7 +68,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     db = _db(args)
     q = load_file(args.questionnaire)
     added = catalog.register_questionnaire(db, _actor(args), q)
-    print(f"database ready ({describe(db)}); questionnaire {q.id}@{q.version} {'stored' if added else 'already stored'}")
+    state = "stored" if added else "already stored"
+    print(f"database ready ({describe(db)}); questionnaire {q.id}@{q.version} {state}")
     if args.demo:
         if organisation_exists(db):
             print("the database already holds an organisation: demo not loaded")

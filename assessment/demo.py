@@ -76,7 +76,7 @@ def generate(q: Questionnaire, today: date, seed: int = 7) -> DemoData:
     rows, states = [], []
     for ci, c in enumerate(camps):
         for u, _, _, _, head, profile in UNITS:
-            st = _state(rng, ci, u, c)
+            st = _state(rng, ci, u, c, today)
             if st["submitted_at"] is not None:
                 st["submitted_by"] = username_for(head)
             states.append({"campaign_id": c["campaign_id"], "unit_id": u, **st})
@@ -115,12 +115,13 @@ def _campaigns(today: date) -> list[dict]:
     return out
 
 
-def _state(rng: random.Random, ci: int, unit_id: str, c: dict) -> dict:
+def _state(rng: random.Random, ci: int, unit_id: str, c: dict, today: date) -> dict:
     last = ci == CYCLES - 1
     if ci == CYCLES - 2 and unit_id in SKIPPED_LAST_CLOSED:
         return {"status": "draft", "submitted_by": None, "submitted_at": None, "approved_by": None,
                 "approved_at": None, "answered_share": 0.0}
-    submitted = datetime.combine(c["opens_on"] + timedelta(days=rng.randint(5, 35)), time(10, 30))
+    latest = max(5, min(35, (today - c["opens_on"]).days - 1))  # never after the generation date
+    submitted = datetime.combine(c["opens_on"] + timedelta(days=rng.randint(min(5, latest), latest)), time(10, 30))
     if last:
         roll = rng.random()
         if roll < 0.55:

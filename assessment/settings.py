@@ -17,6 +17,7 @@ class Settings:
     session_idle_minutes: int
     session_max_hours: int
     import_max_bytes: int
+    scheduled_backups: bool = True
 
     @property
     def database_path(self) -> Path | None:
@@ -43,4 +44,5 @@ def load() -> Settings:
         session_idle_minutes=int(os.environ.get("ITSCM_SESSION_IDLE_MINUTES", "30")),
         session_max_hours=int(os.environ.get("ITSCM_SESSION_MAX_HOURS", "12")),
         import_max_bytes=int(os.environ.get("ITSCM_IMPORT_MAX_BYTES", str(10 * 1024 * 1024))),
+        scheduled_backups=os.environ.get("ITSCM_BACKUPS", "1") not in {"0", "false", "no"},
     )

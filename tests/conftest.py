@@ -17,6 +17,8 @@ from assessment.storage import catalog
 from assessment.storage.db import open_database
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Pages started by AppTest and the browser test must not run scheduled backups in the background.
+os.environ.setdefault("ITSCM_BACKUPS", "0")
 ADMIN = access.SYSTEM
 
 

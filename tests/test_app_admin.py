@@ -126,3 +126,12 @@ def test_head_cannot_reach_admin_pages_even_by_path(env, page):
     at = signed_in(db, creds[access.HEAD][0])
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page(page)
+
+
+def test_admin_backs_up_from_the_page(env, tmp_path):
+    _, db, creds = env
+    at = signed_in(db, creds[access.ADMIN][0], "views/admin.py")
+    at.button(key="backup_now").click().run()
+    assert not at.error, at.error
+    assert at.success[0].value.startswith("Backup written: ")
+    assert list((tmp_path / "backups").glob("*.duckdb"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assessment import bootstrap
+from assessment import backup, bootstrap
 from assessment.settings import load as load_settings
 from assessment.storage import Database
 
@@ -15,6 +15,8 @@ def get_db() -> Database:
     settings = load_settings()
     started = bootstrap.start(settings)
     bootstrap.print_credentials(started.credentials, settings.data_dir)
+    if settings.scheduled_backups and settings.backend == "duckdb":
+        backup.start_scheduler(started.db)
     return started.db
 
 

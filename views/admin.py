@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assessment import access, catalog, users
+from assessment import access, backup, catalog, users
 from assessment.errors import EngineError
+from assessment.storage import DatabaseError
 from ui.session import require_actor
 from ui.state import data_changed, get_db
 
@@ -63,3 +64,22 @@ if table.height:
                 st.rerun()
             except EngineError as exc:
                 st.error(str(exc))
+
+st.divider()
+st.title("Backups")
+if getattr(db, "dialect", "duckdb") != "duckdb":
+    st.info("This deployment runs on PostgreSQL: back it up with the server's tools (see the README).")
+else:
+    st.caption("Online copies of the embedded database, each verified against the source by row counts and "
+               "content hashes. Scheduled backups run in the app (ITSCM_BACKUP_INTERVAL_HOURS, keeping "
+               "ITSCM_BACKUP_KEEP).")
+    if st.button("Back up now", key="backup_now"):
+        try:
+            info = backup.create_backup(db, actor)
+            st.success(f"Backup written: {info.path.name}")
+        except (EngineError, DatabaseError) as exc:
+            st.error(str(exc))
+    existing = backup.list_backups(backup.default_dir(db.path))
+    st.dataframe({"backup": [p.name for p in existing],
+                  "taken (UTC)": [backup.backup_time(p) for p in existing],
+                  "size (MB)": [round(p.stat().st_size / 1e6, 2) for p in existing]}, hide_index=True)

@@ -53,7 +53,7 @@ def head(cur) -> tuple[int, str]:
 
 
 def read_chain(cur) -> list[tuple]:
-    # Physical order, not ORDER BY seq: a reordering attack rewrites seq values.
+    # Reordering or renumbering is caught by the hash links, whatever order the rows come back in.
     return cur.execute(
         "SELECT seq, logged_at, actor, source, action, object_type, object_id, before_json, after_json, "
         "prev_hash, hash FROM audit_log ORDER BY seq"

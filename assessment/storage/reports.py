@@ -149,7 +149,7 @@ def trends(cur, scope: Scope, by: str = "organisation") -> pl.DataFrame:
               AS target,
           count(s.score) AS units
         FROM unit_scores s JOIN su ON su.unit_id = s.unit_id JOIN campaigns c ON c.campaign_id = s.campaign_id
-        GROUP BY c.campaign_id, c.name, c.opens_on, {group}
+        GROUP BY c.campaign_id, c.name, c.opens_on{"" if by == "organisation" else ", " + group}
         ORDER BY c.opens_on, series""", params)
 
 
