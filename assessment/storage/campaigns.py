@@ -79,6 +79,14 @@ def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.
         WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
 
 
+def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
+    """Workflow state of every assessment in a campaign, with the unit facts scoring needs (no counts)."""
+    return frame(cur, """
+        SELECT a.unit_id, a.status, a.submitted_at, u.division_id, u.tier
+        FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+        WHERE a.campaign_id = ?""", [campaign_id])
+
+
 def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,
                           comment: str | None = None) -> None:
     step = {"submitted": "submitted", "approved": "approved", "returned": "returned"}.get(status)
