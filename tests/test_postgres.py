@@ -129,3 +129,10 @@ def test_replicas_starting_together_migrate_once(schema):
     with db.read() as cur:
         versions = [r[0] for r in cur.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
     assert versions == sorted(set(versions)) and versions[-1] >= 3
+
+
+def test_benchmark_times_the_dashboard_queries_on_both_backends():
+    from benchmarks import backends
+
+    table = backends.run(PG_URL, ["S"], reps=1)
+    assert "| Review deadlines |" in table and table.count("ms") == 2 * len(backends.queries("a", "b"))
