@@ -189,6 +189,11 @@ def _tables_of_versions(version: int) -> set[str]:
                 words = sql.split()
                 if words[:2] == ["CREATE", "TABLE"]:
                     tables.add(words[2].split("(")[0])
+                elif words[:2] == ["DROP", "TABLE"]:
+                    tables.discard(words[2])
+                elif words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["RENAME", "TO"]:
+                    tables.discard(words[2])
+                    tables.add(words[5])
     return tables
 
 
