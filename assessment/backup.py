@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from . import access, audit
+from .folders import ensure_writable
 from .model import Actor
 from .storage import Database, DatabaseError, DatabaseLocked, migrations
 from .storage import audit as audit_store
@@ -91,26 +92,23 @@ class RestoreReport:
 
 # --- settings -------------------------------------------------------------------------------------
 
-def keep_setting() -> int:
-    raw = os.environ.get(KEEP_ENV, str(DEFAULT_KEEP))
+def _positive_env(name: str, default: float, cast: type, meaning: str) -> float:
+    raw = os.environ.get(name, str(default))
     try:
-        keep = int(raw)
+        value = cast(raw)
     except ValueError:
-        keep = 0
-    if keep < 1:
-        raise ValueError(f"{KEEP_ENV} must be a whole number of backups to keep (1 or more), got {raw!r}")
-    return keep
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name} must be {meaning}, got {raw!r}")
+    return value
+
+
+def keep_setting() -> int:
+    return int(_positive_env(KEEP_ENV, DEFAULT_KEEP, int, "a whole number of backups to keep (1 or more)"))
 
 
 def interval_setting() -> float:
-    raw = os.environ.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_HOURS))
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = 0.0
-    if hours <= 0:
-        raise ValueError(f"{INTERVAL_ENV} must be a positive number of hours, got {raw!r}")
-    return hours
+    return float(_positive_env(INTERVAL_ENV, DEFAULT_INTERVAL_HOURS, float, "a positive number of hours"))
 
 
 def _require_duckdb(db) -> None:
@@ -437,13 +435,7 @@ def _utcnow() -> datetime:
 
 
 def _make_dir(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(f"cannot create the backup folder {directory}: {exc.strerror}; create it or give "
-                            "another folder (-o DIR)") from exc
-    if not os.access(directory, os.W_OK):
-        raise DatabaseError(f"the backup folder {directory} is not writable for this user")
+    ensure_writable(directory, "backup folder", "create it or make it writable, or give another folder (-o DIR)")
 
 
 def _remove_leftovers(directory: Path, stem: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from . import access, catalog, demo, users
+from .folders import ensure_writable
 from .questionnaire import load_default
 from .settings import Settings
 from .storage import Database, DatabaseError
@@ -23,14 +23,7 @@ class Startup:
 
 
 def check_data_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseError(f"cannot create the data folder {path}: {exc.strerror}. "
-                            "Create it, or point ITSCM_DATA_DIR at a writable folder.") from exc
-    if not os.access(path, os.W_OK):
-        raise DatabaseError(f"the data folder {path} is read-only for this user; "
-                            "make it writable or set ITSCM_DATA_DIR to a writable folder")
+    ensure_writable(path, "data folder", "create it or make it writable, or point ITSCM_DATA_DIR at a writable folder")
 
 
 def start(settings: Settings, today: date | None = None) -> Startup:

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assessment import bootstrap
+from assessment import bootstrap, folders
 from assessment.settings import load as load_settings
 from assessment.storage import DatabaseError, DatabaseLocked
 from assessment.storage.db import open_database
@@ -99,7 +99,7 @@ def test_a_read_only_data_folder_is_reported(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     real_access = os.access
-    monkeypatch.setattr(bootstrap.os, "access", lambda p, mode: False if Path(p) == data else real_access(p, mode))
+    monkeypatch.setattr(folders.os, "access", lambda p, mode: False if Path(p) == data else real_access(p, mode))
     with pytest.raises(DatabaseError, match="read-only for this user.*ITSCM_DATA_DIR"):
         bootstrap.start(settings_for(tmp_path, data))
 

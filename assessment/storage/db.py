@@ -90,34 +90,23 @@ class Database:
             q.lock.release()
 
     def _attempts(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        for attempt in range(RETRIES):
-            cur = self.cursor()
-            epoch = self._begin()
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                result = work(cur)
-                cur.execute("COMMIT")
-                return result
-            except duckdb.Error as exc:
-                _rollback(cur)
-                conflict = _is_conflict(exc, self._overlapped(epoch))
-                if conflict and attempt < RETRIES - 1:
-                    time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF * 2**attempt)))
-                    continue
-                if conflict:
-                    raise DatabaseError(
-                        f"the change could not be saved because other changes to the same data kept "
-                        f"conflicting with it ({RETRIES} attempts): please try again ({exc})") from exc
-                if isinstance(exc, duckdb.TransactionException | duckdb.IOException | duckdb.FatalException):
-                    raise _storage_error(self.path, exc) from exc
-                raise
-            except BaseException:
-                _rollback(cur)
-                raise
-            finally:
-                self._end()
-                cur.close()
-        raise AssertionError("unreachable")
+        def conflict(exc: Exception, epoch: int) -> bool:
+            return isinstance(exc, duckdb.Error) and _is_conflict(exc, self._overlapped(epoch))
+
+        def translate(exc: Exception) -> Exception:
+            if isinstance(exc, duckdb.TransactionException | duckdb.IOException | duckdb.FatalException):
+                return _storage_error(self.path, exc)
+            return exc
+
+        return retry_transaction(self.cursor, work, conflict, self._attempt_scope, translate)
+
+    @contextmanager
+    def _attempt_scope(self) -> Iterator[int]:
+        epoch = self._begin()
+        try:
+            yield epoch
+        finally:
+            self._end()
 
     def _begin(self) -> int:
         q = self._writers
@@ -173,11 +162,52 @@ def open_here(path: str | Path) -> bool:
     return any(d.path is not None and Path(d.path).resolve() == key for d in list(_OPEN))
 
 
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+def _rollback(cur: Any) -> None:
     try:
         cur.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # after a failed COMMIT the transaction is already gone
+    except Exception:  # noqa: BLE001 - after a failed COMMIT the transaction is already gone
+        pass
+
+
+@contextmanager
+def _no_scope() -> Iterator[None]:
+    yield None
+
+
+def retry_transaction(new_cursor: Callable[[], Any], work: Callable[[Any], T],
+                      is_conflict: Callable[[Exception, Any], bool],
+                      attempt_scope: Callable[[], Any] = _no_scope,
+                      translate: Callable[[Exception], Exception] = lambda exc: exc) -> T:
+    """The one retry loop of every backend: BEGIN, work, COMMIT; on a write conflict roll back, wait
+    (exponential backoff with full jitter) and run work again from scratch; other errors pass through
+    translate (to a message for people) and are raised at once."""
+    for attempt in range(RETRIES):
+        with attempt_scope() as scope:
+            cur = new_cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                result = work(cur)
+                cur.execute("COMMIT")
+                return result
+            except Exception as exc:
+                _rollback(cur)
+                if is_conflict(exc, scope):
+                    if attempt < RETRIES - 1:
+                        time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF * 2**attempt)))
+                        continue
+                    raise DatabaseError(
+                        f"the change could not be saved because other changes to the same data kept "
+                        f"conflicting with it ({RETRIES} attempts): please try again ({exc})") from exc
+                err = translate(exc)
+                if err is exc:
+                    raise
+                raise err from exc
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                cur.close()
+    raise AssertionError("unreachable")
 
 
 def _is_conflict(exc: Exception, overlapped: bool = True) -> bool:

@@ -7,9 +7,7 @@ fetch), the isolation level and which errors count as write conflicts to retry.
 from __future__ import annotations
 
 import io
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -19,7 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from .db import RETRIES, DatabaseError
+from .db import DatabaseError, retry_transaction
 
 T = TypeVar("T")
 # Type OIDs -> polars dtypes, so empty results keep their column types.
@@ -143,24 +141,7 @@ class PgDatabase:
 
     def transaction(self, work: Callable[[PgCursor], T]) -> T:
         """Same contract as Database.transaction: all or nothing, write conflicts retried with jitter."""
-        for attempt in range(RETRIES):
-            cur = self.cursor()
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                result = work(cur)
-                cur.execute("COMMIT")
-                return result
-            except _CONFLICTS as exc:
-                _rollback(cur)
-                if attempt == RETRIES - 1:
-                    raise DatabaseError(f"the change could not be saved: {exc}") from exc
-                time.sleep(random.uniform(0, 0.005 * 2**attempt))
-            except BaseException:
-                _rollback(cur)
-                raise
-            finally:
-                cur.close()
-        raise AssertionError("unreachable")
+        return retry_transaction(self.cursor, work, lambda exc, _: isinstance(exc, _CONFLICTS))
 
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
@@ -174,13 +155,6 @@ class PgDatabase:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _rollback(cur: PgCursor) -> None:
-    try:
-        cur.execute("ROLLBACK")
-    except psycopg.Error:
-        pass
 
 
 def _redact(url: str) -> str:
