@@ -38,13 +38,7 @@ def questions(db: Database, actor: Actor, campaign_id: str, unit_id: str, provis
     if scored or not provisional or not answered:
         return df.with_columns(pl.lit(False).alias("provisional"))
     preview = workflow.preview(db, actor, campaign_id, unit_id).questions
-    fill = preview.select("question_id", *[pl.col(c).alias(f"_{c}") for c in _Q_SCORE_COLS])
-    return (
-        df.join(fill, on="question_id", how="left")
-        .with_columns([pl.col(f"_{c}").cast(df.schema[c]).alias(c) for c in _Q_SCORE_COLS])
-        .drop([f"_{c}" for c in _Q_SCORE_COLS])
-        .with_columns(pl.lit(True).alias("provisional"))
-    )
+    return _with_provisional(df, preview, "question_id", _Q_SCORE_COLS)
 
 
 def domains(db: Database, actor: Actor, campaign_id: str, unit_id: str, provisional: bool = True) -> pl.DataFrame:
@@ -58,13 +52,17 @@ def domains(db: Database, actor: Actor, campaign_id: str, unit_id: str, provisio
     if not has_answers:
         return df.with_columns(pl.lit(False).alias("provisional"))
     preview = workflow.preview(db, actor, campaign_id, unit_id).domains
-    fill = preview.select("domain_id", *[pl.col(c).alias(f"_{c}") for c in _D_SCORE_COLS])
+    return _with_provisional(df, preview, "domain_id", _D_SCORE_COLS).sort("domain_pos")
+
+
+def _with_provisional(df: pl.DataFrame, preview: pl.DataFrame, key: str, cols: list[str]) -> pl.DataFrame:
+    """Replace the (empty) persisted score columns by those of a preview, marked provisional."""
+    fill = preview.select(key, *[pl.col(c).alias(f"_{c}") for c in cols])
     return (
-        df.join(fill, on="domain_id", how="left")
-        .with_columns([pl.col(f"_{c}").cast(df.schema[c]).alias(c) for c in _D_SCORE_COLS])
-        .drop([f"_{c}" for c in _D_SCORE_COLS])
+        df.join(fill, on=key, how="left")
+        .with_columns([pl.col(f"_{c}").cast(df.schema[c]).alias(c) for c in cols])
+        .drop([f"_{c}" for c in cols])
         .with_columns(pl.lit(True).alias("provisional"))
-        .sort("domain_pos")
     )
 
 
