@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from assessment import access
-from assessment.storage import DatabaseError
+from assessment.errors import DatabaseError
 from ui.session import require_actor, sidebar_user
 from ui.state import get_db
 

@@ -10,7 +10,7 @@ import polars as pl
 from . import access
 from .model import Actor
 from .storage import Database
-from .storage import audit as store
+from .storage import audit as audit_sql
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ def verify(db: Database, actor: Actor, expected_head: str | None = None) -> Chai
     """Recompute every hash; name the first entry that was edited, removed, reordered or appended after."""
     access.require(actor, "read_audit")
     with db.read() as cur:
-        rows = store.read_chain(cur)
-        head_seq, head_hash = store.head(cur)
-    prev, expected_seq = store.GENESIS, 1
+        rows = audit_sql.read_chain(cur)
+        head_seq, head_hash = audit_sql.head(cur)
+    prev, expected_seq = audit_sql.GENESIS, 1
     for seq, at, who, source, action, otype, oid, before, after, prev_hash, h in rows:
         def broken(problem: str, at_seq: int = seq) -> ChainReport:
             return ChainReport(False, len(rows), head_seq, head_hash, at_seq, problem)
@@ -43,7 +43,7 @@ def verify(db: Database, actor: Actor, expected_head: str | None = None) -> Chai
         if prev_hash != prev:
             return broken("its link to the previous entry does not match (entries removed or reordered)")
         stamp = at.isoformat() if isinstance(at, datetime) else str(at)
-        if store.entry_hash(prev, seq, stamp, who, source, action, otype, oid, before, after) != h:
+        if audit_sql.entry_hash(prev, seq, stamp, who, source, action, otype, oid, before, after) != h:
             return broken("its content does not match its hash (the entry was edited)")
         prev, expected_seq = h, seq + 1
     if rows and (head_seq != rows[-1][0] or head_hash != prev):
@@ -61,11 +61,11 @@ def verify(db: Database, actor: Actor, expected_head: str | None = None) -> Chai
 def head(db: Database) -> tuple[int, str]:
     """Head of the chain (sequence, hash): printed into every auditor export."""
     with db.read() as cur:
-        return store.head(cur)
+        return audit_sql.head(cur)
 
 
 def entries(db: Database, actor: Actor, user: str | None = None, action: str | None = None,
             object_type: str | None = None, since: datetime | None = None, limit: int = 1000) -> pl.DataFrame:
     access.require(actor, "read_audit")
     with db.read() as cur:
-        return store.query(cur, user, action, object_type, since, limit)
+        return audit_sql.query(cur, user, action, object_type, since, limit)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import passwords
-from .catalog import now
+from .clock import now
 from .errors import EngineError
 from .model import Actor
-from .storage import Database, audit
-from .storage import users as store
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import users as users_sql
 
 FREE_ATTEMPTS = 5
 MAX_DELAY = timedelta(minutes=15)
@@ -53,7 +54,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
     at = at or now()
     username = username.strip().lower()
     with db.read() as cur:
-        u = store.user(cur, username)
+        u = users_sql.user(cur, username)
     if u is not None and u["failed_logins"] and u["last_failed_at"] is not None:
         wait = u["last_failed_at"] + throttle_delay(u["failed_logins"]) - at
         if wait > timedelta(0):
@@ -63,8 +64,8 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
     if not ok or not u["active"]:
         def fail(cur) -> None:
             if u is not None:
-                store.update_user(cur, username, failed_logins=u["failed_logins"] + 1, last_failed_at=at)
-            audit.append(cur, username or "(blank)", source, "login.failed", "user", username or "(blank)",
+                users_sql.update_user(cur, username, failed_logins=u["failed_logins"] + 1, last_failed_at=at)
+            audit_sql.append(cur, username or "(blank)", source, "login.failed", "user", username or "(blank)",
                          None, {"reason": "disabled" if u and ok else "bad credentials"})
         db.transaction(fail)
         raise LoginFailed("wrong user name or password, or the account is disabled")
@@ -74,9 +75,9 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
         fields = {"failed_logins": 0, "last_failed_at": None}
         if passwords.needs_rehash(u["password_hash"]):
             fields["password_hash"] = passwords.hash_password(password)
-        store.update_user(cur, username, **fields)
-        store.insert_session(cur, _hash_token(token), username, at)
-        audit.append(cur, username, source, "login", "user", username, None, None)
+        users_sql.update_user(cur, username, **fields)
+        users_sql.insert_session(cur, _hash_token(token), username, at)
+        audit_sql.append(cur, username, source, "login", "user", username, None, None)
 
     db.transaction(succeed)
     return token
@@ -85,7 +86,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
 def create_session(db: Database, username: str, at: datetime | None = None) -> str:
     """A session for an identity already proven elsewhere (single sign-on, tests)."""
     token = secrets.token_urlsafe(32)
-    db.transaction(lambda cur: store.insert_session(cur, _hash_token(token), username, at or now()))
+    db.transaction(lambda cur: users_sql.insert_session(cur, _hash_token(token), username, at or now()))
     return token
 
 
@@ -97,9 +98,9 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     policy, at = policy or SessionPolicy(), at or now()
     th = _hash_token(token)
     with db.read() as cur:
-        s = store.session(cur, th)
-        u = store.user(cur, s["username"]) if s else None
-        units = store.user_units(cur, s["username"]) if s else []
+        s = users_sql.session(cur, th)
+        u = users_sql.user(cur, s["username"]) if s else None
+        units = users_sql.user_units(cur, s["username"]) if s else []
     if s is None or s["ended_at"] is not None:
         return None
     reason = None
@@ -110,16 +111,16 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     elif at - s["last_seen_at"] > policy.idle:
         reason = "idle timeout"
     if reason:
-        db.transaction(lambda cur: store.end_session(cur, th, at, reason))
+        db.transaction(lambda cur: users_sql.end_session(cur, th, at, reason))
         return None
     if at - s["last_seen_at"] > timedelta(seconds=30):  # avoid a write on every rerun
-        db.transaction(lambda cur: store.touch_session(cur, th, at))
+        db.transaction(lambda cur: users_sql.touch_session(cur, th, at))
     return Actor(u["username"], u["role"], frozenset(units), bool(u["can_import"]), source)
 
 
 def session_end_reason(db: Database, token: str) -> str | None:
     with db.read() as cur:
-        s = store.session(cur, _hash_token(token))
+        s = users_sql.session(cur, _hash_token(token))
     return s["end_reason"] if s else None
 
 
@@ -127,9 +128,9 @@ def logout(db: Database, token: str) -> None:
     th = _hash_token(token)
 
     def work(cur) -> None:
-        s = store.session(cur, th)
+        s = users_sql.session(cur, th)
         if s and s["ended_at"] is None:
-            store.end_session(cur, th, now(), "logout")
-            audit.append(cur, s["username"], "page", "logout", "user", s["username"], None, None)
+            users_sql.end_session(cur, th, now(), "logout")
+            audit_sql.append(cur, s["username"], "page", "logout", "user", s["username"], None, None)
 
     db.transaction(work)

@@ -22,23 +22,24 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from . import access, audit
+from . import access, audit, clock, settings
+from .errors import DatabaseError, DatabaseLocked, ValidationError
 from .folders import ensure_writable
 from .model import Actor
-from .storage import Database, DatabaseError, DatabaseLocked, migrations
-from .storage import audit as audit_store
-from .storage import backup as store
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import backup as backup_sql
+from .storage import migrations as migrations_sql
 from .storage.db import _connect, open_here
 
 log = logging.getLogger(__name__)
 
-KEEP_ENV, DEFAULT_KEEP = "ITSCM_BACKUP_KEEP", 7
-INTERVAL_ENV, DEFAULT_INTERVAL_HOURS = "ITSCM_BACKUP_INTERVAL_HOURS", 24.0
+KEEP_ENV, INTERVAL_ENV = "ITSCM_BACKUP_KEEP", "ITSCM_BACKUP_INTERVAL_HOURS"
 STAMP = "%Y%m%d-%H%M%S-%f"
 NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6}-\d{6})\.duckdb$")
 _ONE_AT_A_TIME = threading.Lock()
@@ -49,7 +50,7 @@ class BackupInfo:
     path: Path
     created_at: datetime
     schema_version: int
-    fingerprint: store.Fingerprint
+    fingerprint: backup_sql.Fingerprint
     pruned: list[Path] = field(default_factory=list)
 
     @property
@@ -68,7 +69,7 @@ class VerifyReport:
     problems: list[str]
     notes: list[str]
     schema_version: int
-    fingerprint: store.Fingerprint
+    fingerprint: backup_sql.Fingerprint
 
     def __str__(self) -> str:
         rows = sum(n for t, (n, _) in self.fingerprint.items() if not t.startswith("sequence:"))
@@ -92,23 +93,12 @@ class RestoreReport:
 
 # --- settings -------------------------------------------------------------------------------------
 
-def _positive_env(name: str, default: float, cast: type, meaning: str) -> float:
-    raw = os.environ.get(name, str(default))
-    try:
-        value = cast(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ValueError(f"{name} must be {meaning}, got {raw!r}")
-    return value
-
-
 def keep_setting() -> int:
-    return int(_positive_env(KEEP_ENV, DEFAULT_KEEP, int, "a whole number of backups to keep (1 or more)"))
+    return int(settings.read(KEEP_ENV))
 
 
 def interval_setting() -> float:
-    return float(_positive_env(INTERVAL_ENV, DEFAULT_INTERVAL_HOURS, float, "a positive number of hours"))
+    return float(settings.read(INTERVAL_ENV))
 
 
 def _require_duckdb(db) -> None:
@@ -132,7 +122,7 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
     _require_duckdb(db)
     directory = Path(directory) if directory else default_dir(db.path)
     keep = keep_setting() if keep is None else keep
-    at = now or _utcnow()
+    at = clock.utc(now) if now else clock.now()
     stem = db.path.stem if db.path else "itscm"
     final = directory / f"{stem}-{at.strftime(STAMP)}.duckdb"
     partial = final.with_name(final.name + ".partial")
@@ -143,14 +133,15 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
         _remove_leftovers(directory, stem)
         cur = db.cursor()
         try:
-            alias = store.attach(cur, partial)
+            alias = backup_sql.attach(cur, partial)
             try:
-                source, copy = store.copy_database(cur, store.current_catalog(cur), alias, with_sequences=False)
-                version = store.schema_version(cur, alias)
-                ids = store.sequence_problems(cur, alias)
-                sequences = store.sequences(cur, alias)
+                source, copy = backup_sql.copy_database(cur, backup_sql.current_catalog(cur), alias,
+                                                        with_sequences=False)
+                version = backup_sql.schema_version(cur, alias)
+                ids = backup_sql.sequence_problems(cur, alias)
+                sequences = backup_sql.sequences(cur, alias)
             finally:
-                store.detach(cur, alias)
+                backup_sql.detach(cur, alias)
         except duckdb.Error as exc:
             _remove_db(partial)
             raise DatabaseError(f"the backup failed and nothing was kept: {exc}. Check that {directory} is "
@@ -175,7 +166,7 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
             raise DatabaseError(f"the backup could not be finished in {directory}: {exc.strerror or exc}. "
                                 "Free disk space there and try again.") from exc
     rows = sum(n for t, (n, _) in source.items() if not t.startswith("sequence:"))
-    db.transaction(lambda c: audit_store.append(
+    db.transaction(lambda c: audit_sql.append(
         c, actor.username, actor.source, "backup.create", "database", final.name, None,
         {"file": final.name, "schema_version": version, "rows": rows}))
     pruned = prune(directory, keep, stem)
@@ -198,13 +189,13 @@ def backup_time(path: Path) -> datetime:
     m = NAME.match(Path(path).name)
     if not m:
         raise ValueError(f"{path} is not named like a backup (<name>-YYYYmmdd-HHMMSS-ffffff.duckdb)")
-    return datetime.strptime(m["stamp"], STAMP).replace(tzinfo=timezone.utc)
+    return datetime.strptime(m["stamp"], STAMP)
 
 
 def prune(directory: Path, keep: int, stem: str | None = None) -> list[Path]:
     """Delete all but the newest keep backups (with their manifests); returns what was deleted."""
     if keep < 1:
-        raise ValueError("keep at least one backup")
+        raise ValidationError([f"keep: keep at least one backup, got {keep}"])
     gone = []
     for old in list_backups(directory, stem)[keep:]:
         _remove(old)
@@ -219,7 +210,7 @@ def maybe_backup(db: Database, interval_hours: float | None = None, actor: Actor
     """Back up when the newest backup is older than the interval (or there is none); else do nothing."""
     _require_duckdb(db)
     interval = interval_setting() if interval_hours is None else interval_hours
-    at = now or _utcnow()
+    at = clock.utc(now) if now else clock.now()
     directory = Path(directory) if directory else default_dir(db.path)
     newest = list_backups(directory, db.path.stem if db.path else None)
     if newest and at - backup_time(newest[0]) < timedelta(hours=interval):
@@ -266,7 +257,7 @@ def start_scheduler(db: Database, interval_hours: float | None = None, check_eve
 
 # --- verify and restore ------------------------------------------------------------------------------
 
-def compare(expected: store.Fingerprint, actual: store.Fingerprint, left: str, right: str) -> list[str]:
+def compare(expected: backup_sql.Fingerprint, actual: backup_sql.Fingerprint, left: str, right: str) -> list[str]:
     problems = []
     for name in sorted(set(expected) | set(actual)):
         if name not in actual:
@@ -284,7 +275,7 @@ def compare(expected: store.Fingerprint, actual: store.Fingerprint, left: str, r
     return problems
 
 
-def verify_backup(path: Path, actor: Actor, expected: store.Fingerprint | None = None) -> VerifyReport:
+def verify_backup(path: Path, actor: Actor, expected: backup_sql.Fingerprint | None = None) -> VerifyReport:
     """Check a backup file: readable, schema version known, content equal to its manifest, audit chain intact."""
     access.require(actor, "backup")
     path = Path(path)
@@ -294,14 +285,14 @@ def verify_backup(path: Path, actor: Actor, expected: store.Fingerprint | None =
     ro = Database(con, None)  # path None: not registered as the app's open database
     try:
         with ro.read() as cur:
-            catalog = store.current_catalog(cur)
-            fp = store.fingerprint(cur, catalog)
-            version = store.schema_version(cur, catalog)
-            problems, notes = store.sequence_problems(cur, catalog), []
+            catalog = backup_sql.current_catalog(cur)
+            fp = backup_sql.fingerprint(cur, catalog)
+            version = backup_sql.schema_version(cur, catalog)
+            problems, notes = backup_sql.sequence_problems(cur, catalog), []
         if version == 0:
             problems.append("it holds no schema_migrations table: not a database of this app")
-        elif version > migrations.LATEST:
-            problems.append(f"schema version {version} is newer than this app ({migrations.LATEST}): "
+        elif version > migrations_sql.LATEST:
+            problems.append(f"schema version {version} is newer than this app ({migrations_sql.LATEST}): "
                             "use a newer app")
         manifest = path.with_suffix(".json")
         if expected is not None:
@@ -343,11 +334,11 @@ def restore(backup_file: Path, target: Path, actor: Actor, force: bool = False,
         try:
             con = duckdb.connect(str(staging))
             try:
-                alias = store.attach(con, backup_file, read_only=True)
+                alias = backup_sql.attach(con, backup_file, read_only=True)
                 try:
-                    source, copy = store.copy_database(con, alias, store.current_catalog(con))
+                    source, copy = backup_sql.copy_database(con, alias, backup_sql.current_catalog(con))
                 finally:
-                    store.detach(con, alias)
+                    backup_sql.detach(con, alias)
             finally:
                 con.close()
         except duckdb.Error as exc:
@@ -363,7 +354,7 @@ def restore(backup_file: Path, target: Path, actor: Actor, force: bool = False,
         try:
             _fsync(staging)
             if existed:
-                stamp = (now or _utcnow()).strftime(STAMP)
+                stamp = (clock.utc(now) if now else clock.now()).strftime(STAMP)
                 previous = target.with_name(f"{target.stem}.before-restore-{stamp}{target.suffix}")
                 os.replace(target, previous)
                 if wal.exists():  # the replaced file's log goes with it: it must never replay into the new one
@@ -393,7 +384,7 @@ class _exclusive:
         existed = self.path.exists()
         try:
             self.con = _connect(self.path, read_only=False)
-            self.con.execute("CHECKPOINT")  # fold any log into the file before it is moved aside
+            backup_sql.checkpoint(self.con)  # fold any log into the file before it is moved aside
         except DatabaseLocked:
             raise
         except DatabaseError:
@@ -430,8 +421,6 @@ class _exclusive:
 
 # --- files -----------------------------------------------------------------------------------------
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _make_dir(directory: Path) -> None:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import access, catalog, demo, users
+from . import access, catalog, clock, demo, users
+from .errors import DatabaseError
 from .folders import ensure_writable
 from .questionnaire import load_default
 from .settings import Settings
-from .storage import Database, DatabaseError
+from .storage import Database
 from .storage.backends import is_postgres, open_url
 from .storage.db import open_database
 
@@ -41,7 +42,7 @@ def start(settings: Settings, today: date | None = None) -> Startup:
     catalog.register_questionnaire(db, access.SYSTEM.with_source("startup"), q)
     loaded, creds = False, []
     if settings.demo_on_first_start and not catalog.organisation_exists(db):
-        demo.load(db, access.SYSTEM.with_source("startup"), q, today or date.today())
+        demo.load(db, access.SYSTEM.with_source("startup"), q, today or clock.today())
         try:
             creds = users.create_demo_users(db, settings.data_dir)
         except OSError as exc:

@@ -8,10 +8,14 @@ from datetime import date
 import polars as pl
 
 from . import access
-from .catalog import now, register_questionnaire
+from .catalog import register_questionnaire
+from .clock import now
 from .errors import InvalidState, NotFound, ValidationError
 from .model import Actor, Questionnaire
-from .storage import Database, audit, campaigns, catalog
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import catalog as catalog_sql
 
 STATUSES = ("planned", "open", "closed")
 TRANSITIONS = {"planned": {"open"}, "open": {"closed"}, "closed": {"open"}}
@@ -21,13 +25,13 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def list_campaigns(db: Database, actor: Actor) -> pl.DataFrame:
     access.require(actor, "read")
     with db.read() as cur:
-        return campaigns.campaigns(cur)
+        return campaigns_sql.campaigns(cur)
 
 
 def get(db: Database, actor: Actor, campaign_id: str) -> dict:
     access.require(actor, "read")
     with db.read() as cur:
-        c = campaigns.campaign(cur, campaign_id)
+        c = campaigns_sql.campaign(cur, campaign_id)
     if c is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     return c
@@ -59,18 +63,18 @@ def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionn
     register_questionnaire(db, actor, q)
 
     def work(cur) -> dict:
-        if campaigns.campaign(cur, campaign_id):
+        if campaigns_sql.campaign(cur, campaign_id):
             raise InvalidState(f"campaign {campaign_id!r} already exists")
-        if previous and not campaigns.campaign(cur, previous):
+        if previous and not campaigns_sql.campaign(cur, previous):
             raise NotFound(f"unknown previous campaign {previous!r}")
-        ids = unit_ids if unit_ids is not None else catalog.units(cur)["unit_id"].to_list()
+        ids = unit_ids if unit_ids is not None else catalog_sql.units(cur)["unit_id"].to_list()
         at = now()
-        campaigns.insert_campaign(cur, campaign_id, name.strip(), q.id, q.version, opens_on, due_on, closes_on,
+        campaigns_sql.insert_campaign(cur, campaign_id, name.strip(), q.id, q.version, opens_on, due_on, closes_on,
                                   status, previous, at, actor.username)
-        campaigns.create_assessments(cur, campaign_id, ids, at)
+        campaigns_sql.create_assessments(cur, campaign_id, ids, at)
         after = {"name": name, "questionnaire": f"{q.id}@{q.version}", "opens_on": opens_on, "due_on": due_on,
                  "closes_on": closes_on, "status": status, "previous": previous, "units": len(ids)}
-        audit.append(cur, actor.username, actor.source, "campaign.create", "campaign", campaign_id, None, after)
+        audit_sql.append(cur, actor.username, actor.source, "campaign.create", "campaign", campaign_id, None, after)
         return after
 
     return db.transaction(work)
@@ -91,13 +95,13 @@ def set_status(db: Database, actor: Actor, campaign_id: str, status: str) -> Non
     access.require(actor, "manage_campaigns")
 
     def work(cur) -> None:
-        c = campaigns.campaign(cur, campaign_id)
+        c = campaigns_sql.campaign(cur, campaign_id)
         if c is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
         if status not in TRANSITIONS.get(c["status"], set()):
             raise InvalidState(f"campaign {campaign_id} is {c['status']}; it cannot become {status}")
-        campaigns.update_campaign(cur, campaign_id, status=status)
-        audit.append(cur, actor.username, actor.source, f"campaign.{status}", "campaign", campaign_id,
+        campaigns_sql.update_campaign(cur, campaign_id, status=status)
+        audit_sql.append(cur, actor.username, actor.source, f"campaign.{status}", "campaign", campaign_id,
                      {"status": c["status"]}, {"status": status})
 
     db.transaction(work)
@@ -110,12 +114,12 @@ def set_dates(db: Database, actor: Actor, campaign_id: str, opens_on: date, due_
         raise ValidationError(problems, f"campaign {campaign_id}")
 
     def work(cur) -> None:
-        c = campaigns.campaign(cur, campaign_id)
+        c = campaigns_sql.campaign(cur, campaign_id)
         if c is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
         new = {"opens_on": opens_on, "due_on": due_on, "closes_on": closes_on}
-        campaigns.update_campaign(cur, campaign_id, **new)
-        audit.append(cur, actor.username, actor.source, "campaign.dates", "campaign", campaign_id,
+        campaigns_sql.update_campaign(cur, campaign_id, **new)
+        audit_sql.append(cur, actor.username, actor.source, "campaign.dates", "campaign", campaign_id,
                      {k: c[k] for k in new}, new)
 
     db.transaction(work)
@@ -124,12 +128,12 @@ def set_dates(db: Database, actor: Actor, campaign_id: str, opens_on: date, due_
 def assessments(db: Database, actor: Actor, campaign_id: str) -> pl.DataFrame:
     scope = access.readable_units(actor)
     with db.read() as cur:
-        return campaigns.assessments(cur, campaign_id, list(scope) if scope is not None else None)
+        return campaigns_sql.assessments(cur, campaign_id, list(scope) if scope is not None else None)
 
 
 def previous_of(db: Database, campaign_id: str) -> str | None:
     with db.read() as cur:
-        c = campaigns.campaign(cur, campaign_id)
+        c = campaigns_sql.campaign(cur, campaign_id)
         if c and c["previous_campaign_id"]:
             return c["previous_campaign_id"]
-        return campaigns.previous_campaign(cur, campaign_id)
+        return campaigns_sql.previous_campaign(cur, campaign_id)

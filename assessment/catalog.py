@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from functools import lru_cache
 
 import polars as pl
@@ -11,7 +10,10 @@ from . import access
 from .errors import InvalidState, NotFound
 from .model import Actor, Questionnaire
 from .questionnaire import loads
-from .storage import Database, audit, campaigns, catalog
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import catalog as catalog_sql
 
 
 def register_questionnaire(db: Database, actor: Actor, q: Questionnaire) -> bool:
@@ -19,15 +21,15 @@ def register_questionnaire(db: Database, actor: Actor, q: Questionnaire) -> bool
     access.require(actor, "manage_questionnaires")
 
     def work(cur) -> bool:
-        existing = catalog.questionnaire_exists(cur, q.id, q.version)
+        existing = catalog_sql.questionnaire_exists(cur, q.id, q.version)
         if existing == q.content_hash:
             return False
         if existing:
             raise InvalidState(
                 f"questionnaire {q.id} version {q.version} is already stored with different content "
                 f"(hash {existing[:12]}, this file {q.content_hash[:12]}): give the changed file a new version")
-        catalog.save_questionnaire(cur, q)
-        audit.append(cur, actor.username, actor.source, "questionnaire.register", "questionnaire",
+        catalog_sql.save_questionnaire(cur, q)
+        audit_sql.append(cur, actor.username, actor.source, "questionnaire.register", "questionnaire",
                      f"{q.id}@{q.version}", None, {"content_hash": q.content_hash,
                                                   "questions": len(q.questions)})
         return True
@@ -42,7 +44,7 @@ def _parse(source: str) -> Questionnaire:
 
 def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
     with db.read() as cur:
-        source = catalog.questionnaire_source(cur, qid, version)
+        source = catalog_sql.questionnaire_source(cur, qid, version)
     if source is None:
         raise NotFound(f"questionnaire {qid} version {version} is not stored")
     return _parse(source)
@@ -50,7 +52,7 @@ def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
 
 def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
     with db.read() as cur:
-        c = campaigns.campaign(cur, campaign_id)
+        c = campaigns_sql.campaign(cur, campaign_id)
     if c is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     return questionnaire(db, c["questionnaire_id"], c["questionnaire_version"])
@@ -59,13 +61,13 @@ def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
 def units(db: Database, actor: Actor, include_inactive: bool = False) -> pl.DataFrame:
     scope = access.readable_units(actor)
     with db.read() as cur:
-        return catalog.units(cur, list(scope) if scope is not None else None, include_inactive)
+        return catalog_sql.units(cur, list(scope) if scope is not None else None, include_inactive)
 
 
 def unit(db: Database, actor: Actor, unit_id: str) -> dict:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        row = catalog.unit(cur, unit_id)
+        row = catalog_sql.unit(cur, unit_id)
     if row is None:
         raise NotFound(f"unknown business unit {unit_id!r}")
     return row
@@ -74,12 +76,12 @@ def unit(db: Database, actor: Actor, unit_id: str) -> dict:
 def divisions(db: Database, actor: Actor) -> pl.DataFrame:
     access.require(actor, "read")
     with db.read() as cur:
-        return catalog.divisions(cur)
+        return catalog_sql.divisions(cur)
 
 
 def organisation_exists(db: Database) -> bool:
     with db.read() as cur:
-        return catalog.count_rows(cur, "business_units") > 0
+        return catalog_sql.count_rows(cur, "business_units") > 0
 
 
 def record_plan_review(db: Database, actor: Actor, unit_id: str, reviewed_on, interval_months: int | None = None):
@@ -90,15 +92,11 @@ def record_plan_review(db: Database, actor: Actor, unit_id: str, reviewed_on, in
         fields["review_interval_months"] = int(interval_months)
 
     def work(cur):
-        before = catalog.unit(cur, unit_id)
+        before = catalog_sql.unit(cur, unit_id)
         if before is None:
             raise NotFound(f"unknown business unit {unit_id!r}")
-        catalog.update_unit(cur, unit_id, **fields)
-        audit.append(cur, actor.username, actor.source, "unit.plan_review", "unit", unit_id,
+        catalog_sql.update_unit(cur, unit_id, **fields)
+        audit_sql.append(cur, actor.username, actor.source, "unit.plan_review", "unit", unit_id,
                      {k: before[k] for k in fields}, fields)
 
     db.transaction(work)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -9,14 +9,14 @@ from datetime import date
 
 import polars as pl
 
-from . import __version__, access, catalog, coverage, reports, workflow
+from . import __version__, access, catalog, clock, coverage, reports, workflow
 from .campaigns import list_campaigns
 from .catalog import organisation_exists
-from .errors import EngineError
+from .errors import EngineError, ItscmError
 from .model import Actor
 from .questionnaire import DEFAULT_QUESTIONNAIRE, QuestionnaireError, load_file
 from .settings import load as load_settings
-from .storage import Database, DatabaseError
+from .storage import Database
 from .storage.backends import describe, open_url
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -50,7 +50,7 @@ def _actor(args: argparse.Namespace) -> Actor:
 
 
 def _today(args: argparse.Namespace) -> date:
-    return date.fromisoformat(args.today) if getattr(args, "today", None) else date.today()
+    return date.fromisoformat(args.today) if getattr(args, "today", None) else clock.today()
 
 
 def _campaign(db: Database, args: argparse.Namespace) -> str:
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except QuestionnaireError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (EngineError, DatabaseError, ValueError) as exc:
+    except ItscmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 
-from . import audit, transfer, users
+from . import audit, settings, transfer, users
 from .cli import _actor, _db, _print, command
 
 
 @command("create-admin")
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    password = os.environ.get("ITSCM_ADMIN_PASSWORD") or getpass.getpass("Password for the new administrator: ")
+    password = settings.read("ITSCM_ADMIN_PASSWORD") or getpass.getpass("Password for the new administrator: ")
     users.create_first_admin(_db(args), args.username, password, args.name or args.username)
     print(f"administrator {args.username!r} created")
     return 0

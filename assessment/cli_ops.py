@@ -13,8 +13,8 @@ from pathlib import Path
 
 from . import backup
 from .cli import _actor, _db, command
+from .errors import DatabaseError
 from .settings import load as load_settings
-from .storage import DatabaseError
 
 
 def _target(args: argparse.Namespace) -> Path:
@@ -55,7 +55,7 @@ def add_parsers(sub, add) -> None:
     sp = add("backup", "copy the database into data/backups (app stopped; the app backs up on its own)")
     sp.add_argument("-o", "--output", metavar="DIR", help="backup folder (default: backups/ next to the database)")
     sp.add_argument("--keep", type=int, help=f"backups to keep (default: {backup.KEEP_ENV} or "
-                                             f"{backup.DEFAULT_KEEP})")
+                                             "7)")
     sp = add("restore", "replace the database with a backup, verified table by table (app stopped)")
     sp.add_argument("file", help="backup file (.duckdb)")
     sp.add_argument("--force", action="store_true",

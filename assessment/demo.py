@@ -9,12 +9,16 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from . import scoring
-from .catalog import now, register_questionnaire
-from .model import Actor, Questionnaire
-from .storage import Database, audit, campaigns, catalog
-from .storage import answers as answer_store
-from .storage import scores as score_store
+from . import clock, scoring
+from .catalog import register_questionnaire
+from .clock import now
+from .model import SCORED, Actor, Questionnaire
+from .storage import Database
+from .storage import answers as answers_sql
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import catalog as catalog_sql
+from .storage import scores as scores_sql
 
 DIVISIONS = [
     ("RET", "Retail Banking"),
@@ -184,26 +188,26 @@ def hash_str(s: str) -> int:
 
 def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None, seed: int = 7) -> DemoData:
     """Insert the demo organisation into an empty database in one transaction, scores included."""
-    data = generate(q, today or date.today(), seed)
+    data = generate(q, today or clock.today(), seed)
     register_questionnaire(db, actor, q)
 
     def work(cur) -> None:
-        if catalog.count_rows(cur, "business_units"):
+        if catalog_sql.count_rows(cur, "business_units"):
             raise RuntimeError("the database already has business units; the demo loads only into an empty one")
-        catalog.insert_divisions(cur, data.divisions)
-        catalog.insert_units(cur, data.units)
+        catalog_sql.insert_divisions(cur, data.divisions)
+        catalog_sql.insert_units(cur, data.units)
         unit_ids = data.units["unit_id"].to_list()
         for c in data.campaigns:
             cid = c["campaign_id"]
             camp_states = data.states.filter(pl.col("campaign_id") == cid)
-            campaigns.insert_campaign(cur, cid, c["name"], q.id, q.version, c["opens_on"], c["due_on"],
+            campaigns_sql.insert_campaign(cur, cid, c["name"], q.id, q.version, c["opens_on"], c["due_on"],
                                       c["closes_on"], c["status"], _prev(data.campaigns, cid),
                                       datetime.combine(c["opens_on"], time(8)), actor.username)
-            campaigns.create_assessments(cur, cid, unit_ids, datetime.combine(c["opens_on"], time(8)))
-            campaigns.load_states(cur, cid, camp_states.drop("campaign_id", "answered_share"))
-            answer_store.append_events(cur, data.answers.filter(pl.col("campaign_id") == cid))
+            campaigns_sql.create_assessments(cur, cid, unit_ids, datetime.combine(c["opens_on"], time(8)))
+            campaigns_sql.load_states(cur, cid, camp_states.drop("campaign_id", "answered_share"))
+            answers_sql.append_events(cur, data.answers.filter(pl.col("campaign_id") == cid))
             _score(cur, q, cid, camp_states, data)
-        audit.append(cur, actor.username, actor.source, "demo.load", "organisation", "demo", None,
+        audit_sql.append(cur, actor.username, actor.source, "demo.load", "organisation", "demo", None,
                      {"units": len(unit_ids), "campaigns": len(data.campaigns), "answers": data.answers.height,
                       "seed": seed})
 
@@ -218,11 +222,11 @@ def _prev(camps: list[dict], cid: str) -> str | None:
 
 
 def _score(cur, q: Questionnaire, cid: str, states: pl.DataFrame, data: DemoData) -> None:
-    done = states.filter(pl.col("status").is_in(["submitted", "approved"]))
+    done = states.filter(pl.col("status").is_in(list(SCORED)))
     if done.height == 0:
         return
     units = done.join(data.units, on="unit_id").select(
         "unit_id", "division_id", "tier", pl.col("submitted_at").cast(pl.Date).alias("as_of"))
     answers = data.answers.filter(pl.col("campaign_id") == cid)
     s = scoring.score(q, answers, units)
-    score_store.replace(cur, cid, done["unit_id"].to_list(), s.questions, s.domains, s.units, now())
+    scores_sql.replace(cur, cid, done["unit_id"].to_list(), s.questions, s.domains, s.units, now())

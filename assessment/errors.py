@@ -1,10 +1,29 @@
-"""Errors the engine raises for people: each says what is wrong and where."""
+"""Errors the product raises for people: one root, each message says what is wrong and what to do.
+
+`ValueError`, `KeyError` and the like are left for programming errors, which show a traceback.
+"""
 
 from __future__ import annotations
 
 
-class EngineError(Exception):
-    """Base class: the message is safe to show to the user."""
+class ItscmError(Exception):
+    """Root of every error whose message is safe and useful to show to a user."""
+
+
+class EngineError(ItscmError):
+    """An engine operation refused: bad input, missing permission, wrong state."""
+
+
+class DatabaseError(ItscmError):
+    """A database problem explained for a person: what happened and what to do."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process holds the embedded database file."""
+
+
+class SettingsError(ItscmError):
+    """An environment variable has a value the product cannot use."""
 
 
 class PermissionDenied(EngineError):
@@ -17,6 +36,14 @@ class NotFound(EngineError):
 
 class InvalidState(EngineError):
     pass
+
+
+class StaleWrite(EngineError):
+    """A write based on data that someone else changed meanwhile; `.conflicts` says who, what and when."""
+
+    def __init__(self, message: str, conflicts: list[dict] | None = None):
+        super().__init__(message)
+        self.conflicts = conflicts or []
 
 
 class ValidationError(EngineError):

@@ -14,22 +14,22 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import polars as pl
 import xlsxwriter
 
-from . import __version__, access, audit, reports
+from . import __version__, access, audit, clock, reports
 from .catalog import campaign_questionnaire
 from .errors import NotFound, ValidationError
 from .excel_safety import literal_text
 from .model import Actor, Questionnaire
 from .questionnaire import QUESTIONNAIRE_DIR, load_standards
 from .storage import Database
-from .storage import campaigns as campaign_store
-from .storage import exports as sql
+from .storage import campaigns as campaigns_sql
+from .storage import exports as exports_sql
 
 # ------------------------------------------------------------------ workbook format shared with template/import
 FORMAT_VERSION = "1"
@@ -61,7 +61,8 @@ def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Generation time shown in workbooks: whole seconds (a cell shows no more)."""
+    return clock.now().replace(microsecond=0)
 
 
 def cell_text(value: Any) -> str:
@@ -304,17 +305,17 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
                  filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
     """Write the auditor pack of a campaign to out (a path or a binary stream)."""
     access.require(actor, "export")
-    today = today or date.today()
+    today = today or clock.today()
     generated = utcnow()
     with db.read() as cur:
-        camp = campaign_store.campaign(cur, campaign_id)
+        camp = campaigns_sql.campaign(cur, campaign_id)
     if camp is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     q = campaign_questionnaire(db, campaign_id)
     scope = reports.scope_for(actor, filters)
     with db.read() as cur:
-        answers = sql.answer_rows(cur, campaign_id, scope)
-        domains = sql.domain_rows(cur, campaign_id, scope)
+        answers = exports_sql.answer_rows(cur, campaign_id, scope)
+        domains = exports_sql.domain_rows(cur, campaign_id, scope)
     head_seq, head_hash = audit.head(db)
     answers = answers.with_columns(
         _level_cell(), pl.lit(campaign_id).alias("id_campaign"),
@@ -324,7 +325,7 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
             .with_row_index("rank", offset=1))
     deadlines = reports.deadlines(db, actor, campaign_id, filters, today)
     with db.read() as cur:
-        trends = sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
+        trends = exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
     audit_log = None
     if access.allowed(actor, "read_audit"):
         audit_log = audit.entries(db, actor, limit=AUDIT_LIMIT).sort("seq")

@@ -25,8 +25,9 @@ import polars as pl
 from openpyxl.utils import get_column_letter
 from pandera.errors import SchemaErrors
 
-from . import access
-from .catalog import campaign_questionnaire, now
+from . import access, clock
+from .catalog import campaign_questionnaire
+from .clock import now
 from .errors import EngineError, NotFound
 from .excel_export import (
     ANSWERS_SHEET,
@@ -53,12 +54,13 @@ from .excel_export import (
     manifest_digest,
 )
 from .excel_safety import CheckedWorkbook, Limits, UnsafeWorkbook, check_workbook, from_literal
-from .model import Actor, Questionnaire
-from .storage import Database, audit
-from .storage import answers as answer_store
-from .storage import campaigns as campaign_store
-from .storage import imports as store
-from .workflow import COMPARED, EDITABLE
+from .model import EDITABLE, Actor, Questionnaire
+from .storage import Database
+from .storage import answers as answers_sql
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import imports as imports_sql
+from .workflow import COMPARED
 
 ACTIONS = ("new", "changed", "unchanged", "conflict")
 FILE = "(file)"
@@ -316,17 +318,17 @@ class _Context:
 
 def _read_context(cur, parsed: _Parsed) -> _Context:
     cid = parsed.meta.get("campaign_id", "")
-    camp = campaign_store.campaign(cur, cid) if cid else None
-    units = store.campaign_units(cur, cid) if camp else pl.DataFrame(schema={"unit_id": pl.String,
+    camp = campaigns_sql.campaign(cur, cid) if cid else None
+    units = imports_sql.campaign_units(cur, cid) if camp else pl.DataFrame(schema={"unit_id": pl.String,
                                                                              "status": pl.String})
     known = set(units["unit_id"].to_list())
     in_file = sorted({u for u in parsed.rows["unit_id"].to_list() if u in known}) if parsed.rows.height else []
-    current = answer_store.current(cur, cid, in_file) if camp and in_file else pl.DataFrame()
+    current = answers_sql.current(cur, cid, in_file) if camp and in_file else pl.DataFrame()
     base_ids = parsed.rows["base_event_id"].drop_nulls().to_list() if parsed.rows.height else []
-    base = store.events(cur, base_ids) if base_ids else pl.DataFrame()
+    base = imports_sql.events(cur, base_ids) if base_ids else pl.DataFrame()
     template = None
     if parsed.meta.get("kind") == TEMPLATE_KIND and parsed.meta.get("template_id"):
-        template = store.template_issue(cur, parsed.meta["template_id"])
+        template = imports_sql.template_issue(cur, parsed.meta["template_id"])
     return _Context(camp, units, current, base, template)
 
 
@@ -632,7 +634,7 @@ def analyse(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, f
         return result
     q = _questionnaire(db, parsed)
     with db.read() as cur:
-        return _analyse(cur, actor, q, parsed, result, today or date.today())
+        return _analyse(cur, actor, q, parsed, result, today or clock.today())
 
 
 def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, file: str | None = None,
@@ -647,7 +649,7 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
     if parsed is None or (parsed.problems and parsed.rows.height == 0):
         return opened
     q = _questionnaire(db, parsed)
-    today = today or date.today()
+    today = today or clock.today()
 
     def work(cur) -> ImportResult:
         result = ImportResult(opened.file, opened.sha256, opened.size, opened.kind, opened.campaign_id,
@@ -676,10 +678,10 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
                                 pl.when(pl.col("is_na")).then(pl.col("na_reason")).otherwise(None).alias("na_reason"),
                                 pl.lit(actor.username).alias("answered_by"),
                                 pl.lit(at).alias("answered_at"), pl.lit("excel").alias("source")))
-        answer_store.append_events(cur, events.select(answer_store.EVENT_COLUMNS))
+        answers_sql.append_events(cur, events.select(answers_sql.EVENT_COLUMNS))
         units = sorted(set(changed["unit_id"].to_list()))
-        store.touch_assessments(cur, parsed.meta["campaign_id"], units, at)
-        audit.append(cur, actor.username, actor.source, "excel.import", "campaign", parsed.meta["campaign_id"],
+        imports_sql.touch_assessments(cur, parsed.meta["campaign_id"], units, at)
+        audit_sql.append(cur, actor.username, actor.source, "excel.import", "campaign", parsed.meta["campaign_id"],
                      _before(changed), _after(result, changed))
         result.committed, result.written = True, changed.height
         return result

@@ -89,7 +89,6 @@ CELL_OR_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(c|f)[\s>/]([^>]*)")
 R_ATTR = re.compile(rb"\sr=\"([A-Z]{1,3}\d+)\"")
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 NS_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 CHUNK = 1 << 16
 

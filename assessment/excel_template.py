@@ -25,7 +25,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from . import access
+from . import access, clock
 from .catalog import campaign_questionnaire
 from .errors import NotFound
 from .excel_export import (
@@ -49,8 +49,11 @@ from .excel_export import (
     utcnow,
 )
 from .model import Actor
-from .storage import Database, audit, campaigns, catalog
-from .storage import answers as answer_store
+from .storage import Database
+from .storage import answers as answers_sql
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import catalog as catalog_sql
 from .storage.imports import TEMPLATE_ACTION
 
 LIST_SHEET = "Lists"
@@ -96,10 +99,10 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
     access.require(actor, "template", unit_id)
     q = campaign_questionnaire(db, campaign_id)
     with db.read() as cur:
-        camp = campaigns.campaign(cur, campaign_id)
-        unit = catalog.unit(cur, unit_id)
-        assessment = campaigns.assessment(cur, campaign_id, unit_id)
-        current = answer_store.current(cur, campaign_id, [unit_id])
+        camp = campaigns_sql.campaign(cur, campaign_id)
+        unit = catalog_sql.unit(cur, unit_id)
+        assessment = campaigns_sql.assessment(cur, campaign_id, unit_id)
+        current = answers_sql.current(cur, campaign_id, [unit_id])
     if camp is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     if unit is None or assessment is None:
@@ -112,14 +115,14 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
     answered = sum(1 for r in answers.values() if r["level"] is not None or r["is_na"])
 
     def record(cur) -> None:
-        audit.append(cur, actor.username, actor.source, TEMPLATE_ACTION, "template", template_id, None,
+        audit_sql.append(cur, actor.username, actor.source, TEMPLATE_ACTION, "template", template_id, None,
                      {"campaign_id": campaign_id, "unit_id": unit_id, "digest": digest,
                       "questions": len(rows), "answered": answered, "format_version": FORMAT_VERSION})
 
     db.transaction(record)
 
     wb = Workbook()
-    _instructions(wb.active, q, camp, unit, assessment, actor, generated, template_id, today or date.today())
+    _instructions(wb.active, q, camp, unit, assessment, actor, generated, template_id, today or clock.today())
     ws = wb.create_sheet(ANSWERS_SHEET)
     lists = wb.create_sheet(LIST_SHEET)
     for i, value in enumerate([*range(6), NA], start=1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .storage import DatabaseError
+from .errors import DatabaseError
 
 
 def ensure_writable(path: Path, what: str, hint: str) -> None:

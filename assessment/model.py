@@ -50,12 +50,6 @@ class Policy:
     tiers: tuple[Tier, ...]
     rollup: Rollup
 
-    def tier(self, tier: int) -> Tier:
-        for t in self.tiers:
-            if t.tier == tier:
-                return t
-        raise KeyError(f"tier {tier} is not defined by the questionnaire policy")
-
 
 @dataclass(frozen=True)
 class Reference:
@@ -111,20 +105,6 @@ class Questionnaire:
     def questions(self) -> tuple[Question, ...]:
         return tuple(q for d in self.domains for q in d.questions)
 
-    def question(self, question_id: str) -> Question:
-        for q in self.questions:
-            if q.id == question_id:
-                return q
-        raise KeyError(question_id)
-
-    def band(self, score: float | None) -> str | None:
-        if score is None:
-            return None
-        for b in self.bands:
-            if b.min <= score < b.max:
-                return b.name
-        return self.bands[-1].name
-
     @property
     def policy_label(self) -> str:
         return f"{self.id}@{self.version} ({self.content_hash[:12]})"
@@ -156,3 +136,11 @@ class Actor:
 
     def with_source(self, source: str) -> Actor:
         return Actor(self.username, self.role, self.units, self.can_import, source)
+
+
+# Workflow states of an assessment, in one place: the engine, SQL (storage/_sql.py) and pages use these.
+DRAFT, SUBMITTED, APPROVED, RETURNED = "draft", "submitted", "approved", "returned"
+EDITABLE: tuple[str, ...] = (DRAFT, RETURNED)    # answers may change
+SCORED: tuple[str, ...] = (SUBMITTED, APPROVED)  # scores are persisted and count in every report
+MIN_LEVEL, MAX_LEVEL = 0, 5                      # the maturity scale (questionnaire.py checks six levels)
+LEVELS: tuple[int, ...] = tuple(range(MIN_LEVEL, MAX_LEVEL + 1))

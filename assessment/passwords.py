@@ -53,5 +53,3 @@ def verify(stored_hash: str | None, password: str) -> bool:
 def needs_rehash(stored_hash: str) -> bool:
     return _HASHER.check_needs_rehash(stored_hash)
 
-
-DUMMY_HASH = hash_password("not-a-real-password-for-timing")

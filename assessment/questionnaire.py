@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .errors import ItscmError
 from .model import (
     Band,
     ChecklistItem,
@@ -34,7 +35,7 @@ QUESTION_RE = re.compile(r"^([A-Z]{2,6})-\d{2}$")
 VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
 
-class QuestionnaireError(ValueError):
+class QuestionnaireError(ItscmError):
     """Raised with every problem found in a questionnaire file."""
 
     def __init__(self, file: str, problems: list[str]):

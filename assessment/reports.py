@@ -7,12 +7,12 @@ from datetime import date
 
 import polars as pl
 
-from . import access
+from . import access, clock
 from .campaigns import previous_of
 from .catalog import campaign_questionnaire
 from .model import Actor
 from .storage import Database
-from .storage import reports as sql
+from .storage import reports as reports_sql
 from .storage.reports import Scope
 
 
@@ -37,41 +37,41 @@ def scope_for(actor: Actor, filters: Filters | None = None) -> Scope:
 def summary(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
             today: date | None = None) -> dict:
     with db.read() as cur:
-        return sql.summary(cur, campaign_id, scope_for(actor, filters), today or date.today())
+        return reports_sql.summary(cur, campaign_id, scope_for(actor, filters), today or clock.today())
 
 
 def divisions(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
     with db.read() as cur:
-        return sql.division_summary(cur, campaign_id, scope_for(actor, filters))
+        return reports_sql.division_summary(cur, campaign_id, scope_for(actor, filters))
 
 
 def units(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
           limit: int | None = None, order: str = "gap") -> pl.DataFrame:
     with db.read() as cur:
-        return sql.unit_summary(cur, campaign_id, scope_for(actor, filters), limit, order)
+        return reports_sql.unit_summary(cur, campaign_id, scope_for(actor, filters), limit, order)
 
 
 def heatmap(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
             by: str = "division", limit: int = 40) -> pl.DataFrame:
     with db.read() as cur:
-        return sql.heatmap(cur, campaign_id, scope_for(actor, filters), by, limit)
+        return reports_sql.heatmap(cur, campaign_id, scope_for(actor, filters), by, limit)
 
 
 def top_gaps(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
              limit: int = 20, level: str = "question") -> pl.DataFrame:
     with db.read() as cur:
-        return sql.top_gaps(cur, campaign_id, scope_for(actor, filters), limit, level)
+        return reports_sql.top_gaps(cur, campaign_id, scope_for(actor, filters), limit, level)
 
 
 def trends(db: Database, actor: Actor, filters: Filters | None = None, by: str = "organisation") -> pl.DataFrame:
     with db.read() as cur:
-        return sql.trends(cur, scope_for(actor, filters), by)
+        return reports_sql.trends(cur, scope_for(actor, filters), by)
 
 
 def domain_trends(db: Database, actor: Actor, unit_id: str) -> pl.DataFrame:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        return sql.domain_trends(cur, unit_id)
+        return reports_sql.domain_trends(cur, unit_id)
 
 
 def changes(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
@@ -81,31 +81,32 @@ def changes(db: Database, actor: Actor, campaign_id: str, filters: Filters | Non
     if previous_id is None:
         return None, pl.DataFrame()
     with db.read() as cur:
-        return previous_id, sql.changes_by_unit(cur, campaign_id, previous_id, scope_for(actor, filters))
+        return previous_id, reports_sql.changes_by_unit(cur, campaign_id, previous_id, scope_for(actor, filters))
 
 
 def change_details(db: Database, actor: Actor, campaign_id: str, previous_id: str,
                    filters: Filters | None = None, limit: int = 500) -> pl.DataFrame:
     with db.read() as cur:
-        return sql.changes_detail(cur, campaign_id, previous_id, scope_for(actor, filters), limit)
+        return reports_sql.changes_detail(cur, campaign_id, previous_id, scope_for(actor, filters), limit)
 
 
 def checklist_coverage(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
     with db.read() as cur:
-        return sql.checklist_coverage(cur, campaign_id, scope_for(actor, filters))
+        return reports_sql.checklist_coverage(cur, campaign_id, scope_for(actor, filters))
 
 
 def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filters | None = None,
               today: date | None = None, horizon_days: int | None = None) -> pl.DataFrame:
     """Plan reviews, open assessments and expiring evidence, each with days left (negative = overdue)."""
-    today = today or date.today()
+    today = today or clock.today()
     scope = scope_for(actor, filters)
     with db.read() as cur:
-        frames = [sql.plan_reviews(cur, scope, today), sql.campaign_deadlines(cur, scope, today)]
+        frames = [reports_sql.plan_reviews(cur, scope, today), reports_sql.campaign_deadlines(cur, scope, today)]
     if campaign_id:
         rule = campaign_questionnaire(db, campaign_id).policy.evidence_rule
         with db.read() as cur:
-            frames.append(sql.evidence_expiry(cur, campaign_id, scope, today, rule.min_level, rule.max_age_months))
+            frames.append(reports_sql.evidence_expiry(cur, campaign_id, scope, today, rule.min_level,
+                                                      rule.max_age_months))
     frames = [f.with_columns(pl.col("since").cast(pl.Date), pl.col("due_on").cast(pl.Date),
                              pl.col("days_left").cast(pl.Int64)) for f in frames if f.height]
     if not frames:
@@ -135,4 +136,4 @@ def bucket_expr() -> pl.Expr:
 def assessment_progress(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
     """Per division: assessments expected, submitted (incl. approved), approved, awaiting review, returned, draft."""
     with db.read() as cur:
-        return sql.assessment_progress(cur, campaign_id, scope_for(actor, filters))
+        return reports_sql.assessment_progress(cur, campaign_id, scope_for(actor, filters))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
 
+from .errors import InvalidState
 from .model import Questionnaire
 
 ANSWER_SCHEMA = {
@@ -53,7 +53,8 @@ def score(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> Score
     )
     unknown = units.join(tier_table(q), on="tier", how="anti")
     if unknown.height:
-        raise ValueError(f"tier(s) {sorted(set(unknown['tier']))} not defined by {q.policy_label}")
+        raise InvalidState(f"tier(s) {sorted(set(unknown['tier']))} not defined by {q.policy_label}: give the unit a "
+                           "tier the questionnaire's policy defines")
     questions = _question_scores(q, answers, units)
     domains = _domain_scores(questions)
     unit_scores = _unit_scores(q, domains, questions, units)
@@ -183,19 +184,3 @@ def _unit_scores(q: Questionnaire, domains: pl.DataFrame, questions: pl.DataFram
         "weakest_score", "band", pl.col("answered").fill_null(0), pl.col("na").fill_null(0),
         pl.col("capped").fill_null(0), "policy", "as_of",
     ).sort("unit_id")
-
-
-def rollup(unit_scores: pl.DataFrame, by: list[str] | None = None) -> pl.DataFrame:
-    """Roll unit scores up (to divisions with by=["division_id"], to the organisation with by=None)."""
-    aggs = [
-        _weighted_mean("score", "rollup_weight").alias("score"),
-        _weighted_mean("target", "rollup_weight").alias("target"),
-        pl.col("unit_id").count().alias("units"),
-        (pl.col("score") >= pl.col("target")).sum().alias("units_at_target"),
-    ]
-    df = unit_scores.group_by(by).agg(aggs) if by else unit_scores.select(aggs)
-    return df.with_columns((pl.col("target") - pl.col("score")).alias("gap"))
-
-
-def as_of_frame(units: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    return units.with_columns(pl.lit(as_of).alias("as_of"))

@@ -1,23 +1,103 @@
-"""Runtime settings from environment variables, with documented defaults."""
+"""Every ITSCM_* environment variable, read and validated in one place (README, 'Configuration')."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from .errors import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _flag(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in TRUE:
+        return True
+    if low in FALSE:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if value < 1:
+        raise ValueError("expected a whole number of 1 or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not value > 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("expected a path")
+    return Path(raw)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, the Settings field it fills, how it is parsed, its default."""
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    default: Any
+    meaning: str
+    secret: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("ITSCM_DATA_DIR", "data_dir", _path, None, "folder of the DuckDB file, backups and demo credentials"),
+    Variable("ITSCM_DATABASE_URL", "database_url", _text, None,
+             "a DuckDB file path, or postgresql://user:password@host:5432/db", secret=True),
+    Variable("ITSCM_DEMO", "demo_on_first_start", _flag, True, "load the demo organisation into an empty database"),
+    Variable("ITSCM_SESSION_IDLE_MINUTES", "session_idle_minutes", _positive_int, 30,
+             "minutes without activity after which a session ends"),
+    Variable("ITSCM_SESSION_MAX_HOURS", "session_max_hours", _positive_int, 12, "hours after which a session ends"),
+    Variable("ITSCM_IMPORT_MAX_BYTES", "import_max_bytes", _positive_int, 10 * 1024 * 1024,
+             "Excel uploads larger than this are refused before parsing"),
+    Variable("ITSCM_BACKUPS", "scheduled_backups", _flag, True, "run scheduled online backups inside the app"),
+    Variable("ITSCM_BACKUP_INTERVAL_HOURS", "backup_interval_hours", _positive_float, 24.0,
+             "hours between scheduled backups"),
+    Variable("ITSCM_BACKUP_KEEP", "backup_keep", _positive_int, 7, "online backups kept"),
+    Variable("ITSCM_SSO_MAPPING", "sso_mapping", _path, None, "group-to-role mapping file for single sign-on"),
+    Variable("ITSCM_ADMIN_PASSWORD", "admin_password", _text, None,
+             "password for `itscm create-admin` (asked for when unset)", secret=True),
+)
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     data_dir: Path
-    demo_on_first_start: bool
-    session_idle_minutes: int
-    session_max_hours: int
-    import_max_bytes: int
+    demo_on_first_start: bool = True
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    import_max_bytes: int = 10 * 1024 * 1024
     scheduled_backups: bool = True
+    backup_interval_hours: float = 24.0
+    backup_keep: int = 7
+    sso_mapping: Path | None = None
+    admin_password: str | None = field(default=None, repr=False)
 
     @property
     def database_path(self) -> Path | None:
@@ -34,15 +114,35 @@ class Settings:
         return "duckdb" if self.database_path is not None else "postgresql"
 
 
-def load() -> Settings:
-    """Read settings; every variable is optional (see README, 'Configuration')."""
-    data_dir = Path(os.environ.get("ITSCM_DATA_DIR", ROOT / "data"))
-    return Settings(
-        database_url=os.environ.get("ITSCM_DATABASE_URL", str(data_dir / "itscm.duckdb")),
-        data_dir=data_dir,
-        demo_on_first_start=os.environ.get("ITSCM_DEMO", "1") not in {"0", "false", "no"},
-        session_idle_minutes=int(os.environ.get("ITSCM_SESSION_IDLE_MINUTES", "30")),
-        session_max_hours=int(os.environ.get("ITSCM_SESSION_MAX_HOURS", "12")),
-        import_max_bytes=int(os.environ.get("ITSCM_IMPORT_MAX_BYTES", str(10 * 1024 * 1024))),
-        scheduled_backups=os.environ.get("ITSCM_BACKUPS", "1") not in {"0", "false", "no"},
-    )
+def read(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One variable's parsed value (its default when unset or empty); SettingsError explains a bad value."""
+    var = next((v for v in VARIABLES if v.name == name), None)
+    if var is None:
+        raise KeyError(f"{name} is not a setting of this product")
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return var.default
+    try:
+        return var.parse(raw)
+    except ValueError as exc:
+        shown = "(hidden)" if var.secret else repr(raw)
+        raise SettingsError(f"{name}={shown} is not usable: {exc}. It sets: {var.meaning}. "
+                            "Fix or unset it (see README, 'Configuration').") from None
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting; all are optional. Every bad value is reported at once."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for var in VARIABLES:
+        try:
+            values[var.field] = read(var.name, environ)
+        except SettingsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SettingsError("\n".join(problems))
+    data_dir = values["data_dir"] or ROOT / "data"
+    values["data_dir"] = data_dir
+    values["database_url"] = values["database_url"] or str(data_dir / "itscm.duckdb")
+    return Settings(**values)

@@ -8,10 +8,12 @@ from pathlib import Path
 import yaml
 
 from . import access
-from .catalog import now
+from .clock import now
 from .errors import PermissionDenied, ValidationError
-from .storage import Database, audit, catalog
-from .storage import users as store
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import catalog as catalog_sql
+from .storage import users as users_sql
 
 # When several groups match, the most powerful role wins.
 PRECEDENCE = [access.ADMIN, access.MANAGER, access.AUDITOR, access.LEADERSHIP, access.HEAD]
@@ -79,21 +81,21 @@ def sync_user(db: Database, ident: Identity) -> None:
     """Create or update the local record of an SSO user (no password), auditing any change of rights."""
 
     def work(cur) -> None:
-        u = store.user(cur, ident.username)
-        known_units = [x for x in ident.units if catalog.unit(cur, x) is not None]
+        u = users_sql.user(cur, ident.username)
+        known_units = [x for x in ident.units if catalog_sql.unit(cur, x) is not None]
         after = {"role": ident.role, "units": known_units, "can_import": ident.can_import, "active": True}
         if u is None:
-            store.insert_user(cur, ident.username, ident.display_name, ident.role, None, ident.can_import, now())
-            store.set_user_units(cur, ident.username, known_units)
-            audit.append(cur, "sso", "sso", "user.create", "user", ident.username, None, after)
+            users_sql.insert_user(cur, ident.username, ident.display_name, ident.role, None, ident.can_import, now())
+            users_sql.set_user_units(cur, ident.username, known_units)
+            audit_sql.append(cur, "sso", "sso", "user.create", "user", ident.username, None, after)
             return
         if not u["active"]:
             raise PermissionDenied(f"{ident.username} is disabled in this application")
-        before = {"role": u["role"], "units": store.user_units(cur, ident.username),
+        before = {"role": u["role"], "units": users_sql.user_units(cur, ident.username),
                   "can_import": u["can_import"], "active": u["active"]}
         if before != after:
-            store.update_user(cur, ident.username, role=ident.role, can_import=ident.can_import)
-            store.set_user_units(cur, ident.username, known_units)
-            audit.append(cur, "sso", "sso", "user.update", "user", ident.username, before, after)
+            users_sql.update_user(cur, ident.username, role=ident.role, can_import=ident.can_import)
+            users_sql.set_user_units(cur, ident.username, known_units)
+            audit_sql.append(cur, "sso", "sso", "user.update", "user", ident.username, before, after)
 
     db.transaction(work)

@@ -9,7 +9,7 @@ import polars as pl
 from . import access
 from .errors import InvalidState
 from .model import Actor
-from .storage import transfer as sql
+from .storage import transfer as transfer_sql
 
 
 @dataclass(frozen=True)
@@ -29,19 +29,19 @@ def copy_database(source, target, actor: Actor) -> list[TableCheck]:
     """Copy every table into an empty, migrated target in one transaction, then verify it."""
     access.require(actor, "backup")
     with target.read() as cur:
-        if not sql.is_empty(cur):
+        if not transfer_sql.is_empty(cur):
             raise InvalidState("the target database is not empty: copy only into a new database")
     frames: dict[str, pl.DataFrame] = {}
     with source.read() as cur:
-        for table in sql.TABLES:
-            frames[table] = sql.read_table(cur, table)
+        for table in transfer_sql.TABLES:
+            frames[table] = transfer_sql.read_table(cur, table)
 
     def work(cur) -> None:
         for table, df in frames.items():
-            sql.write_table(cur, table, df)
+            transfer_sql.write_table(cur, table, df)
         events = frames["answer_events"]
         top = int(events["event_id"].max()) if events.height else 0
-        sql.advance_sequence(cur, getattr(target, "dialect", "duckdb"), top)
+        transfer_sql.advance_sequence(cur, getattr(target, "dialect", "duckdb"), top)
 
     target.transaction(work)
     return verify_copy(source, target)
@@ -50,7 +50,8 @@ def copy_database(source, target, actor: Actor) -> list[TableCheck]:
 def verify_copy(source, target) -> list[TableCheck]:
     checks = []
     with source.read() as s, target.read() as t:
-        for table in sql.TABLES:
-            a, b = sql.read_table(s, table), sql.read_table(t, table)
-            checks.append(TableCheck(table, a.height, b.height, sql.fingerprint(a), sql.fingerprint(b)))
+        for table in transfer_sql.TABLES:
+            a, b = transfer_sql.read_table(s, table), transfer_sql.read_table(t, table)
+            checks.append(TableCheck(table, a.height, b.height, transfer_sql.fingerprint(a),
+                                     transfer_sql.fingerprint(b)))
     return checks

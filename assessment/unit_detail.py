@@ -13,16 +13,16 @@ from . import access, workflow
 from .errors import NotFound
 from .model import Actor
 from .storage import Database
-from .storage import answers as answer_store
-from .storage import campaigns as campaign_store
-from .storage import unit_detail as sql
+from .storage import answers as answers_sql
+from .storage import campaigns as campaigns_sql
+from .storage import unit_detail as unit_detail_sql
 
 _Q_SCORE_COLS = ["level", "score", "status", "explanation", "target", "gap", "priority", "policy"]
 _D_SCORE_COLS = ["score", "target", "gap", "priority", "answered", "na", "capped"]
 
 
 def _require_campaign(cur, campaign_id: str) -> None:
-    if campaign_store.campaign(cur, campaign_id) is None:
+    if campaigns_sql.campaign(cur, campaign_id) is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
 
 
@@ -32,7 +32,7 @@ def questions(db: Database, actor: Actor, campaign_id: str, unit_id: str, provis
     access.require(actor, "read", unit_id)
     with db.read() as cur:
         _require_campaign(cur, campaign_id)
-        df = sql.question_detail(cur, campaign_id, unit_id)
+        df = unit_detail_sql.question_detail(cur, campaign_id, unit_id)
     scored = df.height > 0 and df["scored_at"].is_not_null().any()
     answered = df.height > 0 and df["event_id"].is_not_null().any()
     if scored or not provisional or not answered:
@@ -46,9 +46,9 @@ def domains(db: Database, actor: Actor, campaign_id: str, unit_id: str, provisio
     access.require(actor, "read", unit_id)
     with db.read() as cur:
         _require_campaign(cur, campaign_id)
-        df = sql.domain_detail(cur, campaign_id, unit_id)
+        df = unit_detail_sql.domain_detail(cur, campaign_id, unit_id)
         has_answers = (provisional and df.height > 0 and df["scored_at"].is_null().all()
-                       and answer_store.current(cur, campaign_id, [unit_id]).height > 0)
+                       and answers_sql.current(cur, campaign_id, [unit_id]).height > 0)
     if not has_answers:
         return df.with_columns(pl.lit(False).alias("provisional"))
     preview = workflow.preview(db, actor, campaign_id, unit_id).domains
@@ -70,4 +70,4 @@ def cycles(db: Database, actor: Actor, unit_id: str) -> pl.DataFrame:
     """The unit's assessment in every cycle: workflow status, who submitted/approved, persisted score."""
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        return sql.unit_cycles(cur, unit_id)
+        return unit_detail_sql.unit_cycles(cur, unit_id)

@@ -10,12 +10,14 @@ from pathlib import Path
 import polars as pl
 
 from . import access, passwords
-from .catalog import now
+from .clock import now
 from .demo import username_for
 from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from .model import Actor
-from .storage import Database, audit, catalog
-from .storage import users as store
+from .storage import Database
+from .storage import audit as audit_sql
+from .storage import catalog as catalog_sql
+from .storage import users as users_sql
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 
@@ -52,15 +54,15 @@ def _create(db: Database, actor: Actor, username: str, display_name: str, role: 
     pw_hash = passwords.hash_password(password) if password else None
 
     def work(cur) -> None:
-        if store.user(cur, username):
+        if users_sql.user(cur, username):
             raise InvalidState(f"user {username!r} already exists")
-        unknown = [u for u in unit_ids if catalog.unit(cur, u) is None]
+        unknown = [u for u in unit_ids if catalog_sql.unit(cur, u) is None]
         if unknown:
             raise ValidationError([f"units: unknown business unit {u!r}" for u in unknown], f"user {username}")
         at = now()
-        store.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at)
-        store.set_user_units(cur, username, unit_ids)
-        audit.append(cur, actor.username, actor.source, "user.create", "user", username, None,
+        users_sql.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at)
+        users_sql.set_user_units(cur, username, unit_ids)
+        audit_sql.append(cur, actor.username, actor.source, "user.create", "user", username, None,
                      {"role": role, "units": sorted(unit_ids), "can_import": can_import,
                       "display_name": display_name})
 
@@ -70,7 +72,7 @@ def _create(db: Database, actor: Actor, username: str, display_name: str, role: 
 def create_first_admin(db: Database, username: str, password: str, display_name: str = "") -> None:
     """Bootstrap: only allowed while there are no users at all."""
     with db.read() as cur:
-        if store.count_users(cur):
+        if users_sql.count_users(cur):
             raise InvalidState("users already exist: an administrator must create further accounts")
     _create(db, access.SYSTEM, username.strip().lower(), display_name or username, access.ADMIN, password, [],
             False)
@@ -84,14 +86,14 @@ def update(db: Database, actor: Actor, username: str, role: str | None = None, u
         raise InvalidState("you cannot disable or demote your own account")
 
     def work(cur) -> None:
-        u = store.user(cur, username)
+        u = users_sql.user(cur, username)
         if u is None:
             raise NotFound(f"unknown user {username!r}")
-        before = _public(u, store.user_units(cur, username))
+        before = _public(u, users_sql.user_units(cur, username))
         new_role = role or u["role"]
         new_units = unit_ids if unit_ids is not None else before["units"]
         problems = _check(username, new_role, None, new_units)
-        problems += [f"units: unknown business unit {x!r}" for x in new_units if catalog.unit(cur, x) is None]
+        problems += [f"units: unknown business unit {x!r}" for x in new_units if catalog_sql.unit(cur, x) is None]
         if problems:
             raise ValidationError(problems, f"user {username}")
         fields = {}
@@ -102,13 +104,13 @@ def update(db: Database, actor: Actor, username: str, role: str | None = None, u
         if can_import is not None:
             fields["can_import"] = can_import
         if fields:
-            store.update_user(cur, username, **fields)
+            users_sql.update_user(cur, username, **fields)
         if unit_ids is not None:
-            store.set_user_units(cur, username, unit_ids)
+            users_sql.set_user_units(cur, username, unit_ids)
         if active is False:
-            store.end_user_sessions(cur, username, now(), "user disabled")
-        after = _public(store.user(cur, username), store.user_units(cur, username))
-        audit.append(cur, actor.username, actor.source, "user.update", "user", username, before, after)
+            users_sql.end_user_sessions(cur, username, now(), "user disabled")
+        after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
+        audit_sql.append(cur, actor.username, actor.source, "user.update", "user", username, before, after)
 
     db.transaction(work)
 
@@ -116,7 +118,7 @@ def update(db: Database, actor: Actor, username: str, role: str | None = None, u
 def change_password(db: Database, actor: Actor, current: str, new: str) -> None:
     """A user changes their own password by giving the current one."""
     with db.read() as cur:
-        u = store.user(cur, actor.username)
+        u = users_sql.user(cur, actor.username)
     if u is None or not passwords.verify(u["password_hash"], current):
         raise PermissionDenied("the current password is not correct")
     _set_password(db, actor, actor.username, new)
@@ -134,10 +136,10 @@ def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:
     pw_hash = passwords.hash_password(new)
 
     def work(cur) -> None:
-        if store.user(cur, username) is None:
+        if users_sql.user(cur, username) is None:
             raise NotFound(f"unknown user {username!r}")
-        store.update_user(cur, username, password_hash=pw_hash, password_changed_at=now(), failed_logins=0)
-        audit.append(cur, actor.username, actor.source, "user.password", "user", username, None,
+        users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=now(), failed_logins=0)
+        audit_sql.append(cur, actor.username, actor.source, "user.password", "user", username, None,
                      {"changed": True})
 
     db.transaction(work)
@@ -146,7 +148,7 @@ def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:
 def list_users(db: Database, actor: Actor) -> pl.DataFrame:
     access.require(actor, "manage_users")
     with db.read() as cur:
-        return store.users(cur)
+        return users_sql.users(cur)
 
 
 def generate_password() -> str:
@@ -156,9 +158,9 @@ def generate_password() -> str:
 def create_demo_users(db: Database, data_dir: Path) -> list[tuple[str, str, str]]:
     """One account per role (and per unit head) with random passwords, written once to an owner-only file."""
     with db.read() as cur:
-        if store.count_users(cur):
+        if users_sql.count_users(cur):
             return []
-        heads = catalog.units(cur).select("unit_id", "head").to_dicts()
+        heads = catalog_sql.units(cur).select("unit_id", "head").to_dicts()
     accounts: list[tuple[str, str, str, list[str], bool]] = [
         ("admin", "Demo administrator", access.ADMIN, [], False),
         ("continuity.manager", "Demo continuity manager", access.MANAGER, [], False),

@@ -7,15 +7,18 @@ from datetime import date
 
 import polars as pl
 
-from . import access, scoring
-from .catalog import campaign_questionnaire, now
-from .errors import IncompleteAssessment, InvalidState, NotFound, ValidationError
-from .model import Actor, Answer, Questionnaire
-from .storage import Database, StaleWrite, audit, campaigns, catalog
-from .storage import answers as answer_store
-from .storage import scores as score_store
+from . import access, clock, scoring
+from .catalog import campaign_questionnaire
+from .clock import now
+from .errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
+from .model import APPROVED, EDITABLE, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
+from .storage import Database
+from .storage import answers as answers_sql
+from .storage import audit as audit_sql
+from .storage import campaigns as campaigns_sql
+from .storage import catalog as catalog_sql
+from .storage import scores as scores_sql
 
-EDITABLE = ("draft", "returned")
 COMPARED = ("level", "is_na", "na_reason", "evidence", "evidence_url", "evidence_date", "comment")
 
 
@@ -27,13 +30,13 @@ class SaveResult:
 
 
 def _context(cur, campaign_id: str, unit_id: str) -> tuple[dict, dict, dict]:
-    c = campaigns.campaign(cur, campaign_id)
+    c = campaigns_sql.campaign(cur, campaign_id)
     if c is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
-    u = catalog.unit(cur, unit_id)
+    u = catalog_sql.unit(cur, unit_id)
     if u is None:
         raise NotFound(f"unknown business unit {unit_id!r}")
-    a = campaigns.assessment(cur, campaign_id, unit_id)
+    a = campaigns_sql.assessment(cur, campaign_id, unit_id)
     if a is None:
         raise NotFound(f"unit {unit_id} is not part of campaign {campaign_id}")
     return c, u, a
@@ -103,7 +106,7 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
     """Append the answers that changed; refuse (StaleWrite) if a question changed since base_events."""
     access.require(actor, "answer", unit_id)
     q = campaign_questionnaire(db, campaign_id)
-    problems = validate_answers(q, answers, today or date.today())
+    problems = validate_answers(q, answers, today or clock.today())
     if problems:
         raise ValidationError(problems, f"answers for {unit_id} in {campaign_id}")
     new = answers_frame(answers)
@@ -111,18 +114,18 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
     def work(cur) -> SaveResult:
         c, _, a = _context(cur, campaign_id, unit_id)
         _require_editable(c, a)
-        current = answer_store.current(cur, campaign_id, [unit_id])
+        current = answers_sql.current(cur, campaign_id, [unit_id])
         if base_events is not None:
             _check_stale(current, base_events, answers)
         changed = changed_rows(new, current)
         at = now()
         if changed.height:
-            answer_store.append_events(cur, changed.with_columns(
+            answers_sql.append_events(cur, changed.with_columns(
                 pl.lit(campaign_id).alias("campaign_id"), pl.lit(unit_id).alias("unit_id"),
                 pl.lit(actor.username).alias("answered_by"), pl.lit(at).alias("answered_at"),
                 pl.lit(actor.source).alias("source")))
-            campaigns.touch_assessment(cur, campaign_id, unit_id, at)
-            audit.append(cur, actor.username, actor.source, "answers.save", "assessment",
+            campaigns_sql.touch_assessment(cur, campaign_id, unit_id, at)
+            audit_sql.append(cur, actor.username, actor.source, "answers.save", "assessment",
                          f"{campaign_id}/{unit_id}", _snapshot(current, changed["question_id"]),
                          changed.to_dicts())
         return SaveResult(changed.height, new.height - changed.height, a["revision"] + (1 if changed.height else 0))
@@ -164,13 +167,13 @@ def _require_editable(c: dict, a: dict) -> None:
 def current_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> pl.DataFrame:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        return answer_store.current(cur, campaign_id, [unit_id])
+        return answers_sql.current(cur, campaign_id, [unit_id])
 
 
 def answer_history(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> pl.DataFrame:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        return answer_store.history(cur, campaign_id, unit_id)
+        return answers_sql.history(cur, campaign_id, unit_id)
 
 
 def assessment(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> dict:
@@ -185,9 +188,9 @@ def preview(db: Database, actor: Actor, campaign_id: str, unit_id: str, as_of: d
     q = campaign_questionnaire(db, campaign_id)
     with db.read() as cur:
         _, u, _ = _context(cur, campaign_id, unit_id)
-        current = answer_store.current(cur, campaign_id, [unit_id])
+        current = answers_sql.current(cur, campaign_id, [unit_id])
     units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
-                           "as_of": as_of or date.today()}])
+                           "as_of": as_of or clock.today()}])
     return scoring.score(q, current, units)
 
 
@@ -202,12 +205,12 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
     """Submit a complete assessment: persist its scores (as of the submission date) and lock it."""
     access.require(actor, "submit", unit_id)
     q = campaign_questionnaire(db, campaign_id)
-    as_of = today or date.today()
+    as_of = today or clock.today()
 
     def work(cur) -> dict:
         c, u, a = _context(cur, campaign_id, unit_id)
         _require_editable(c, a)
-        current = answer_store.current(cur, campaign_id, [unit_id])
+        current = answers_sql.current(cur, campaign_id, [unit_id])
         missing = missing_questions(q, current)
         if missing:
             raise IncompleteAssessment(missing)
@@ -215,25 +218,25 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
                                "as_of": as_of}])
         s = scoring.score(q, current, units)
         at = now()
-        score_store.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
-        campaigns.set_assessment_status(cur, campaign_id, unit_id, "submitted", at, actor.username)
+        scores_sql.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
+        campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, SUBMITTED, at, actor.username)
         result = s.units.row(0, named=True)
-        audit.append(cur, actor.username, actor.source, "assessment.submit", "assessment",
+        audit_sql.append(cur, actor.username, actor.source, "assessment.submit", "assessment",
                      f"{campaign_id}/{unit_id}", {"status": a["status"]},
-                     {"status": "submitted", "score": result["score"], "policy": result["policy"]})
+                     {"status": SUBMITTED, "score": result["score"], "policy": result["policy"]})
         return result
 
     return db.transaction(work)
 
 
 def approve(db: Database, actor: Actor, campaign_id: str, unit_id: str, comment: str = "") -> None:
-    _review(db, actor, campaign_id, unit_id, "approved", comment)
+    _review(db, actor, campaign_id, unit_id, APPROVED, comment)
 
 
 def return_for_rework(db: Database, actor: Actor, campaign_id: str, unit_id: str, comment: str) -> None:
     if not comment.strip():
         raise ValidationError(["comment: say what must change before the assessment is returned"])
-    _review(db, actor, campaign_id, unit_id, "returned", comment)
+    _review(db, actor, campaign_id, unit_id, RETURNED, comment)
 
 
 def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: str, comment: str) -> None:
@@ -241,14 +244,14 @@ def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: 
 
     def work(cur) -> None:
         _, _, a = _context(cur, campaign_id, unit_id)
-        if a["status"] != "submitted":
+        if a["status"] != SUBMITTED:
             raise InvalidState(f"only a submitted assessment can be {status}; {unit_id} is {a['status']}")
         at = now()
-        campaigns.set_assessment_status(cur, campaign_id, unit_id, status, at, actor.username, comment or None)
-        if status == "returned":
-            score_store.delete(cur, campaign_id, [unit_id])
-        action = {"approved": "assessment.approve", "returned": "assessment.return"}[status]
-        audit.append(cur, actor.username, actor.source, action,
+        campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, status, at, actor.username, comment or None)
+        if status == RETURNED:
+            scores_sql.delete(cur, campaign_id, [unit_id])
+        action = {APPROVED: "assessment.approve", RETURNED: "assessment.return"}[status]
+        audit_sql.append(cur, actor.username, actor.source, action,
                      "assessment", f"{campaign_id}/{unit_id}", {"status": a["status"]},
                      {"status": status, "comment": comment or None})
 
@@ -261,19 +264,19 @@ def rescore_campaign(db: Database, actor: Actor, campaign_id: str) -> int:
     q = campaign_questionnaire(db, campaign_id)
 
     def work(cur) -> int:
-        done = campaigns.assessment_states(cur, campaign_id).filter(
-            pl.col("status").is_in(["submitted", "approved"]))
+        done = campaigns_sql.assessment_states(cur, campaign_id).filter(
+            pl.col("status").is_in(list(SCORED)))
         if done.height == 0:
             return 0
         ids = done["unit_id"].to_list()
         # The whole campaign in one scan: scoring only joins the units it scores (a 5,000-value IN list
         # costs more than the rows it saves).
-        current = answer_store.current(cur, campaign_id)
+        current = answers_sql.current(cur, campaign_id)
         units = done.select("unit_id", "division_id", "tier",
                             pl.col("submitted_at").cast(pl.Date).alias("as_of"))
         s = scoring.score(q, current, units)
-        score_store.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
-        audit.append(cur, actor.username, actor.source, "campaign.rescore", "campaign", campaign_id,
+        scores_sql.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
+        audit_sql.append(cur, actor.username, actor.source, "campaign.rescore", "campaign", campaign_id,
                      None, {"units": len(ids), "policy": q.policy_label})
         return len(ids)
 

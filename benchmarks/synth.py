@@ -27,7 +27,8 @@ import numpy as np
 import polars as pl
 
 from assessment import access, scoring
-from assessment.catalog import now, register_questionnaire
+from assessment.catalog import register_questionnaire
+from assessment.clock import now
 from assessment.model import Actor, Questionnaire
 from assessment.storage import Database, audit, campaigns, catalog
 from assessment.storage import answers as answer_store

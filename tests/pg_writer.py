@@ -8,8 +8,8 @@ import sys
 from datetime import date
 
 from assessment import access, workflow
+from assessment.errors import StaleWrite
 from assessment.model import Actor, Answer
-from assessment.storage import StaleWrite
 from assessment.storage.backends import open_url
 
 

@@ -14,10 +14,10 @@ import duckdb
 import pytest
 
 from assessment import access, audit, backup, campaigns, cli, workflow
-from assessment.errors import PermissionDenied
+from assessment.errors import DatabaseError, DatabaseLocked, PermissionDenied, SettingsError
 from assessment.model import Actor, Answer
-from assessment.storage import DatabaseError, DatabaseLocked, migrations
 from assessment.storage import backup as store
+from assessment.storage import migrations
 from assessment.storage.db import open_database
 
 from .conftest import ADMIN, add_org
@@ -122,7 +122,7 @@ def test_only_the_newest_backups_are_kept(org, monkeypatch):
     assert sorted(p.name for p in left[0].parent.iterdir()) == sorted(
         [p.name for p in left] + [p.with_suffix(".json").name for p in left])
     monkeypatch.setenv("ITSCM_BACKUP_KEEP", "none")
-    with pytest.raises(ValueError, match="ITSCM_BACKUP_KEEP must be a whole number"):
+    with pytest.raises(SettingsError, match="ITSCM_BACKUP_KEEP='none' is not usable: expected a whole number"):
         backup.create_backup(org, ADMIN)
     monkeypatch.delenv("ITSCM_BACKUP_KEEP")
     assert backup.keep_setting() == 7

@@ -22,8 +22,8 @@ import duckdb
 import pytest
 
 from assessment import bootstrap, folders
+from assessment.errors import DatabaseError, DatabaseLocked
 from assessment.settings import load as load_settings
-from assessment.storage import DatabaseError, DatabaseLocked
 from assessment.storage.db import open_database
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,8 @@ import polars as pl
 import pytest
 
 from assessment import access, audit, campaigns, workflow
-from assessment.errors import InvalidState
+from assessment.errors import DatabaseError, InvalidState, StaleWrite
 from assessment.model import Actor, Answer
-from assessment.storage import DatabaseError, StaleWrite
 from assessment.storage import db as db_module
 from assessment.storage.db import open_database
 

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from assessment import audit, excel_export, reports, workflow
-from assessment.catalog import campaign_questionnaire, now
+from assessment.catalog import campaign_questionnaire
+from assessment.clock import now
 from assessment.errors import PermissionDenied
 from assessment.excel_safety import from_literal, literal_text
 from assessment.model import Actor, Answer

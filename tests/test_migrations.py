@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 
 from assessment import audit, campaigns, cli, workflow
+from assessment.errors import DatabaseError
 from assessment.model import Answer
-from assessment.storage import DatabaseError, migrations
 from assessment.storage import backup as fp_store
+from assessment.storage import migrations
 from assessment.storage import scores as score_store
 from assessment.storage.db import open_database
 

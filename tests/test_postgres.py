@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from assessment import access, audit, campaigns, reports, transfer, workflow
+from assessment.errors import StaleWrite
 from assessment.model import Actor, Answer
 from assessment.questionnaire import load_default
-from assessment.storage import StaleWrite
 from assessment.storage.backends import open_url
 from assessment.storage.db import open_database
 

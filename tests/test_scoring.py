@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from assessment import scoring
+from assessment.errors import InvalidState
 from assessment.questionnaire import loads
 
 AS_OF = date(2026, 6, 30)
@@ -118,24 +119,19 @@ def test_unanswered_questions_are_reported_missing(mini_q):
     assert u_row(s, "U1")["score"] == 2.0 and u_row(s, "U1")["weakest_domain"] == "GOV"
 
 
-def test_rollup_mean_and_tier_weighted(mini_q):
+def test_rollup_weights_follow_the_policy(mini_q):
+    """Scoring sets each unit's roll-up weight (used by every report, see tests/test_rollup.py)."""
     s = scoring.score(mini_q, ANSWERS, UNITS)
-    org = scoring.rollup(s.units).row(0, named=True)
-    assert org["score"] == pytest.approx((2.0 + 1.25 + 0.0) / 3)
-    assert org["target"] == pytest.approx((4 + 2 + 3) / 3)
-    assert org["units_at_target"] == 0
-    div = scoring.rollup(s.units, ["division_id"]).sort("division_id")
-    assert div["score"].to_list() == pytest.approx([(2.0 + 1.25) / 2, 0.0])
-
+    assert dict(zip(s.units["unit_id"], s.units["rollup_weight"])) == {"U1": 1.0, "U2": 1.0, "U3": 1.0}
     weighted = loads(mini_q.source.replace("unit_to_division: mean", "unit_to_division: tier_weighted_mean")
                      .replace("unit_to_organisation: mean", "unit_to_organisation: tier_weighted_mean"),
                      check_references=False)
     s = scoring.score(weighted, ANSWERS, UNITS)
-    org = scoring.rollup(s.units).row(0, named=True)
-    assert org["score"] == pytest.approx((2.0 * 3 + 1.25 * 1 + 0.0 * 2) / 6)
+    # tier factors: U1 tier 1 -> 3, U2 tier 3 -> 1, U3 tier 2 -> 2
+    assert dict(zip(s.units["unit_id"], s.units["rollup_weight"])) == {"U1": 3.0, "U2": 1.0, "U3": 2.0}
 
 
 def test_unknown_tier_is_refused(mini_q):
     bad = UNITS.with_columns(pl.lit(7).alias("tier"))
-    with pytest.raises(ValueError, match="tier"):
+    with pytest.raises(InvalidState, match="tier"):
         scoring.score(mini_q, ANSWERS, bad)

@@ -8,9 +8,8 @@ import polars as pl
 import pytest
 
 from assessment import workflow
-from assessment.errors import IncompleteAssessment, InvalidState, NotFound, ValidationError
+from assessment.errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
 from assessment.model import Answer
-from assessment.storage import StaleWrite
 from assessment.storage import scores as score_store
 
 from .conftest import ADMIN

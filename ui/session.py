@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from assessment import auth, sso
@@ -30,7 +28,7 @@ def sso_configured() -> bool:
         has_auth = "auth" in st.secrets
     except Exception:  # no secrets file at all
         return False
-    return bool(has_auth and os.environ.get("ITSCM_SSO_MAPPING"))
+    return bool(has_auth and load_settings().sso_mapping)
 
 
 def _sso_token(db: Database) -> str | None:
@@ -38,7 +36,7 @@ def _sso_token(db: Database) -> str | None:
     if not getattr(st.user, "is_logged_in", False):
         return None
     try:
-        mapping = sso.load_mapping(os.environ["ITSCM_SSO_MAPPING"])
+        mapping = sso.load_mapping(load_settings().sso_mapping)
         ident = sso.map_identity(st.user.to_dict(), mapping)
         sso.sync_user(db, ident)
     except EngineError as exc:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from assessment import access, campaigns, catalog, reports
-from assessment.errors import EngineError, IncompleteAssessment, ValidationError
+from assessment import access, campaigns, catalog
+from assessment.errors import DatabaseError, EngineError, ValidationError
 from assessment.model import Actor, Questionnaire
 from assessment.reports import Filters
-from assessment.storage import Database, DatabaseError
+from assessment.storage import Database
 
 _FUNCTIONS: dict[str, Callable] = {}
 
@@ -88,8 +87,6 @@ def error_text(exc: Exception) -> str:
     """A person-readable message for an engine error, listing every problem."""
     if isinstance(exc, ValidationError) and exc.problems:
         return "Please correct the following:\n" + "\n".join(f"- {p}" for p in exc.problems)
-    if isinstance(exc, IncompleteAssessment):
-        return str(exc)
     return str(exc)
 
 
@@ -162,10 +159,6 @@ def days_phrase(days: int | None) -> str:
     return f"in {days} days"
 
 
-def today() -> date:
-    return date.today()
-
-
 def unit_options(db: Database, actor: Actor, action: str = "read") -> dict[str, str]:
     """unit_id -> 'Name · division' of the units the user may `action`, in division/name order."""
     units = read(db, actor, catalog.units)
@@ -173,5 +166,3 @@ def unit_options(db: Database, actor: Actor, action: str = "read") -> dict[str, 
             if access.allowed(actor, action, r["unit_id"])}
 
 
-def summary(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> dict:
-    return read(db, actor, reports.summary, campaign_id, filters)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from assessment import access, backup, catalog, users
-from assessment.errors import EngineError
-from assessment.storage import DatabaseError
+from assessment.errors import DatabaseError, EngineError
 from ui.session import require_actor
 from ui.state import data_changed, get_db
 

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 import polars as pl
 import streamlit as st
 
-from assessment import audit
+from assessment import audit, clock
 from ui.session import require_actor
 from ui.state import get_db
 
@@ -36,7 +36,7 @@ with st.form("audit_filters"):
     days = f4.number_input("Last N days", min_value=1, max_value=3650, value=30, key="audit_days")
     st.form_submit_button("Apply filters")
 
-since = datetime.combine(datetime.now().date() - timedelta(days=int(days)), time())
+since = datetime.combine(clock.today() - timedelta(days=int(days)), time())
 log = audit.entries(db, actor, user.strip() or None, action.strip() or None, object_type or None, since, limit=2000)
 st.caption(f"{log.height} entries shown (newest first, at most 2,000).")
 st.dataframe(log.drop("before_json", "after_json").with_columns(pl.col("hash").str.slice(0, 16)),

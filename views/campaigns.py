@@ -3,12 +3,12 @@ with a comment), set a cycle's dates, open and close it, and create the next cyc
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import polars as pl
 import streamlit as st
 
-from assessment import access, campaigns, reports, workflow
+from assessment import access, campaigns, clock, reports, workflow
 from ui import widgets as w
 from ui.session import require_actor
 from ui.state import data_changed, get_db
@@ -200,7 +200,7 @@ with new_tab:
         n1, n2 = st.columns(2)
         n1.selectbox("Start from", list(prev_rows), key="cp_prev",
                      format_func=lambda c: w.campaign_label(prev_rows[c]))
-        opens = max(date.today(), latest["opens_on"] + timedelta(days=182))
+        opens = max(clock.today(), latest["opens_on"] + timedelta(days=182))
         half = "H1" if opens.month <= 6 else "H2"
         new_id = f"{opens.year}-{half}" if f"{opens.year}-{half}" not in prev_rows else f"{opens.year}-{half}-2"
         n2.text_input("Id", value=new_id, key="cp_new_id",

@@ -3,12 +3,10 @@ expire, on a timeline and in a table; overdue and due in 30/60/90 days, by divis
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import streamlit as st
 
-from assessment import reports
+from assessment import clock, reports
 from ui import figures
 from ui import widgets as w
 from ui.session import require_actor
@@ -37,7 +35,7 @@ with st.container(border=True):
     kinds = g1.multiselect("Kind", list(KINDS), default=list(KINDS), format_func=KINDS.get, key="dl_kinds")
     horizon = g2.selectbox("Show items due in the", list(HORIZONS), format_func=HORIZONS.get, key="dl_horizon")
 
-today = date.today()
+today = clock.today()
 cid = camp["campaign_id"] if camp else None
 everything = w.read(db, actor, reports.deadlines, cid, filters)
 df = everything.filter(pl.col("kind").is_in(kinds))

@@ -14,10 +14,9 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from assessment import campaigns, workflow
-from assessment.errors import IncompleteAssessment, NotFound
-from assessment.model import Answer, Questionnaire
-from assessment.storage import StaleWrite
+from assessment import campaigns, clock, workflow
+from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
+from assessment.model import SCORED, Answer, Questionnaire
 from ui import widgets as w
 from ui.session import require_actor
 from ui.state import data_changed, get_db
@@ -198,7 +197,7 @@ except NotFound:
     st.stop()
 q = w.questionnaire_for(db, cid)
 form_id = f"{cid}|{uid}"
-days_left = (camp["due_on"] - date.today()).days
+days_left = (camp["due_on"] - clock.today()).days
 
 with st.container(border=True):
     s1, s2, s3 = st.columns([2, 2, 3])
@@ -212,7 +211,7 @@ with st.container(border=True):
         st.caption("Questionnaire")
         st.markdown(f"{q.title}, version {q.version} · {len(q.questions)} questions in {len(q.domains)} domains")
 
-if a["status"] in ("submitted", "approved"):
+if a["status"] in SCORED:
     who = a["approved_by"] if a["status"] == "approved" else a["submitted_by"]
     when = a["approved_at"] if a["status"] == "approved" else a["submitted_at"]
     w.show_flash()
@@ -266,7 +265,7 @@ st.caption(f"Evidence rule: a level of {rule.min_level} or more needs evidence (
 preview = w.read(db, actor, workflow.preview, cid, uid)
 capped = preview.questions.filter(pl.col("status") == "capped")
 capped_why = dict(zip(capped["question_id"].to_list(), capped["explanation"].to_list()))
-today = date.today()
+today = clock.today()
 level_help = "; ".join(f"{lv.level} {lv.name}" for lv in q.scale)
 for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
     with tab:

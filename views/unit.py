@@ -3,12 +3,10 @@ history, why each score is what it is (as answered, capped by the evidence rule,
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import streamlit as st
 
-from assessment import catalog, reports, unit_detail, workflow
+from assessment import catalog, clock, reports, unit_detail, workflow
 from ui import figures
 from ui import widgets as w
 from ui.session import require_actor
@@ -88,7 +86,7 @@ else:
     k1.metric("Unit score", "—", "not submitted yet", delta_color="off", delta_arrow="off", border=True)
     k2.metric("Answered", f"{answered} / {qs.height}", border=True)
     k3.metric("Assessment status", c["status"].capitalize(), border=True)
-    days = (c["due_on"] - date.today()).days
+    days = (c["due_on"] - clock.today()).days
     k4.metric("Days to due date" if days >= 0 else "Days overdue", abs(days), f"due {c['due_on']:%d %b %Y}",
               delta_color="off", delta_arrow="off", border=True)
     k5.metric("Capped (so far)", int(qs.filter(pl.col("status") == "capped").height) if provisional else "—",

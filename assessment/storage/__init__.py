@@ -1,5 +1,6 @@
 """Storage layer: the only place that holds SQL."""
 
-from .db import Database, DatabaseError, DatabaseLocked, StaleWrite, open_database
+from ..errors import DatabaseError, DatabaseLocked
+from .db import Database, open_database
 
-__all__ = ["Database", "DatabaseError", "DatabaseLocked", "StaleWrite", "open_database"]
+__all__ = ["Database", "DatabaseError", "DatabaseLocked", "open_database"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from ..clock import now
 from .db import fetch_one, frame
 
 GENESIS = "genesis"
@@ -36,7 +37,7 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
     # has built an entry on a head that is about to move.
     cur.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
     seq, prev = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
-    at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    at = now().replace(microsecond=0)  # the hash covers the ISO text: whole seconds keep it stable
     b, a = _canonical(before), _canonical(after)
     h = entry_hash(prev, seq, at.isoformat(), actor, source, action, object_type, object_id, b, a)
     cur.execute(

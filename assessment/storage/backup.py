@@ -47,19 +47,11 @@ def tables(cur, catalog: str) -> list[tuple[str, str]]:
         "ORDER BY schema_name, table_name", [catalog]).fetchall()
 
 
-def primary_key(cur, catalog: str, schema: str, table: str) -> list[str]:
-    rows = cur.execute(
-        "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [catalog, schema, table]).fetchall()
-    return list(rows[0][0]) if rows else []
-
-
 def table_fingerprint(cur, catalog: str, schema: str, table: str) -> tuple[int, str]:
     """Row count and MD5 over every row as JSON, in row-hash order: a function of the content alone, so a
     migration that only changes keys or indexes keeps the fingerprint."""
     row_hash = "md5(CAST(to_json(_fp_row) AS VARCHAR))"
-    order = row_hash
-    sql = (f"SELECT count(*), md5(coalesce(string_agg({row_hash}, ',' ORDER BY {order}), '')) "
+    sql = (f"SELECT count(*), md5(coalesce(string_agg({row_hash}, ',' ORDER BY {row_hash}), '')) "
            f"FROM {quote(catalog)}.{quote(schema)}.{quote(table)} AS _fp_row")
     n, digest = cur.execute(sql).fetchall()[0]
     return int(n), str(digest)

@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 import polars as pl
 
+from ..model import APPROVED, DRAFT, RETURNED, SUBMITTED
+from ._sql import SCORED_PARAMS, SCORED_SQL, answered, fetch_row, in_list, latest_answers, registered, update_fields
 from .db import fetch_one, frame
 
 
@@ -19,61 +21,49 @@ def insert_campaign(cur, campaign_id: str, name: str, qid: str, qversion: str, o
 
 
 def campaign(cur, campaign_id: str) -> dict | None:
-    df = frame(cur, "SELECT * FROM campaigns WHERE campaign_id = ?", [campaign_id])
-    return df.row(0, named=True) if df.height else None
+    return fetch_row(cur, "SELECT * FROM campaigns WHERE campaign_id = ?", [campaign_id])
 
 
 def campaigns(cur) -> pl.DataFrame:
-    return frame(cur, """
+    return frame(cur, f"""
         SELECT c.*, (SELECT count(*) FROM assessments a WHERE a.campaign_id = c.campaign_id) AS expected,
                (SELECT count(*) FROM assessments a WHERE a.campaign_id = c.campaign_id
-                  AND a.status IN ('submitted', 'approved')) AS submitted
-        FROM campaigns c ORDER BY c.opens_on, c.campaign_id""")
+                  AND a.status IN {SCORED_SQL}) AS submitted
+        FROM campaigns c ORDER BY c.opens_on, c.campaign_id""", SCORED_PARAMS)
 
 
 def update_campaign(cur, campaign_id: str, **fields) -> None:
-    allowed = {"name", "opens_on", "due_on", "closes_on", "status"}
-    bad = set(fields) - allowed
-    if bad:
-        raise ValueError(f"cannot update campaign fields {sorted(bad)}")
-    sets = ", ".join(f"{k} = ?" for k in fields)
-    cur.execute(f"UPDATE campaigns SET {sets} WHERE campaign_id = ?", [*fields.values(), campaign_id])
+    update_fields(cur, "campaigns", "campaign_id", campaign_id, {"name", "opens_on", "due_on", "closes_on", "status"},
+                  fields)
 
 
 def create_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime) -> int:
     if not unit_ids:
         return 0
-    df = pl.DataFrame({"unit_id": unit_ids})
-    cur.register("_new_units", df)
-    try:
+    with registered(cur, "_new_units", pl.DataFrame({"unit_id": unit_ids})):
         cur.execute(
             "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at) "
-            "SELECT ?, n.unit_id, 'draft', 0, ?, ? FROM _new_units n "
+            "SELECT ?, n.unit_id, ?, 0, ?, ? FROM _new_units n "
             "WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.campaign_id = ? AND a.unit_id = n.unit_id)",
-            [campaign_id, at, at, campaign_id],
+            [campaign_id, DRAFT, at, at, campaign_id],
         )
-    finally:
-        cur.unregister("_new_units")
     return len(unit_ids)
 
 
 def assessment(cur, campaign_id: str, unit_id: str) -> dict | None:
-    df = frame(cur, "SELECT * FROM assessments WHERE campaign_id = ? AND unit_id = ?", [campaign_id, unit_id])
-    return df.row(0, named=True) if df.height else None
+    return fetch_row(cur, "SELECT * FROM assessments WHERE campaign_id = ? AND unit_id = ?", [campaign_id, unit_id])
 
 
 def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataFrame:
     where, params = ["a.campaign_id = ?"], [campaign_id]
     if unit_ids is not None:
-        where.append(f"a.unit_id IN ({', '.join('?' for _ in unit_ids) or 'NULL'})")
-        params.extend(unit_ids)
+        units, unit_params = in_list(unit_ids)
+        where.append(f"a.unit_id IN {units}")
+        params.extend(unit_params)
     return frame(cur, f"""
         SELECT a.*, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
-               (SELECT count(*) FROM (
-                    SELECT question_id, max(event_id) AS event_id FROM answer_events e
-                    WHERE e.campaign_id = a.campaign_id AND e.unit_id = a.unit_id GROUP BY question_id) m
-                JOIN answer_events e2 ON e2.event_id = m.event_id
-                WHERE e2.level IS NOT NULL OR e2.is_na) AS answered
+               (SELECT count(*) FROM ({latest_answers("campaign_id = a.campaign_id AND unit_id = a.unit_id")}) e
+                WHERE {answered("e")}) AS answered
         FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
         JOIN divisions d ON d.division_id = u.division_id
         WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
@@ -89,7 +79,7 @@ def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
 
 def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,
                           comment: str | None = None) -> None:
-    step = {"submitted": "submitted", "approved": "approved", "returned": "returned"}.get(status)
+    step = status if status in (SUBMITTED, APPROVED, RETURNED) else None
     sets = ["status = ?", "revision = revision + 1", "updated_at = ?"]
     params: list = [status, at]
     if step:
@@ -116,8 +106,7 @@ def previous_campaign(cur, campaign_id: str) -> str | None:
 
 def load_states(cur, campaign_id: str, states: pl.DataFrame) -> None:
     """Bulk-set assessment workflow fields (demo and migration loads): one UPDATE ... FROM frame."""
-    cur.register("_states", states)
-    try:
+    with registered(cur, "_states", states):
         cur.execute("""
             UPDATE assessments SET status = s.status, submitted_by = s.submitted_by,
                    submitted_at = s.submitted_at, approved_by = s.approved_by, approved_at = s.approved_at,
@@ -125,5 +114,3 @@ def load_states(cur, campaign_id: str, states: pl.DataFrame) -> None:
                    revision = assessments.revision + 1
             FROM _states s WHERE assessments.campaign_id = ? AND assessments.unit_id = s.unit_id""",
             [campaign_id])
-    finally:
-        cur.unregister("_states")

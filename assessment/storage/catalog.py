@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import polars as pl
 
+from ..clock import now
 from ..model import Questionnaire
 from .db import fetch_one, frame, insert_frame
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def questionnaire_exists(cur, qid: str, version: str) -> str | None:
@@ -25,7 +20,7 @@ def save_questionnaire(cur, q: Questionnaire) -> None:
     """Store a questionnaire version with its full source and its normalised scoring tables."""
     key = [q.id, q.version]
     cur.execute(
-        "INSERT INTO questionnaires VALUES (?, ?, ?, ?, ?, ?)", [*key, q.content_hash, q.title, q.source, _now()]
+        "INSERT INTO questionnaires VALUES (?, ?, ?, ?, ?, ?)", [*key, q.content_hash, q.title, q.source, now()]
     )
     base = {"questionnaire_id": q.id, "version": q.version}
     insert_frame(
@@ -80,19 +75,6 @@ def save_questionnaire(cur, q: Questionnaire) -> None:
 def questionnaire_source(cur, qid: str, version: str) -> str | None:
     row = fetch_one(cur, "SELECT source FROM questionnaires WHERE questionnaire_id = ? AND version = ?", [qid, version])
     return row[0] if row else None
-
-
-def list_questionnaires(cur) -> pl.DataFrame:
-    return frame(
-        cur,
-        "SELECT questionnaire_id, version, content_hash, title, loaded_at "
-        "FROM questionnaires ORDER BY questionnaire_id, loaded_at",
-    )
-
-
-def upsert_division(cur, division_id: str, name: str) -> None:
-    cur.execute("DELETE FROM divisions WHERE division_id = ?", [division_id])
-    cur.execute("INSERT INTO divisions VALUES (?, ?)", [division_id, name])
 
 
 def insert_units(cur, units: pl.DataFrame) -> int:

@@ -15,27 +15,13 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 
+from ..errors import DatabaseError, DatabaseLocked
+
 T = TypeVar("T")
 RETRIES = 12
 BACKOFF = 0.002  # seconds; doubles per attempt, with full jitter
 BACKOFF_CAP = 0.25
 WRITER_WAIT = 120.0  # seconds a write waits for the ones queued before it
-
-
-class DatabaseError(RuntimeError):
-    """A database problem explained for a person: what happened and what to do."""
-
-
-class DatabaseLocked(DatabaseError):
-    pass
-
-
-class StaleWrite(DatabaseError):
-    """A write based on data that someone else changed meanwhile."""
-
-    def __init__(self, message: str, conflicts: list[dict] | None = None):
-        super().__init__(message)
-        self.conflicts = conflicts or []
 
 
 class Database:
@@ -278,14 +264,6 @@ def _migration_failed(db: Database, path: Path, exc: Exception) -> DatabaseError
         "run the previous version of the app (or restore a backup) until a fixed version is installed.")
 
 
-def open_memory() -> Database:
-    from .migrations import migrate
-
-    db = Database(duckdb.connect(":memory:"), None)
-    migrate(db)
-    return db
-
-
 RESTORE_HINT = ("stop the app, move the file aside and restore the latest backup "
                 "(`python -m assessment restore data/backups/<newest>.duckdb`)")
 
@@ -334,12 +312,6 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise DatabaseError(f"{path} is not a usable database file ({exc}). To recover, {RESTORE_HINT}.") \
             from exc
-
-
-def fetch_dicts(cur: Any, sql: str, params: list | tuple = ()) -> list[dict]:
-    res = cur.execute(sql, params)
-    cols = [d[0] for d in res.description]
-    return [dict(zip(cols, row)) for row in res.fetchall()]
 
 
 def frame(cur: Any, sql: str, params: list | tuple = ()) -> pl.DataFrame:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 
-def add_months(date_expr: str, months_expr: str, dialect: str = "portable") -> str:
+def add_months(date_expr: str, months_expr: str) -> str:
     """date + n months as a DATE; interval arithmetic spelled the way both databases accept."""
     return f"CAST(({date_expr}) + INTERVAL '1 month' * CAST({months_expr} AS INTEGER) AS DATE)"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from ._sql import latest_answers, weighted_mean
 from .db import frame
 from .reports import Scope
 
-_CURRENT = """
-    SELECT e.* FROM answer_events e JOIN (
-        SELECT max(event_id) AS event_id FROM answer_events WHERE campaign_id = ?
-        GROUP BY unit_id, question_id) m ON m.event_id = e.event_id"""
+_CURRENT = latest_answers("campaign_id = ?")
 
 
 def _campaign_units(scope: Scope) -> tuple[str, list]:
@@ -75,8 +73,8 @@ def domain_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
 def trend_rows(cur, scope: Scope) -> pl.DataFrame:
     """Score against target in every campaign for the organisation, each division and each unit (one query).
 
-    The same roll-up as storage.reports.trends (unit scores weighted by rollup_weight, active units in scope),
-    written without a constant in GROUP BY so that it also runs on PostgreSQL.
+    The roll-up is _sql.weighted_mean, as in every report (active units in scope); written without a constant
+    in GROUP BY so that it also runs on PostgreSQL.
     """
     where, params = scope.where("u")
     return frame(cur, f"""
@@ -90,10 +88,8 @@ def trend_rows(cur, scope: Scope) -> pl.DataFrame:
               UNION ALL SELECT 2, 'Unit', name || ' (' || unit_id || ')', campaign_id, score, target, rollup_weight
               FROM s)
         SELECT a.level, a.series, c.campaign_id, c.name AS campaign, c.opens_on,
-          sum(a.score * a.rollup_weight) / nullif(sum(CASE WHEN a.score IS NOT NULL THEN a.rollup_weight END), 0)
-              AS score,
-          sum(a.target * a.rollup_weight) / nullif(sum(CASE WHEN a.score IS NOT NULL THEN a.rollup_weight END), 0)
-              AS target,
+          {weighted_mean("a.score", "a.rollup_weight")} AS score,
+          {weighted_mean("a.target", "a.rollup_weight", over="a.score")} AS target,
           count(a.score) AS units
         FROM a JOIN campaigns c ON c.campaign_id = a.campaign_id
         GROUP BY a.rank, a.level, a.series, c.campaign_id, c.name, c.opens_on

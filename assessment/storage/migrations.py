@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import datetime, timezone
 
+from ..clock import now
 from .db import Database, DatabaseError, fetch_one
 
 # Portable SQL (DuckDB and PostgreSQL): no DuckDB-only types, sequences for surrogate keys.
@@ -178,5 +178,5 @@ def _apply(cur, version: int, name: str, statements: list[str]) -> None:
         cur.execute(sql)
     cur.execute(
         "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-        [version, name, datetime.now(timezone.utc).replace(tzinfo=None)],
+        [version, name, now()],
     )

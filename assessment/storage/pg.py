@@ -7,7 +7,6 @@ fetch), the isolation level and which errors count as write conflicts to retry.
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -126,7 +125,6 @@ class PgDatabase:
         except (psycopg.Error, Exception) as exc:  # the pool wraps connection errors in its own types
             raise DatabaseError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
         self.url = url
-        self._lock = threading.Lock()
 
     def cursor(self) -> PgCursor:
         return PgCursor(self._pool)

@@ -7,8 +7,13 @@ from datetime import date
 
 import polars as pl
 
+from ._sql import EDITABLE_PARAMS, EDITABLE_SQL, SCORED_PARAMS, SCORED_SQL, latest_answers, weighted_mean
 from .db import frame
 from .dialect import add_months
+
+# The unit roll-up (see _sql.weighted_mean) over unit_scores aliased s.
+SCORE = weighted_mean("s.score", "s.rollup_weight")
+TARGET = weighted_mean("s.target", "s.rollup_weight", over="s.score")
 
 
 @dataclass(frozen=True)
@@ -43,20 +48,17 @@ def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
     row = frame(cur, f"""
         WITH su AS {units_sql}
         SELECT
-          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS score,
-          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS target,
+          {SCORE} AS score, {TARGET} AS target,
           count(s.score) AS units_scored,
           count(CASE WHEN s.score >= s.target THEN 1 END) AS units_at_target,
           (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id WHERE a.campaign_id = ?)
               AS expected,
           (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id
-             WHERE a.campaign_id = ? AND a.status IN ('submitted', 'approved')) AS submitted,
+             WHERE a.campaign_id = ? AND a.status IN {SCORED_SQL}) AS submitted,
           (SELECT count(*) FROM su WHERE su.plan_last_reviewed IS NULL OR {due} < ?) AS overdue_reviews,
           (SELECT count(*) FROM su) AS units
         FROM unit_scores s JOIN su ON su.unit_id = s.unit_id WHERE s.campaign_id = ?""",
-        [*params, campaign_id, campaign_id, today, campaign_id]).row(0, named=True)
+        [*params, campaign_id, campaign_id, *SCORED_PARAMS, today, campaign_id]).row(0, named=True)
     row["gap"] = None if row["score"] is None else row["target"] - row["score"]
     return row
 
@@ -67,10 +69,7 @@ def division_summary(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
         WITH su AS {units_sql}
         SELECT su.division_id, min(su.division) AS division, count(DISTINCT su.unit_id) AS units,
           count(s.score) AS units_scored,
-          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS score,
-          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS target,
+          {SCORE} AS score, {TARGET} AS target,
           count(CASE WHEN s.score >= s.target THEN 1 END) AS units_at_target
         FROM su LEFT JOIN unit_scores s ON s.unit_id = su.unit_id AND s.campaign_id = ?
         GROUP BY su.division_id ORDER BY division""", [*params, campaign_id]).with_columns(
@@ -93,16 +92,25 @@ def unit_summary(cur, campaign_id: str, scope: Scope, limit: int | None = None,
         ORDER BY {order_by} {lim}""", [*params, campaign_id, campaign_id])
 
 
+# A division's heatmap cell weights its units' domain scores like the division's own score (the unit's
+# roll-up weight), so under a tier-weighted policy the cells and the division table agree: a leader reading
+# "Payments: 3.25" in the table must not find 2.5 in every cell of the same row.
+CELL_SCORE = weighted_mean("ds.score", "s.rollup_weight")
+CELL_TARGET = weighted_mean("ds.target", "s.rollup_weight", over="ds.score")
+
+
 def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: int = 40) -> pl.DataFrame:
-    """Domain score and gap per division (by="division") or per unit, worst units first (by="unit")."""
+    """Domain score and gap per division (by="division", units weighted as in the division score) or per
+    unit, worst units first (by="unit")."""
     units_sql, params = _scoped_units(scope)
     if by == "division":
         return frame(cur, f"""
             WITH su AS {units_sql}
             SELECT su.division_id AS row_id, min(su.division) AS row_label, ds.domain_id,
-                   avg(ds.score) AS score, avg(ds.target) AS target, avg(ds.gap) AS gap,
-                   count(ds.score) AS units
+                   {CELL_SCORE} AS score, {CELL_TARGET} AS target,
+                   {CELL_TARGET} - {CELL_SCORE} AS gap, count(ds.score) AS units
             FROM domain_scores ds JOIN su ON su.unit_id = ds.unit_id
+            JOIN unit_scores s ON s.campaign_id = ds.campaign_id AND s.unit_id = ds.unit_id
             WHERE ds.campaign_id = ? GROUP BY su.division_id, ds.domain_id
             ORDER BY row_label, ds.domain_id""", [*params, campaign_id])
     return frame(cur, f"""
@@ -143,10 +151,7 @@ def trends(cur, scope: Scope, by: str = "organisation") -> pl.DataFrame:
     return frame(cur, f"""
         WITH su AS {units_sql}
         SELECT c.campaign_id, c.name AS campaign, c.opens_on, {group} AS series,
-          sum(s.score * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS score,
-          sum(s.target * s.rollup_weight) / nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)
-              AS target,
+          {SCORE} AS score, {TARGET} AS target,
           count(s.score) AS units
         FROM unit_scores s JOIN su ON su.unit_id = s.unit_id JOIN campaigns c ON c.campaign_id = s.campaign_id
         GROUP BY c.campaign_id, c.name, c.opens_on{"" if by == "organisation" else ", " + group}
@@ -228,14 +233,15 @@ def checklist_coverage(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
           WHERE qs.campaign_id = ? GROUP BY qc.checklist_id, qs.unit_id)
         SELECT cl.checklist_id, cl.text, cl.position, count(p.score) AS units,
                count(CASE WHEN p.score >= p.target THEN 1 END) AS units_at_target,
-               avg(p.score) AS score,
+               {weighted_mean("p.score", "s.rollup_weight")} AS score,
                CAST(count(CASE WHEN p.score >= p.target THEN 1 END) AS DOUBLE PRECISION)
                    / nullif(count(p.score), 0) AS share_at_target
         FROM q_checklist cl JOIN c ON cl.questionnaire_id = c.questionnaire_id
              AND cl.version = c.questionnaire_version
         LEFT JOIN per_unit p ON p.checklist_id = cl.checklist_id
+        LEFT JOIN unit_scores s ON s.campaign_id = ? AND s.unit_id = p.unit_id
         GROUP BY cl.checklist_id, cl.text, cl.position ORDER BY cl.position""",
-        [*params, campaign_id, campaign_id])
+        [*params, campaign_id, campaign_id, campaign_id])
 
 
 def plan_reviews(cur, scope: Scope, today: date) -> pl.DataFrame:
@@ -258,7 +264,8 @@ def campaign_deadlines(cur, scope: Scope, today: date) -> pl.DataFrame:
                su.head AS owner, c.opens_on AS since, c.due_on,
                c.name || ': self-assessment (' || a.status || ')' AS item
         FROM assessments a JOIN su ON su.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
-        WHERE c.status = 'open' AND a.status IN ('draft', 'returned')""", params).with_columns(_days_left(today))
+        WHERE c.status = 'open' AND a.status IN {EDITABLE_SQL}""", [*params, *EDITABLE_PARAMS]
+    ).with_columns(_days_left(today))
 
 
 def evidence_expiry(cur, campaign_id: str, scope: Scope, today: date, min_level: int,
@@ -271,9 +278,7 @@ def evidence_expiry(cur, campaign_id: str, scope: Scope, today: date, min_level:
         SELECT 'evidence expiry' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
                e.answered_by AS owner, e.evidence_date AS since, {due} AS due_on,
                e.question_id || ': evidence for level ' || CAST(e.level AS VARCHAR) AS item
-        FROM answer_events e JOIN (
-            SELECT max(event_id) AS event_id FROM answer_events WHERE campaign_id = ?
-            GROUP BY unit_id, question_id) m ON m.event_id = e.event_id
+        FROM ({latest_answers("campaign_id = ?")}) e
         JOIN su ON su.unit_id = e.unit_id
         WHERE e.level >= ? AND e.evidence_date IS NOT NULL""",
         [*params, campaign_id, min_level]).with_columns(_days_left(today))
@@ -289,11 +294,11 @@ def assessment_progress(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
     return frame(cur, f"""
         WITH su AS {units_sql}
         SELECT su.division_id, min(su.division) AS division, count(*) AS expected,
-               count(CASE WHEN a.status IN ('submitted', 'approved') THEN 1 END) AS submitted,
+               count(CASE WHEN a.status IN {SCORED_SQL} THEN 1 END) AS submitted,
                count(CASE WHEN a.status = 'approved' THEN 1 END) AS approved,
                count(CASE WHEN a.status = 'submitted' THEN 1 END) AS awaiting_review,
                count(CASE WHEN a.status = 'returned' THEN 1 END) AS returned,
                count(CASE WHEN a.status = 'draft' THEN 1 END) AS draft
         FROM assessments a JOIN su ON su.unit_id = a.unit_id
         WHERE a.campaign_id = ?
-        GROUP BY su.division_id ORDER BY division""", [*params, campaign_id])
+        GROUP BY su.division_id ORDER BY division""", [*SCORED_PARAMS, *params, campaign_id])

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import polars as pl
 
+from ._sql import latest_answers
 from .db import frame
 
 
 def question_detail(cur, campaign_id: str, unit_id: str) -> pl.DataFrame:
     """One row per question of the campaign's questionnaire (in questionnaire order) with the unit's
     current answer (null when unanswered) and its persisted score (null until submitted)."""
-    return frame(cur, """
+    return frame(cur, f"""
         WITH c AS (SELECT campaign_id, questionnaire_id, questionnaire_version FROM campaigns
                    WHERE campaign_id = ?),
-        latest AS (
-          SELECT e.* FROM answer_events e JOIN (
-              SELECT max(event_id) AS event_id FROM answer_events
-              WHERE campaign_id = ? AND unit_id = ? GROUP BY question_id) m ON m.event_id = e.event_id)
+        latest AS ({latest_answers("campaign_id = ? AND unit_id = ?")})
         SELECT qq.question_id, qq.domain_id, qd.name AS domain, qd.position AS domain_pos,
                qq.position AS question_pos, qq.text, qq.weight, qq.na_allowed,
                a.event_id, a.level AS answered_level, coalesce(a.is_na, FALSE) AS answered_na, a.na_reason,
