@@ -17,6 +17,7 @@ from assessment.storage import catalog
 from assessment.storage.db import open_database
 
 FIXTURES = Path(__file__).parent / "fixtures"
+pytest_plugins = ["tests.helpers.apptest"]  # its fixtures (app_env, demo_template, empty_app_env) for every module
 # Pages started by AppTest and the browser test must not run scheduled backups in the background.
 os.environ.setdefault("ITSCM_BACKUPS", "0")
 ADMIN = access.SYSTEM

@@ -15,7 +15,7 @@ from assessment import access, campaigns, reports, unit_detail, workflow
 from assessment.model import Answer
 from assessment.questionnaire import load_default
 
-from .apptest_helpers import (
+from .helpers.apptest import (
     ADMIN,
     HEAD_CB,
     HEAD_PAY,
@@ -24,11 +24,8 @@ from .apptest_helpers import (
     UNIT_CB,
     UNIT_PAY,
     app_db,
-    app_env,  # noqa: F401  (fixture)
     assert_ok,
     by_key,
-    demo_template,  # noqa: F401  (fixture)
-    empty_app_env,  # noqa: F401  (fixture)
     metric,
     number,
     open_page,

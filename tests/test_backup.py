@@ -21,7 +21,7 @@ from assessment.storage import migrations
 from assessment.storage.db import open_database
 
 from .conftest import ADMIN, add_org
-from .test_bad_environment import _file_size_limit, assert_clean_failure, held_by_another_process, run_cli
+from .helpers.environment import assert_clean_failure, file_size_limit, held_by_another_process, run_cli
 
 TODAY = date(2026, 6, 30)
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
@@ -274,7 +274,7 @@ def test_a_full_disk_during_a_backup_leaves_no_half_backup(org):
         cur.execute("CREATE TABLE filler AS SELECT range AS i, repeat('x', 100) AS s FROM range(20000)")
     path = org.path
     org.close()
-    result = run_cli("--db", str(path), "backup", preexec=_file_size_limit(400_000))
+    result = run_cli("--db", str(path), "backup", preexec=file_size_limit(400_000))
     assert_clean_failure(result, "the backup failed and nothing was kept", "free space")
     assert list((path.parent / "backups").iterdir()) == []
     db = open_database(path)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,43 +24,9 @@ from assessment.errors import DatabaseError, DatabaseLocked
 from assessment.settings import load as load_settings
 from assessment.storage.db import open_database
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers.environment import assert_clean_failure, file_size_limit, held_by_another_process, run_cli
+
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-sys.stdin.read()  # hold the file until the test closes our stdin
-con.close()
-"""
-
-
-@contextmanager
-def held_by_another_process(path: Path):
-    """A second process that opens the DuckDB file read-write and keeps it, like the running app."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout.readline().strip() == "held"
-        yield proc
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
-
-
-def run_cli(*args: str, env: dict | None = None, preexec=None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assessment", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, preexec_fn=preexec, timeout=timeout)
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess, *phrases: str) -> None:
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith("error: "), result.stderr
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
-
 
 def settings_for(tmp_path: Path, data_dir: Path):
     return replace(load_settings(), data_dir=data_dir, database_url=str(data_dir / "itscm.duckdb"),
@@ -173,21 +137,11 @@ def test_the_cli_reports_a_damaged_file_without_a_traceback(tmp_path):
 
 # --- full disk ------------------------------------------------------------------------------------
 
-def _file_size_limit(limit: int):
-    def apply():
-        import resource
-        import signal
-
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so writes fail with EFBIG instead of killing us
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
 def test_a_full_disk_gives_a_clear_error_and_keeps_the_database_consistent(tmp_path):
     path = tmp_path / "itscm.duckdb"
     result = run_cli("--db", str(path), "init", "--demo", "--today", "2026-06-30",
-                     preexec=_file_size_limit(300_000))
+                     preexec=file_size_limit(300_000))
     assert_clean_failure(result, "could not write", "Free disk space")
     # With space again, the database opens and holds either the whole demo or none of it.
     db = open_database(path)

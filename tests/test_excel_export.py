@@ -19,7 +19,7 @@ from assessment.excel_safety import from_literal, literal_text
 from assessment.model import Actor, Answer
 from assessment.storage import answers as answer_store
 
-from .test_excel_helpers import ADMIN, TODAY, hidden_columns, save, workbook
+from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
            "=cmd|' /C calc'!A0", "'=already quoted", "\uff1d1+1"]
@@ -182,7 +182,7 @@ def test_filters_and_roles(hostile):
 
 
 def test_export_writes_nothing(hostile):
-    from .test_excel_helpers import fingerprint
+    from .helpers.excel import fingerprint
 
     before = fingerprint(hostile)
     _pack(hostile)

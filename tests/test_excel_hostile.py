@@ -16,7 +16,7 @@ from assessment import excel_export, excel_import, excel_template
 from assessment.excel_safety import Limits, UnsafeWorkbook, check_workbook
 from assessment.model import Answer
 
-from .test_excel_helpers import (
+from .helpers.excel import (
     ADMIN,
     TODAY,
     edit,

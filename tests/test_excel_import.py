@@ -20,7 +20,7 @@ from assessment.storage import scores as score_store
 from assessment.storage.db import frame, open_database
 
 from .conftest import add_org
-from .test_excel_helpers import ADMIN, TODAY, edit, fingerprint, save
+from .helpers.excel import ADMIN, TODAY, edit, fingerprint, save
 
 HEAD_U1 = Actor("head.u1", "department_head", frozenset({"U1"}))
 

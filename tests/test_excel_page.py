@@ -10,20 +10,18 @@ import pytest
 
 from assessment import access, campaigns, excel_template, workflow
 
-from .apptest_helpers import (
+from .helpers.apptest import (
     ADMIN,
     HEAD_PAY,
     LEADERSHIP,
     UNIT_PAY,
     app_db,
-    app_env,  # noqa: F401  (fixture)
     assert_ok,
     by_key,
-    demo_template,  # noqa: F401  (fixture)
     metric,
     open_page,
 )
-from .test_excel_helpers import edit
+from .helpers.excel import edit
 
 pytestmark = pytest.mark.usefixtures("app_env")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -13,7 +13,7 @@ from assessment.errors import NotFound, PermissionDenied
 from assessment.model import Actor, Answer
 from assessment.storage import audit as audit_store
 
-from .test_excel_helpers import ADMIN, TODAY, hidden_columns, save, workbook
+from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 
 
 def make(db, unit="U1", actor=ADMIN):

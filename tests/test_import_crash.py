@@ -16,7 +16,7 @@ from assessment.model import Answer
 from assessment.storage.db import open_database
 
 from .conftest import ADMIN, duckdb_only
-from .test_excel_helpers import TODAY, edit, save
+from .helpers.excel import TODAY, edit, save
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVELS = {"GOV-01": 3, "GOV-02": 4, "TEST-01": 1, "TEST-02": 5}

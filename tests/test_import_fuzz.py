@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from assessment import excel_import, excel_template
 from assessment.model import Answer
 
-from .test_excel_helpers import ADMIN, TODAY, fingerprint, save
+from .helpers.excel import ADMIN, TODAY, fingerprint, save
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from assessment.settings import load as load_settings
 from assessment.storage import Database
 from ui.session import SESSION_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 APP = ROOT / "app.py"
 TIMEOUT = 60
 
