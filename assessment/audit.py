@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
-from . import access
+from . import access, auth
 from .model import Actor
 from .storage import Database
 from .storage import audit as audit_sql
@@ -26,6 +27,17 @@ class ChainReport:
         if self.ok:
             return f"audit chain intact: {self.entries} entries, head #{self.head_seq} {self.head_hash[:16]}"
         return f"audit chain BROKEN at entry #{self.first_broken_seq}: {self.problem}"
+
+
+def record(cur, actor: Actor, action: str, object_type: str, object_id: str, *, before: Any = None,
+           after: Any = None) -> str:
+    """Write the audit entry of an engine write, inside that write's transaction.
+
+    Every engine write ends here, so this is where a page actor's session and rights are re-checked
+    (auth.require_current): a write by a revoked or expired session raises and its transaction rolls back.
+    """
+    auth.require_current(cur, actor)
+    return audit_sql.append(cur, actor.username, actor.source, action, object_type, object_id, before, after)
 
 
 def verify(db: Database, actor: Actor, expected_head: str | None = None) -> ChainReport:

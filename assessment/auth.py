@@ -7,9 +7,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import passwords
+from . import passwords, settings
 from .clock import now
-from .errors import EngineError
+from .errors import EngineError, PermissionDenied
 from .model import Actor
 from .storage import Database
 from .storage import audit as audit_sql
@@ -31,6 +31,15 @@ class LoginFailed(EngineError):
 class SessionPolicy:
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=12)
+
+    @classmethod
+    def from_settings(cls) -> SessionPolicy:
+        s = settings.load()
+        return cls(idle=timedelta(minutes=s.session_idle_minutes), absolute=timedelta(hours=s.session_max_hours))
+
+
+class SessionEnded(PermissionDenied):
+    """The page's session or rights changed after the page was drawn: the write is refused, nothing is saved."""
 
 
 def _hash_token(token: str) -> str:
@@ -90,6 +99,21 @@ def create_session(db: Database, username: str, at: datetime | None = None) -> s
     return token
 
 
+def _end_reason(s: dict | None, u: dict | None, policy: SessionPolicy, at: datetime) -> str | None:
+    """Why a session no longer grants access (None while it does): the one rule for page loads and writes."""
+    if s is None:
+        return "unknown session"
+    if s["ended_at"] is not None:
+        return s["end_reason"] or "ended"
+    if u is None or not u["active"]:
+        return "user disabled"
+    if at - s["created_at"] > policy.absolute:
+        return "absolute lifetime reached"
+    if at - s["last_seen_at"] > policy.idle:
+        return "idle timeout"
+    return None
+
+
 def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None,
             at: datetime | None = None, source: str = "page") -> Actor | None:
     """The acting user of a session token, or None when the session has ended, expired or the user is disabled."""
@@ -103,19 +127,37 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
         units = users_sql.user_units(cur, s["username"]) if s else []
     if s is None or s["ended_at"] is not None:
         return None
-    reason = None
-    if u is None or not u["active"]:
-        reason = "user disabled"
-    elif at - s["created_at"] > policy.absolute:
-        reason = "absolute lifetime reached"
-    elif at - s["last_seen_at"] > policy.idle:
-        reason = "idle timeout"
+    reason = _end_reason(s, u, policy, at)
     if reason:
         db.transaction(lambda cur: users_sql.end_session(cur, th, at, reason))
         return None
     if at - s["last_seen_at"] > timedelta(seconds=30):  # avoid a write on every rerun
         db.transaction(lambda cur: users_sql.touch_session(cur, th, at))
-    return Actor(u["username"], u["role"], frozenset(units), bool(u["can_import"]), source)
+    return Actor(u["username"], u["role"], frozenset(units), bool(u["can_import"]), source, session=th)
+
+
+def require_current(cur, actor: Actor, policy: SessionPolicy | None = None, at: datetime | None = None) -> None:
+    """Inside a write's transaction: refuse (SessionEnded) unless the actor's session is still valid and the
+    user's rights are exactly those the actor was resolved with.
+
+    A page's callbacks run before the page re-runs, with the Actor of the previous run; this check makes a
+    disabled user, a removed unit, a demotion or a timed-out session stop every write at the next click,
+    whatever page or callback issues it. Actors without a session (CLI, system jobs) are not session-bound.
+    """
+    if actor.session is None:
+        return
+    policy, at = policy or SessionPolicy.from_settings(), at or now()
+    s = users_sql.session(cur, actor.session)
+    u = users_sql.user(cur, actor.username) if s else None
+    reason = _end_reason(s, u, policy, at)
+    if reason is None and s["username"] != actor.username:
+        reason = "the session belongs to another user"
+    if reason is None and (u["role"], frozenset(users_sql.user_units(cur, actor.username)), bool(u["can_import"])) \
+            != (actor.role, actor.units, actor.can_import):
+        reason = "your role or units changed"
+    if reason:
+        raise SessionEnded(f"Nothing was saved: your session ended ({reason}) after this page was shown. "
+                           "Sign in again to continue.")
 
 
 def session_end_reason(db: Database, token: str) -> str | None:

@@ -32,7 +32,6 @@ from .errors import DatabaseError, DatabaseLocked, ValidationError
 from .folders import ensure_writable
 from .model import Actor
 from .storage import Database
-from .storage import audit as audit_sql
 from .storage import backup as backup_sql
 from .storage import migrations as migrations_sql
 from .storage.db import _connect, open_here
@@ -166,9 +165,8 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
             raise DatabaseError(f"the backup could not be finished in {directory}: {exc.strerror or exc}. "
                                 "Free disk space there and try again.") from exc
     rows = sum(n for t, (n, _) in source.items() if not t.startswith("sequence:"))
-    db.transaction(lambda c: audit_sql.append(
-        c, actor.username, actor.source, "backup.create", "database", final.name, None,
-        {"file": final.name, "schema_version": version, "rows": rows}))
+    db.transaction(lambda c: audit.record(c, actor, "backup.create", "database", final.name,
+                                          after={"file": final.name, "schema_version": version, "rows": rows}))
     pruned = prune(directory, keep, stem)
     return BackupInfo(final, at, version, source, pruned)
 

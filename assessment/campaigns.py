@@ -7,13 +7,12 @@ from datetime import date
 
 import polars as pl
 
-from . import access
+from . import access, audit
 from .catalog import register_questionnaire
 from .clock import now
 from .errors import InvalidState, NotFound, ValidationError
 from .model import Actor, Questionnaire
 from .storage import Database
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 
@@ -74,7 +73,7 @@ def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionn
         campaigns_sql.create_assessments(cur, campaign_id, ids, at)
         after = {"name": name, "questionnaire": f"{q.id}@{q.version}", "opens_on": opens_on, "due_on": due_on,
                  "closes_on": closes_on, "status": status, "previous": previous, "units": len(ids)}
-        audit_sql.append(cur, actor.username, actor.source, "campaign.create", "campaign", campaign_id, None, after)
+        audit.record(cur, actor, "campaign.create", "campaign", campaign_id, after=after)
         return after
 
     return db.transaction(work)
@@ -101,8 +100,8 @@ def set_status(db: Database, actor: Actor, campaign_id: str, status: str) -> Non
         if status not in TRANSITIONS.get(c["status"], set()):
             raise InvalidState(f"campaign {campaign_id} is {c['status']}; it cannot become {status}")
         campaigns_sql.update_campaign(cur, campaign_id, status=status)
-        audit_sql.append(cur, actor.username, actor.source, f"campaign.{status}", "campaign", campaign_id,
-                     {"status": c["status"]}, {"status": status})
+        audit.record(cur, actor, f"campaign.{status}", "campaign", campaign_id,
+                     before={"status": c["status"]}, after={"status": status})
 
     db.transaction(work)
 
@@ -119,8 +118,7 @@ def set_dates(db: Database, actor: Actor, campaign_id: str, opens_on: date, due_
             raise NotFound(f"unknown campaign {campaign_id!r}")
         new = {"opens_on": opens_on, "due_on": due_on, "closes_on": closes_on}
         campaigns_sql.update_campaign(cur, campaign_id, **new)
-        audit_sql.append(cur, actor.username, actor.source, "campaign.dates", "campaign", campaign_id,
-                     {k: c[k] for k in new}, new)
+        audit.record(cur, actor, "campaign.dates", "campaign", campaign_id, before={k: c[k] for k in new}, after=new)
 
     db.transaction(work)
 

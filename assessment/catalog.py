@@ -6,12 +6,11 @@ from functools import lru_cache
 
 import polars as pl
 
-from . import access
+from . import access, audit
 from .errors import InvalidState, NotFound
 from .model import Actor, Questionnaire
 from .questionnaire import loads
 from .storage import Database
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 
@@ -29,8 +28,8 @@ def register_questionnaire(db: Database, actor: Actor, q: Questionnaire) -> bool
                 f"questionnaire {q.id} version {q.version} is already stored with different content "
                 f"(hash {existing[:12]}, this file {q.content_hash[:12]}): give the changed file a new version")
         catalog_sql.save_questionnaire(cur, q)
-        audit_sql.append(cur, actor.username, actor.source, "questionnaire.register", "questionnaire",
-                     f"{q.id}@{q.version}", None, {"content_hash": q.content_hash,
+        audit.record(cur, actor, "questionnaire.register", "questionnaire", f"{q.id}@{q.version}",
+                     after={"content_hash": q.content_hash,
                                                   "questions": len(q.questions)})
         return True
 
@@ -96,7 +95,7 @@ def record_plan_review(db: Database, actor: Actor, unit_id: str, reviewed_on, in
         if before is None:
             raise NotFound(f"unknown business unit {unit_id!r}")
         catalog_sql.update_unit(cur, unit_id, **fields)
-        audit_sql.append(cur, actor.username, actor.source, "unit.plan_review", "unit", unit_id,
-                     {k: before[k] for k in fields}, fields)
+        audit.record(cur, actor, "unit.plan_review", "unit", unit_id,
+                     before={k: before[k] for k in fields}, after=fields)
 
     db.transaction(work)

@@ -9,13 +9,12 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from . import clock, scoring
+from . import audit, clock, scoring
 from .catalog import register_questionnaire
 from .clock import now
 from .model import SCORED, Actor, Questionnaire
 from .storage import Database
 from .storage import answers as answers_sql
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 from .storage import scores as scores_sql
@@ -207,8 +206,8 @@ def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None
             campaigns_sql.load_states(cur, cid, camp_states.drop("campaign_id", "answered_share"))
             answers_sql.append_events(cur, data.answers.filter(pl.col("campaign_id") == cid))
             _score(cur, q, cid, camp_states, data)
-        audit_sql.append(cur, actor.username, actor.source, "demo.load", "organisation", "demo", None,
-                     {"units": len(unit_ids), "campaigns": len(data.campaigns), "answers": data.answers.height,
+        audit.record(cur, actor, "demo.load", "organisation", "demo",
+                     after={"units": len(unit_ids), "campaigns": len(data.campaigns), "answers": data.answers.height,
                       "seed": seed})
 
     db.transaction(work)

@@ -25,7 +25,7 @@ import polars as pl
 from openpyxl.utils import get_column_letter
 from pandera.errors import SchemaErrors
 
-from . import access, clock
+from . import access, audit, clock
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import EngineError, NotFound
@@ -57,7 +57,6 @@ from .excel_safety import CheckedWorkbook, Limits, UnsafeWorkbook, check_workboo
 from .model import EDITABLE, Actor, Questionnaire
 from .storage import Database
 from .storage import answers as answers_sql
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import imports as imports_sql
 from .workflow import COMPARED
@@ -681,8 +680,8 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
         answers_sql.append_events(cur, events.select(answers_sql.EVENT_COLUMNS))
         units = sorted(set(changed["unit_id"].to_list()))
         imports_sql.touch_assessments(cur, parsed.meta["campaign_id"], units, at)
-        audit_sql.append(cur, actor.username, actor.source, "excel.import", "campaign", parsed.meta["campaign_id"],
-                     _before(changed), _after(result, changed))
+        audit.record(cur, actor, "excel.import", "campaign", parsed.meta["campaign_id"],
+                     before=_before(changed), after=_after(result, changed))
         result.committed, result.written = True, changed.height
         return result
 

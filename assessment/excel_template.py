@@ -25,7 +25,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from . import access, clock
+from . import access, audit, clock
 from .catalog import campaign_questionnaire
 from .errors import NotFound
 from .excel_export import (
@@ -51,7 +51,6 @@ from .excel_export import (
 from .model import Actor
 from .storage import Database
 from .storage import answers as answers_sql
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 from .storage.imports import TEMPLATE_ACTION
@@ -115,8 +114,8 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
     answered = sum(1 for r in answers.values() if r["level"] is not None or r["is_na"])
 
     def record(cur) -> None:
-        audit_sql.append(cur, actor.username, actor.source, TEMPLATE_ACTION, "template", template_id, None,
-                     {"campaign_id": campaign_id, "unit_id": unit_id, "digest": digest,
+        audit.record(cur, actor, TEMPLATE_ACTION, "template", template_id,
+                     after={"campaign_id": campaign_id, "unit_id": unit_id, "digest": digest,
                       "questions": len(rows), "answered": answered, "format_version": FORMAT_VERSION})
 
     db.transaction(record)

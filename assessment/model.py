@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 
@@ -133,9 +133,12 @@ class Actor:
     units: frozenset[str] = frozenset()
     can_import: bool = False
     source: str = "cli"
+    # Hash of the sign-in session this actor was resolved from (pages); None for the CLI and system jobs.
+    # Every engine write re-checks that session and the user's rights in its own transaction (audit.record).
+    session: str | None = field(default=None, compare=False)
 
     def with_source(self, source: str) -> Actor:
-        return Actor(self.username, self.role, self.units, self.can_import, source)
+        return replace(self, source=source)
 
 
 # Workflow states of an assessment, in one place: the engine, SQL (storage/_sql.py) and pages use these.

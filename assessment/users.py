@@ -9,13 +9,12 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access, passwords
+from . import access, audit, passwords
 from .clock import now
 from .demo import username_for
 from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from .model import Actor
 from .storage import Database
-from .storage import audit as audit_sql
 from .storage import catalog as catalog_sql
 from .storage import users as users_sql
 
@@ -62,8 +61,8 @@ def _create(db: Database, actor: Actor, username: str, display_name: str, role: 
         at = now()
         users_sql.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at)
         users_sql.set_user_units(cur, username, unit_ids)
-        audit_sql.append(cur, actor.username, actor.source, "user.create", "user", username, None,
-                     {"role": role, "units": sorted(unit_ids), "can_import": can_import,
+        audit.record(cur, actor, "user.create", "user", username,
+                     after={"role": role, "units": sorted(unit_ids), "can_import": can_import,
                       "display_name": display_name})
 
     db.transaction(work)
@@ -110,7 +109,7 @@ def update(db: Database, actor: Actor, username: str, role: str | None = None, u
         if active is False:
             users_sql.end_user_sessions(cur, username, now(), "user disabled")
         after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
-        audit_sql.append(cur, actor.username, actor.source, "user.update", "user", username, before, after)
+        audit.record(cur, actor, "user.update", "user", username, before=before, after=after)
 
     db.transaction(work)
 
@@ -139,8 +138,7 @@ def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:
         if users_sql.user(cur, username) is None:
             raise NotFound(f"unknown user {username!r}")
         users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=now(), failed_logins=0)
-        audit_sql.append(cur, actor.username, actor.source, "user.password", "user", username, None,
-                     {"changed": True})
+        audit.record(cur, actor, "user.password", "user", username, after={"changed": True})
 
     db.transaction(work)
 

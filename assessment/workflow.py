@@ -7,14 +7,13 @@ from datetime import date
 
 import polars as pl
 
-from . import access, clock, scoring
+from . import access, audit, clock, scoring
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
 from .model import APPROVED, EDITABLE, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
 from .storage import Database
 from .storage import answers as answers_sql
-from .storage import audit as audit_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 from .storage import scores as scores_sql
@@ -125,9 +124,8 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
                 pl.lit(actor.username).alias("answered_by"), pl.lit(at).alias("answered_at"),
                 pl.lit(actor.source).alias("source")))
             campaigns_sql.touch_assessment(cur, campaign_id, unit_id, at)
-            audit_sql.append(cur, actor.username, actor.source, "answers.save", "assessment",
-                         f"{campaign_id}/{unit_id}", _snapshot(current, changed["question_id"]),
-                         changed.to_dicts())
+            audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}",
+                         before=_snapshot(current, changed["question_id"]), after=changed.to_dicts())
         return SaveResult(changed.height, new.height - changed.height, a["revision"] + (1 if changed.height else 0))
 
     return db.transaction(work)
@@ -221,9 +219,9 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
         scores_sql.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
         campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, SUBMITTED, at, actor.username)
         result = s.units.row(0, named=True)
-        audit_sql.append(cur, actor.username, actor.source, "assessment.submit", "assessment",
-                     f"{campaign_id}/{unit_id}", {"status": a["status"]},
-                     {"status": SUBMITTED, "score": result["score"], "policy": result["policy"]})
+        audit.record(cur, actor, "assessment.submit", "assessment", f"{campaign_id}/{unit_id}",
+                     before={"status": a["status"]},
+                     after={"status": SUBMITTED, "score": result["score"], "policy": result["policy"]})
         return result
 
     return db.transaction(work)
@@ -251,9 +249,8 @@ def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: 
         if status == RETURNED:
             scores_sql.delete(cur, campaign_id, [unit_id])
         action = {APPROVED: "assessment.approve", RETURNED: "assessment.return"}[status]
-        audit_sql.append(cur, actor.username, actor.source, action,
-                     "assessment", f"{campaign_id}/{unit_id}", {"status": a["status"]},
-                     {"status": status, "comment": comment or None})
+        audit.record(cur, actor, action, "assessment", f"{campaign_id}/{unit_id}",
+                     before={"status": a["status"]}, after={"status": status, "comment": comment or None})
 
     db.transaction(work)
 
@@ -276,8 +273,8 @@ def rescore_campaign(db: Database, actor: Actor, campaign_id: str) -> int:
                             pl.col("submitted_at").cast(pl.Date).alias("as_of"))
         s = scoring.score(q, current, units)
         scores_sql.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
-        audit_sql.append(cur, actor.username, actor.source, "campaign.rescore", "campaign", campaign_id,
-                     None, {"units": len(ids), "policy": q.policy_label})
+        audit.record(cur, actor, "campaign.rescore", "campaign", campaign_id,
+                     after={"units": len(ids), "policy": q.policy_label})
         return len(ids)
 
     return db.transaction(work)

@@ -15,11 +15,7 @@ SESSION_KEY = "itscm_session"
 
 
 def _policy() -> auth.SessionPolicy:
-    from datetime import timedelta
-
-    s = load_settings()
-    return auth.SessionPolicy(idle=timedelta(minutes=s.session_idle_minutes),
-                              absolute=timedelta(hours=s.session_max_hours))
+    return auth.SessionPolicy.from_settings()
 
 
 def sso_configured() -> bool:
