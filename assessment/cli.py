@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable
 from datetime import date
 
@@ -13,7 +14,7 @@ from . import __version__, access, catalog, clock, coverage, reports, workflow
 from .campaigns import list_campaigns
 from .catalog import organisation_exists
 from .errors import EngineError, ItscmError
-from .model import Actor
+from .model import RESPONDENTS, Actor
 from .questionnaire import DEFAULT_QUESTIONNAIRE, QuestionnaireError, load_file
 from .settings import load as load_settings
 from .storage import Database
@@ -98,16 +99,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
     q = load_file(args.file)
     print(f"{args.file}: valid — {q.id}@{q.version}, {len(q.domains)} domains, {len(q.questions)} questions, "
           f"{len(q.checklist)} checklist items, content hash {q.content_hash[:12]}")
+    respondents = ", ".join(f"{RESPONDENTS[r]} {n}" for r in RESPONDENTS
+                            if (n := sum(x.respondent == r for x in q.questions)))
+    print(f"  levels {'cumulative' if q.policy.cumulative else 'not cumulative'}; compliance level "
+          f"{q.policy.compliance_level}; respondents: {respondents}; N/A allowed on: "
+          f"{', '.join(x.id for x in q.questions if x.na_allowed) or 'none'}")
     return 0
 
 
 @command("questionnaire coverage")
 def cmd_coverage(args: argparse.Namespace) -> int:
     q = load_file(args.file)
-    print(f"Checklist coverage of {q.id}@{q.version}\n")
-    _print(coverage.checklist_coverage(q))
+    print(f"Coverage of {q.id}@{q.version} ({len(q.questions)} questions)")
+    for _kind, heading, df in coverage.tag_kinds(q):
+        print(f"\n{heading} ({df.height})\n")
+        if not df.height:
+            print("(none defined in this version)")
+            continue
+        _print(df.select("item", "text", "count"))
+        print("\nQuestions per item:")
+        for item, questions in df.select("item", "questions").iter_rows():
+            print(textwrap.fill(questions, width=110, initial_indent=f"  {item + ':':<7} ",
+                                subsequent_indent=" " * 10))
     print("\nClause coverage per standard\n")
-    _print(coverage.standard_coverage(q))
+    print("The catalogue (questionnaires/standards.yaml) is this product's own list of the clauses relevant to IT\n"
+          "service continuity, not the whole standard: the shares below are of that list.\n")
+    _print(coverage.standard_coverage(q).with_columns(
+        pl.col("^% .*$").cast(pl.Int64).cast(pl.String).fill_null("-")))
+    oos = coverage.out_of_scope(q)
+    print(f"\nClauses deliberately out of scope ({oos.height})\n")
+    for std, clause, topic, reason in oos.iter_rows():
+        print(textwrap.fill(f"{std} {clause} ({topic}): {reason}", width=110, initial_indent="  ",
+                            subsequent_indent="    "))
+    if not oos.height:
+        print("(none listed in the catalogue)")
     return 0
 
 

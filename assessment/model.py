@@ -5,6 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+# Who is best placed to answer a question. The one home of these labels: every page, sheet or CLI line
+# that shows a respondent takes its label from here.
+RESPONDENTS: dict[str, str] = {
+    "unit_head": "Unit head",
+    "service_owner": "IT service owner",
+    "continuity_office": "Continuity (BCM) office",
+    "audit": "Audit",
+}
+DEFAULT_RESPONDENT = "unit_head"
+DEFAULT_COMPLIANCE_LEVEL = 3
+
+# The tag lists a question may carry, in display order: top-level list key -> heading.
+TAG_KINDS: dict[str, str] = {
+    "checklist": "Checklist items",
+    "objectives": "Objectives",
+    "practices": "Best practices",
+    "building_blocks": "Building blocks",
+}
+
 
 @dataclass(frozen=True)
 class Level:
@@ -49,6 +68,10 @@ class Policy:
     evidence_rule: EvidenceRule
     tiers: tuple[Tier, ...]
     rollup: Rollup
+    # Level N requires every criterion of levels 1..N-1 (stated in the scale text when true).
+    cumulative: bool = False
+    # The level counted as "compliant" with a cited clause in the standards view.
+    compliance_level: int = DEFAULT_COMPLIANCE_LEVEL
 
 
 @dataclass(frozen=True)
@@ -59,8 +82,13 @@ class Reference:
 
 @dataclass(frozen=True)
 class ChecklistItem:
+    """An item of a tag list (checklist, objectives, practices, building blocks): id and text."""
+
     id: str
     text: str
+
+
+TagItem = ChecklistItem
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,20 @@ class Question:
     na_allowed: bool
     levels: tuple[str, ...]
     references: tuple[Reference, ...]
+    respondent: str = DEFAULT_RESPONDENT
+    objectives: tuple[str, ...] = ()
+    practices: tuple[str, ...] = ()
+    building_blocks: tuple[str, ...] = ()
+
+    @property
+    def respondent_label(self) -> str:
+        return RESPONDENTS.get(self.respondent, self.respondent)
+
+    def tags(self, kind: str) -> tuple[str, ...]:
+        """The ids this question carries for one of TAG_KINDS."""
+        if kind not in TAG_KINDS:
+            raise KeyError(f"unknown tag kind {kind!r} (known: {', '.join(TAG_KINDS)})")
+        return getattr(self, kind)
 
 
 @dataclass(frozen=True)
@@ -100,10 +142,26 @@ class Questionnaire:
     content_hash: str
     source: str = field(repr=False, default="")
     standards: dict = field(repr=False, default_factory=dict, compare=False, hash=False)
+    objectives: tuple[TagItem, ...] = ()
+    practices: tuple[TagItem, ...] = ()
+    building_blocks: tuple[TagItem, ...] = ()
+
+    def tag_items(self, kind: str) -> tuple[TagItem, ...]:
+        """The top-level list for one of TAG_KINDS (empty when this version defines none)."""
+        if kind not in TAG_KINDS:
+            raise KeyError(f"unknown tag kind {kind!r} (known: {', '.join(TAG_KINDS)})")
+        return getattr(self, kind)
 
     @property
     def questions(self) -> tuple[Question, ...]:
         return tuple(q for d in self.domains for q in d.questions)
+
+    def question(self, question_id: str) -> Question:
+        """The question with this id; KeyError names it when the questionnaire has none."""
+        for x in self.questions:
+            if x.id == question_id:
+                return x
+        raise KeyError(f"{self.id}@{self.version} has no question {question_id!r}")
 
     @property
     def policy_label(self) -> str:

@@ -13,6 +13,10 @@ import yaml
 
 from .errors import ItscmError
 from .model import (
+    DEFAULT_COMPLIANCE_LEVEL,
+    DEFAULT_RESPONDENT,
+    RESPONDENTS,
+    TAG_KINDS,
     Band,
     ChecklistItem,
     Domain,
@@ -33,6 +37,9 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DOMAIN_RE = re.compile(r"^[A-Z]{2,6}$")
 QUESTION_RE = re.compile(r"^([A-Z]{2,6})-\d{2}$")
 VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
+# How a problem names one id of each tag list ("unknown checklist item 'CL-99'").
+TAG_NOUNS = {"checklist": "checklist item", "objectives": "objective", "practices": "practice",
+             "building_blocks": "building block"}
 
 
 class QuestionnaireError(ItscmError):
@@ -115,12 +122,53 @@ def content_hash(raw: dict) -> str:
 
 
 def load_standards(path: Path) -> dict[str, dict]:
-    """Return {standard: {"title": ..., "clauses": {id: topic}}} from a catalogue file."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    """Return {standard: {"title", "clauses": {id: topic}, "out_of_scope": {id: reason}}} from a catalogue.
+
+    Raises QuestionnaireError listing every problem of the catalogue file.
+    """
+    chk = _Checker([])
+    out = _standards(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, chk)
+    if chk.problems:
+        raise QuestionnaireError(str(path), chk.problems)
+    return out
+
+
+def _standards(raw: Any, chk: _Checker) -> dict[str, dict]:
+    root = chk.mapping(raw, "(root)")
     out: dict[str, dict] = {}
-    for key, std in (raw.get("standards") or {}).items():
-        clauses = {str(c["id"]): str(c.get("topic", "")) for c in std.get("clauses") or []}
-        out[str(key)] = {"title": std.get("title", key), "clauses": clauses}
+    for key, std in chk.mapping(root.get("standards", {}), "standards").items():
+        p = f"standards.{key}"
+        m = chk.mapping(std, p)
+        clauses: dict[str, str] = {}
+        for i, c in enumerate(chk.seq(m.get("clauses", []), f"{p}.clauses")):
+            cm = chk.mapping(c, f"{p}.clauses[{i}]")
+            cid = str(cm.get("id", "")).strip()
+            if not cid:
+                chk.add(f"{p}.clauses[{i}].id", "missing")
+            elif cid in clauses:
+                chk.add(f"{p}.clauses[{i}].id", f"duplicate clause id {cid!r}")
+            clauses[cid] = str(cm.get("topic", ""))
+        out[str(key)] = {"title": str(m.get("title", key)), "clauses": clauses,
+                         "out_of_scope": _out_of_scope(m.get("out_of_scope", []), p, str(key), clauses, chk)}
+    return out
+
+
+def _out_of_scope(node: Any, p: str, std: str, clauses: dict[str, str], chk: _Checker) -> dict[str, str]:
+    """Clauses deliberately not assessed, each with its reason: listed by the standards view as such."""
+    out: dict[str, str] = {}
+    for i, item in enumerate(chk.seq(node, f"{p}.out_of_scope")):
+        q = f"{p}.out_of_scope[{i}]"
+        m = chk.mapping(item, q)
+        cid = str(m.get("clause", "")).strip()
+        reason = chk.text(m, "reason", q)
+        if not cid:
+            chk.add(f"{q}.clause", "missing")
+        elif cid not in clauses:
+            chk.add(f"{q}.clause", f"unknown clause {cid!r} for {std}")
+        elif cid in out:
+            chk.add(f"{q}.clause", f"clause {cid!r} is listed twice")
+        elif reason:
+            out[cid] = reason
     return out
 
 
@@ -162,11 +210,15 @@ def _load_catalogue(root: dict, base_dir: Path, chk: _Checker) -> dict[str, dict
     if not path.is_file():
         chk.add("standards_catalogue", f"catalogue file {ref!r} not found beside the questionnaire")
         return {}
+    sub = _Checker([])
     try:
-        return load_standards(path)
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        standards = _standards(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, sub)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         chk.add("standards_catalogue", f"catalogue {ref!r} is invalid: {exc}")
         return {}
+    for problem in sub.problems:
+        chk.add("standards_catalogue", f"{ref}: {problem}")
+    return standards
 
 
 def _build(root: dict, standards: dict[str, dict] | None, chk: _Checker) -> Questionnaire | None:
@@ -179,9 +231,11 @@ def _build(root: dict, standards: dict[str, dict] | None, chk: _Checker) -> Ques
     scale = _scale(root.get("scale"), chk)
     bands = _bands(root.get("bands"), chk)
     policy = _policy(root.get("policy"), chk)
-    checklist = _checklist(root.get("checklist"), chk)
-    domains = _domains(root.get("domains"), {c.id for c in checklist}, standards, chk)
-    _check_coverage(checklist, domains, chk)
+    # The checklist is required; the other tag lists are optional (1.0.0 has none).
+    tags = {kind: _tag_list(root.get(kind, None if kind == "checklist" else []), kind, chk) for kind in TAG_KINDS}
+    domains = _domains(root.get("domains"), {k: {t.id for t in v} for k, v in tags.items()}, standards, chk)
+    for kind, items in tags.items():
+        _check_coverage(kind, items, domains, chk)
     if chk.problems:
         return None
     return Questionnaire(
@@ -192,11 +246,14 @@ def _build(root: dict, standards: dict[str, dict] | None, chk: _Checker) -> Ques
         scale=scale,
         bands=bands,
         policy=policy,
-        checklist=checklist,
+        checklist=tags["checklist"],
         domains=domains,
         content_hash=content_hash(root),
         source=yaml.safe_dump(root, sort_keys=False, allow_unicode=True),
         standards=standards or {},
+        objectives=tags["objectives"],
+        practices=tags["practices"],
+        building_blocks=tags["building_blocks"],
     )
 
 
@@ -267,23 +324,32 @@ def _policy(node: Any, chk: _Checker) -> Policy:
     for key in ("question_to_domain", "domain_to_unit"):
         if getattr(rollup, key) != "weighted_mean":
             chk.add(f"policy.rollup.{key}", f"only 'weighted_mean' is supported, got {getattr(rollup, key)!r}")
-    return Policy(chk.boolean(na, "reason_required", "policy.na", True), rule, tuple(tiers), rollup)
+    cumulative = chk.boolean(m, "cumulative", "policy", False)
+    if cumulative and rule.cap_level >= rule.min_level:
+        # A score capped at the guarded level or above would claim the criteria the missing evidence denies.
+        chk.add("policy.evidence_rule.cap_level",
+                f"must be below min_level ({rule.min_level}) when policy.cumulative is true, got {rule.cap_level}")
+    compliance = (chk.integer(m, "compliance_level", "policy", 0, 5) if "compliance_level" in m
+                  else DEFAULT_COMPLIANCE_LEVEL)
+    return Policy(chk.boolean(na, "reason_required", "policy.na", True), rule, tuple(tiers), rollup,
+                  cumulative=cumulative, compliance_level=compliance)
 
 
-def _checklist(node: Any, chk: _Checker) -> tuple[ChecklistItem, ...]:
+def _tag_list(node: Any, kind: str, chk: _Checker) -> tuple[ChecklistItem, ...]:
     items, seen = [], set()
-    for i, item in enumerate(chk.seq(node, "checklist")):
-        p = f"checklist[{i}]"
+    noun = "checklist" if kind == "checklist" else TAG_NOUNS[kind]
+    for i, item in enumerate(chk.seq(node, kind)):
+        p = f"{kind}[{i}]"
         m = chk.mapping(item, p)
         cid = chk.text(m, "id", p)
         if cid in seen:
-            chk.add(f"{p}.id", f"duplicate checklist id {cid!r}")
+            chk.add(f"{p}.id", f"duplicate {noun} id {cid!r}")
         seen.add(cid)
         items.append(ChecklistItem(cid, chk.text(m, "text", p)))
     return tuple(items)
 
 
-def _domains(node: Any, checklist: set[str], standards: dict | None, chk: _Checker) -> tuple[Domain, ...]:
+def _domains(node: Any, tags: dict[str, set[str]], standards: dict | None, chk: _Checker) -> tuple[Domain, ...]:
     domains, seen_d, seen_q = [], set(), set()
     items = chk.seq(node, "domains")
     if node is not None and not items:
@@ -302,7 +368,7 @@ def _domains(node: Any, checklist: set[str], standards: dict | None, chk: _Check
         if not qitems:
             chk.add(f"{p}.questions", "a domain needs at least one question")
         for j, qnode in enumerate(qitems):
-            q = _question(qnode, f"{p}.questions[{j}]", did, checklist, standards, chk)
+            q = _question(qnode, f"{p}.questions[{j}]", did, tags, standards, chk)
             if q.id in seen_q:
                 chk.add(f"{p}.questions[{j}].id", f"duplicate question id {q.id!r}")
             seen_q.add(q.id)
@@ -313,7 +379,7 @@ def _domains(node: Any, checklist: set[str], standards: dict | None, chk: _Check
     return tuple(domains)
 
 
-def _question(node: Any, p: str, domain_id: str, checklist: set[str], standards: dict | None,
+def _question(node: Any, p: str, domain_id: str, tags: dict[str, set[str]], standards: dict | None,
               chk: _Checker) -> Question:
     m = chk.mapping(node, p)
     qid = chk.text(m, "id", p)
@@ -334,8 +400,12 @@ def _question(node: Any, p: str, domain_id: str, checklist: set[str], standards:
     if m.get("checklist") is not None and not cl:
         chk.add(f"{p}.checklist", "at least one checklist item is required")
     for k, c in enumerate(cl):
-        if c not in checklist:
+        if c not in tags["checklist"]:
             chk.add(f"{p}.checklist[{k}]", f"unknown checklist item {c!r}")
+    extra = {kind: _question_tags(m, p, kind, tags[kind], chk) for kind in TAG_KINDS if kind != "checklist"}
+    respondent = m.get("respondent", DEFAULT_RESPONDENT)
+    if respondent not in RESPONDENTS:
+        chk.add(f"{p}.respondent", f"expected one of {', '.join(sorted(RESPONDENTS))}, got {respondent!r}")
     refs = []
     rnodes = chk.seq(m.get("references"), f"{p}.references")
     if m.get("references") is not None and not rnodes:
@@ -353,7 +423,17 @@ def _question(node: Any, p: str, domain_id: str, checklist: set[str], standards:
         na_allowed=chk.boolean(m, "na_allowed", p, False),
         levels=tuple(str(lv).strip() for lv in levels),
         references=tuple(refs),
+        respondent=str(respondent),
+        **extra,
     )
+
+
+def _question_tags(m: dict, p: str, kind: str, known: set[str], chk: _Checker) -> tuple[str, ...]:
+    ids = chk.seq(m.get(kind, []), f"{p}.{kind}")
+    for k, tag in enumerate(ids):
+        if tag not in known:
+            chk.add(f"{p}.{kind}[{k}]", f"unknown {TAG_NOUNS[kind]} {tag!r}")
+    return tuple(str(t) for t in ids)
 
 
 def _reference(node: Any, p: str, standards: dict | None, chk: _Checker) -> Reference:
@@ -366,14 +446,17 @@ def _reference(node: Any, p: str, standards: dict | None, chk: _Checker) -> Refe
         chk.add(f"{p}.standard", f"unknown standard {std!r} (known: {', '.join(sorted(standards))})")
     elif clause not in standards[std]["clauses"]:
         chk.add(f"{p}.clause", f"unknown clause {clause!r} for {std}")
+    elif clause in standards[std].get("out_of_scope", {}):
+        chk.add(f"{p}.clause", f"clause {clause!r} of {std} is listed as out of scope in the catalogue")
     return Reference(std, clause)
 
 
-def _check_coverage(checklist: tuple[ChecklistItem, ...], domains: tuple[Domain, ...], chk: _Checker) -> None:
-    covered = {c for d in domains for q in d.questions for c in q.checklist}
-    for i, item in enumerate(checklist):
+def _check_coverage(kind: str, items: tuple[ChecklistItem, ...], domains: tuple[Domain, ...],
+                    chk: _Checker) -> None:
+    covered = {c for d in domains for q in d.questions for c in q.tags(kind)}
+    for i, item in enumerate(items):
         if item.id and item.id not in covered:
-            chk.add(f"checklist[{i}]", f"item {item.id!r} is not covered by any question")
+            chk.add(f"{kind}[{i}]", f"item {item.id!r} is not covered by any question")
 
 
 def load_default() -> Questionnaire:
