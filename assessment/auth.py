@@ -32,7 +32,8 @@ class SessionPolicy:
     absolute: timedelta = timedelta(hours=12)
 
 
-def _hash_token(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the sessions table stores instead of the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -75,7 +76,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
         if passwords.needs_rehash(u["password_hash"]):
             fields["password_hash"] = passwords.hash_password(password)
         store.update_user(cur, username, **fields)
-        store.insert_session(cur, _hash_token(token), username, at)
+        store.insert_session(cur, token_hash(token), username, at)
         audit.append(cur, username, source, "login", "user", username, None, None)
 
     db.transaction(succeed)
@@ -85,7 +86,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
 def create_session(db: Database, username: str, at: datetime | None = None) -> str:
     """A session for an identity already proven elsewhere (single sign-on, tests)."""
     token = secrets.token_urlsafe(32)
-    db.transaction(lambda cur: store.insert_session(cur, _hash_token(token), username, at or now()))
+    db.transaction(lambda cur: store.insert_session(cur, token_hash(token), username, at or now()))
     return token
 
 
@@ -95,7 +96,7 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     if not token:
         return None
     policy, at = policy or SessionPolicy(), at or now()
-    th = _hash_token(token)
+    th = token_hash(token)
     with db.read() as cur:
         s = store.session(cur, th)
         u = store.user(cur, s["username"]) if s else None
@@ -119,12 +120,12 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
 
 def session_end_reason(db: Database, token: str) -> str | None:
     with db.read() as cur:
-        s = store.session(cur, _hash_token(token))
+        s = store.session(cur, token_hash(token))
     return s["end_reason"] if s else None
 
 
 def logout(db: Database, token: str) -> None:
-    th = _hash_token(token)
+    th = token_hash(token)
 
     def work(cur) -> None:
         s = store.session(cur, th)
