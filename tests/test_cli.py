@@ -1,16 +1,73 @@
-"""The CLI package: the registry builds every command, bad dates are usage errors, no import cycle."""
+"""The CLI package: tables cannot be forged by user text, the registry builds every command, no import cycle."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from assessment import auth, users
 from assessment.cli import _base, build_parser, main
-from assessment.cli._base import arg, command, group
+from assessment.cli._base import arg, command, escape_frame, group
+from assessment.storage.db import open_database
 
 CLI = Path(__file__).resolve().parent.parent / "assessment" / "cli"
+# A display name and a typed user name that would recolour the terminal and draw a row of their own.
+FORGED = "Mallory\x1b[31m\n| forged | row |"
+
+
+def _unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def _assert_table_intact(out: str) -> None:
+    assert "\x1b" not in out and "\r" not in out
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert lines, out
+    assert not any(line.startswith("| forged") for line in lines), out
+    assert {_unescaped_pipes(line) for line in lines} == {_unescaped_pipes(lines[0])}, out  # no extra columns
+
+
+@pytest.fixture
+def forged_db(tmp_path) -> str:
+    path = tmp_path / "forged.duckdb"
+    db = open_database(path)
+    users.create_first_admin(db, "alice", "a long enough passphrase", FORGED)
+    with pytest.raises(auth.LoginFailed):
+        auth.login(db, FORGED, "wrong password", source="cli")
+    db.close()
+    return str(path)
+
+
+def test_audit_log_shows_control_characters_as_escapes(forged_db, capsys):
+    assert main(["--db", forged_db, "audit", "log"]) == 0
+    out = capsys.readouterr().out
+    _assert_table_intact(out)
+    assert r"mallory\x1b[31m\n\| forged \| row \|" in out  # the typed name, lower-cased by login, readable
+
+
+def test_users_table_shows_control_characters_as_escapes(forged_db, capsys):
+    assert main(["--db", forged_db, "users"]) == 0
+    out = capsys.readouterr().out
+    _assert_table_intact(out)
+    assert r"Mallory\x1b[31m\n\| forged \| row \|" in out
+
+
+def test_escape_frame_shows_every_kind_of_control_character():
+    df = pl.DataFrame({
+        "text": ["tab\there", "del\x7f c1\x9b", "bidi\u202eevil\u2066", "line\u2028sep", "a|b", "plain é", None],
+        "tags": [["x\ny"], [], None, ["ok"], ["\x00"], ["|"], ["é"]],
+        "kind": pl.Series(["a\rb", "b", "c", "d", "e", "f", "g"], dtype=pl.Categorical),
+        "n": [1, 2, 3, 4, 5, 6, 7],
+    })
+    out = escape_frame(df)
+    assert out["text"].to_list() == ["tab\\there", "del\\x7f c1\\x9b", "bidi\\u202eevil\\u2066", "line\\u2028sep",
+                                     "a\\|b", "plain é", None]
+    assert out["tags"].to_list() == [["x\\ny"], [], None, ["ok"], ["\\x00"], ["\\|"], ["é"]]
+    assert out["kind"].to_list()[0] == "a\\rb" and out["n"].to_list() == df["n"].to_list()
 
 
 def test_a_bad_today_is_a_usage_error_not_a_traceback(capsys):

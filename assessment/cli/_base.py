@@ -113,12 +113,35 @@ def campaign_id(db: Database, args: argparse.Namespace) -> str:
     return (scored if scored.height else df)["campaign_id"][-1]
 
 
+# Characters that move the cursor, recolour the terminal, start a new line or reverse the text direction are
+# shown as escapes, so text from users (names, comments, imported cells) cannot forge or hide table rows.
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_CODES = (*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+          *range(0x2066, 0x206A))  # C0, DEL, C1; the line and paragraph separators; bidirectional controls
+ESCAPES: dict[str, str] = {
+    chr(c): _NAMED.get(chr(c)) or (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CODES
+} | {"|": "\\|"}  # a pipe inside a cell would otherwise draw a column of its own
+_TEXT = (pl.String, pl.Categorical, pl.Enum)
+
+
+def _escape(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).str.replace_many(list(ESCAPES), list(ESCAPES.values()))
+
+
+def escape_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell, also inside lists, with control characters and pipes shown as escapes."""
+    exprs = [_escape(pl.col(name)) if isinstance(dtype, _TEXT) else pl.col(name).list.eval(_escape(pl.element()))
+             for name, dtype in df.schema.items()
+             if isinstance(dtype, _TEXT) or (isinstance(dtype, pl.List) and isinstance(dtype.inner, _TEXT))]
+    return df.with_columns(exprs)
+
+
 def print_table(df: pl.DataFrame, floats: int = 2) -> None:
-    """The one table printer of the CLI: markdown-style rows, floats rounded."""
+    """The one table printer of the CLI: markdown-style rows, floats rounded, text cells escaped."""
     if df.height == 0:
         print("(nothing to show)")
         return
-    df = df.with_columns(pl.col(pl.Float64).round(floats))
+    df = escape_frame(df.with_columns(pl.col(pl.Float64).round(floats)))
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
                    tbl_formatting="ASCII_MARKDOWN", tbl_width_chars=250, fmt_str_lengths=60):
         print(df)
