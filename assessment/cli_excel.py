@@ -18,7 +18,7 @@ from .cli import _actor, _db, _print, _today, command
 
 @command("export")
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import excel_export
+    from .excel import export as excel_export
 
     filters = reports.Filters(division_ids=tuple(args.division) if args.division else None,
                               unit_ids=tuple(args.unit) if args.unit else None)
@@ -31,7 +31,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @command("template")
 def cmd_template(args: argparse.Namespace) -> int:
-    from . import excel_template
+    from .excel import template as excel_template
 
     out = Path(args.output)
     res = excel_template.unit_template(_db(args), _actor(args), args.campaign, args.unit, out, _today(args))
@@ -42,7 +42,7 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 @command("import")
 def cmd_import(args: argparse.Namespace) -> int:
-    from . import excel_import
+    from .excel import importer as excel_import
 
     db, actor, path = _db(args), _actor(args), Path(args.file)
     if args.dry_run:

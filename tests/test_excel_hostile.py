@@ -12,8 +12,10 @@ from datetime import date
 import openpyxl
 import pytest
 
-from assessment import excel_export, excel_import, excel_template
-from assessment.excel_safety import Limits, UnsafeWorkbook, check_workbook
+from assessment.excel import export as excel_export
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
+from assessment.excel.safety import Limits, UnsafeWorkbook, check_workbook
 from assessment.model import Answer
 
 from .helpers.excel import (
@@ -363,3 +365,4 @@ def test_analyse_never_raises_for_a_broken_file(dbx):
     for content in (b"PK\x03\x04garbage", b"PK\x05\x06" + bytes(18), os.urandom(100)):
         result = excel_import.analyse(dbx, ADMIN, content, "broken.xlsx", today=TODAY)
         assert result.problems and result.problems[0].sheet == "(file)"
+

@@ -11,9 +11,12 @@ from datetime import date
 import polars as pl
 import pytest
 
-from assessment import campaigns, excel_export, excel_import, excel_template, workflow
+from assessment import campaigns, workflow
 from assessment.cli import main as cli_main
 from assessment.errors import PermissionDenied
+from assessment.excel import export as excel_export
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
 from assessment.model import Actor, Answer
 from assessment.storage import audit as audit_store
 from assessment.storage import scores as score_store
@@ -175,7 +178,7 @@ def test_commit_rolls_back_everything_if_the_transaction_fails(answered, monkeyp
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(excel_import.audit_sql, "append", boom)
+    monkeypatch.setattr(audit_store, "append", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         commit(answered, data)
     assert fingerprint(answered) == before
@@ -322,3 +325,4 @@ def test_cli_export_template_and_import(tmp_path, mini_q, capsys):
     (tmp_path / "notes.xlsx").write_text("a,b\n1,2\n")
     assert cli_main([*base, "import", str(tmp_path / "notes.xlsx"), "--dry-run"]) == 1
     assert "not an Excel .xlsx workbook (a text file (CSV?)" in capsys.readouterr().err
+

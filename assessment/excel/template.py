@@ -25,10 +25,16 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from . import access, audit, clock
-from .catalog import campaign_questionnaire
-from .errors import NotFound
-from .excel_export import (
+from .. import access, audit, clock
+from ..catalog import campaign_questionnaire
+from ..errors import NotFound
+from ..model import Actor
+from ..storage import Database
+from ..storage import answers as answers_sql
+from ..storage import campaigns as campaigns_sql
+from ..storage import catalog as catalog_sql
+from ..storage.imports import TEMPLATE_ACTION
+from .format import (
     ANSWERS_SHEET,
     COL_COMMENT,
     COL_DATE,
@@ -41,21 +47,16 @@ from .excel_export import (
     ID_COLUMNS,
     IDS_HEADER,
     IDS_SHEET,
+    LIST_SHEET,
     META_SHEET,
     NA,
     TEMPLATE_KIND,
-    cell_text,
+    generated_now,
     manifest_digest,
-    utcnow,
+    meta_rows,
 )
-from .model import Actor
-from .storage import Database
-from .storage import answers as answers_sql
-from .storage import campaigns as campaigns_sql
-from .storage import catalog as catalog_sql
-from .storage.imports import TEMPLATE_ACTION
+from .safety import cell_text
 
-LIST_SHEET = "Lists"
 LEVELS_ALL, LEVELS_NO_NA = "LevelChoices", "LevelChoicesNoNA"
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -108,7 +109,7 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
         raise NotFound(f"unit {unit_id!r} is not part of campaign {campaign_id}")
     answers = {r["question_id"]: r for r in current.to_dicts()}
     template_id = uuid.uuid4().hex
-    generated = utcnow()
+    generated = generated_now()
     rows = [(unit_id, x.id, answers[x.id]["event_id"] if x.id in answers else None) for x in q.questions]
     digest = manifest_digest(TEMPLATE_KIND, campaign_id, template_id, rows)
     answered = sum(1 for r in answers.values() if r["level"] is not None or r["is_na"])
@@ -131,11 +132,9 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
     wb.defined_names[LEVELS_NO_NA] = DefinedName(LEVELS_NO_NA, attr_text=f"{LIST_SHEET}!$A$1:$A$6")
     _answers_sheet(ws, q, campaign_id, unit_id, answers)
     meta = wb.create_sheet(META_SHEET)
-    for i, (k, v) in enumerate([
-            ("kind", TEMPLATE_KIND), ("format_version", FORMAT_VERSION), ("template_id", template_id),
-            ("campaign_id", campaign_id), ("unit_id", unit_id), ("questionnaire", q.policy_label),
-            ("generated_at", generated.isoformat()), ("generated_by", actor.username), ("digest", digest)],
-            start=1):
+    for i, (k, v) in enumerate(meta_rows(
+            TEMPLATE_KIND, campaign_id=campaign_id, questionnaire=q.policy_label, generated_at=generated,
+            generated_by=actor.username, digest=digest, template_id=template_id, unit_id=unit_id), start=1):
         _text(meta, i, 1, k)
         _text(meta, i, 2, v)
     meta.sheet_state = "hidden"

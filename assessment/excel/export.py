@@ -1,18 +1,16 @@
 """The auditor pack: one formatted workbook per campaign (optionally one division or unit), written by
 xlsxwriter in constant-memory mode. Every value read from the database is written with a typed call
 (write_string / write_number / write_datetime), never the guessing write(), and all user text goes through
-excel_safety.literal_text, so no cell can ever hold a formula.
+safety.literal_text, so no cell can ever hold a formula.
 
 The Answers sheet doubles as an import source: hidden id columns and the hidden _meta/_ids sheets (the same
-layout the offline template uses) let excel_import match every row by id and detect later changes.
+layout the offline template uses, see format) let the importer match every row by id and detect later changes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -21,56 +19,43 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from . import __version__, access, audit, clock, reports
-from .catalog import campaign_questionnaire
-from .errors import NotFound, ValidationError
-from .excel_safety import literal_text
-from .model import Actor, Questionnaire
-from .questionnaire import QUESTIONNAIRE_DIR, load_standards
-from .storage import Database
-from .storage import campaigns as campaigns_sql
-from .storage import exports as exports_sql
+from .. import __version__, access, audit, clock, reports
+from ..catalog import campaign_questionnaire
+from ..errors import NotFound, ValidationError
+from ..model import Actor, Questionnaire
+from ..questionnaire import QUESTIONNAIRE_DIR, load_standards
+from ..storage import Database
+from ..storage import campaigns as campaigns_sql
+from ..storage import exports as exports_sql
+from .format import (
+    ANSWERS_SHEET,
+    COL_COMMENT,
+    COL_DATE,
+    COL_EVIDENCE,
+    COL_LEVEL,
+    COL_QUESTION,
+    COL_REASON,
+    COL_UNIT,
+    COL_URL,
+    FORMAT_VERSION,
+    ID_CAMPAIGN,
+    ID_EVENT,
+    ID_FORMAT,
+    ID_QUESTION,
+    ID_UNIT,
+    IDS_HEADER,
+    IDS_SHEET,
+    META_SHEET,
+    NA,
+    PACK_KIND,
+    generated_now,
+    manifest_digest,
+    meta_rows,
+)
+from .safety import cell_text
 
-# ------------------------------------------------------------------ workbook format shared with template/import
-FORMAT_VERSION = "1"
-PACK_KIND = "auditor-pack"
-TEMPLATE_KIND = "unit-template"
-ANSWERS_SHEET = "Answers"
-META_SHEET = "_meta"
-IDS_SHEET = "_ids"
-# Hidden per-row ids: rows are matched by these, never by visible text.
-ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (
-    "id:campaign", "id:unit", "id:question", "id:base_event", "id:format")
-ID_COLUMNS = (ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT)
-IDS_HEADER = ("campaign_id", "unit_id", "question_id", "base_event_id")
-# Answer columns the import reads (same header text in the template and the pack).
-COL_QUESTION, COL_UNIT, COL_LEVEL, COL_REASON, COL_EVIDENCE, COL_URL, COL_DATE, COL_COMMENT = (
-    "Question ID", "Unit ID", "Level", "N/A reason", "Evidence", "Evidence URL", "Evidence date", "Comment")
-NA = "N/A"
-MAX_CELL = 32767
-TRUNCATED = " [truncated: the full text is in the application]"
 EXCEL_ROWS = 1_048_576
 AUDIT_LIMIT = 200_000
-
-
-def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]) -> str:
-    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free."""
-    body = sorted(tuple("" if v is None else str(v) for v in r) for r in rows)
-    canonical = json.dumps([kind, FORMAT_VERSION, campaign_id, ref, body], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def utcnow() -> datetime:
-    """Generation time shown in workbooks: whole seconds (a cell shows no more)."""
-    return clock.now().replace(microsecond=0)
-
-
-def cell_text(value: Any) -> str:
-    """User text for a cell: literal (never a formula) and within Excel's 32,767 characters."""
-    text = literal_text(value)
-    if len(text) > MAX_CELL:
-        text = text[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
-    return text
 
 
 def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str, str]:
@@ -306,7 +291,7 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
     """Write the auditor pack of a campaign to out (a path or a binary stream)."""
     access.require(actor, "export")
     today = today or clock.today()
-    generated = utcnow()
+    generated = generated_now()
     with db.read() as cur:
         camp = campaigns_sql.campaign(cur, campaign_id)
     if camp is None:
@@ -384,11 +369,9 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
         write_table(wb, f, "Questionnaire", q_cols, q_frame, 4)
         if audit_log is not None:
             write_table(wb, f, "Audit log", AUDIT_COLS, audit_log, 1)
-        _key_values(wb, f, META_SHEET, None, [
-            ("kind", PACK_KIND), ("format_version", FORMAT_VERSION), ("template_id", ""),
-            ("campaign_id", campaign_id), ("unit_id", ""), ("questionnaire", q.policy_label),
-            ("generated_at", generated.isoformat()), ("generated_by", actor.username), ("digest", digest)],
-            hide=True)
+        _key_values(wb, f, META_SHEET, None, meta_rows(
+            PACK_KIND, campaign_id=campaign_id, questionnaire=q.policy_label, generated_at=generated,
+            generated_by=actor.username, digest=digest), hide=True)
         write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
             "id_campaign", "unit_id", "question_id", "id_event"))], answers, hide=True)
     finally:

@@ -43,8 +43,8 @@ from typing import BinaryIO
 
 from defusedxml import ElementTree as SafeET
 
-from .errors import EngineError
-from .settings import load as load_settings
+from ..errors import EngineError
+from ..settings import load as load_settings
 
 # ---------------------------------------------------------------------------------------------- export side
 
@@ -57,6 +57,18 @@ def literal_text(value: object) -> str:
     text = "" if value is None else str(value)
     if text.startswith(FORMULA_TRIGGERS) or text.startswith(QUOTE):
         return QUOTE + text
+    return text
+
+
+MAX_CELL = 32767  # characters Excel keeps in one cell
+TRUNCATED = " [truncated: the full text is in the application]"
+
+
+def cell_text(value: object) -> str:
+    """User text for a cell: literal (never a formula) and within Excel's 32,767 characters."""
+    text = literal_text(value)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
     return text
 
 

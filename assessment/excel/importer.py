@@ -25,11 +25,17 @@ import polars as pl
 from openpyxl.utils import get_column_letter
 from pandera.errors import SchemaErrors
 
-from . import access, audit, clock
-from .catalog import campaign_questionnaire
-from .clock import now
-from .errors import EngineError, NotFound
-from .excel_export import (
+from .. import access, audit, clock
+from ..answer_rules import COMPARED
+from ..catalog import campaign_questionnaire
+from ..clock import now
+from ..errors import EngineError, NotFound
+from ..model import EDITABLE, Actor, Questionnaire
+from ..storage import Database
+from ..storage import answers as answers_sql
+from ..storage import campaigns as campaigns_sql
+from ..storage import imports as imports_sql
+from .format import (
     ANSWERS_SHEET,
     COL_COMMENT,
     COL_DATE,
@@ -53,13 +59,7 @@ from .excel_export import (
     TEMPLATE_KIND,
     manifest_digest,
 )
-from .excel_safety import CheckedWorkbook, Limits, UnsafeWorkbook, check_workbook, from_literal
-from .model import EDITABLE, Actor, Questionnaire
-from .storage import Database
-from .storage import answers as answers_sql
-from .storage import campaigns as campaigns_sql
-from .storage import imports as imports_sql
-from .workflow import COMPARED
+from .safety import CheckedWorkbook, Limits, UnsafeWorkbook, check_workbook, from_literal
 
 ACTIONS = ("new", "changed", "unchanged", "conflict")
 FILE = "(file)"
