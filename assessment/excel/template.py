@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import polars as pl
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
@@ -25,10 +26,10 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .. import access, audit, clock
+from .. import access, answer_rules, audit, clock
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound
-from ..model import Actor
+from ..model import LEVELS, MAX_LEVEL, MIN_LEVEL, Actor, Questionnaire
 from ..storage import Database
 from ..storage import answers as answers_sql
 from ..storage import campaigns as campaigns_sql
@@ -44,7 +45,11 @@ from .format import (
     COL_REASON,
     COL_URL,
     FORMAT_VERSION,
-    ID_COLUMNS,
+    ID_CAMPAIGN,
+    ID_EVENT,
+    ID_FORMAT,
+    ID_QUESTION,
+    ID_UNIT,
     IDS_HEADER,
     IDS_SHEET,
     LIST_SHEET,
@@ -63,6 +68,7 @@ INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
 WRAP = Alignment(wrap_text=True, vertical="top")
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _ESCAPE_LIKE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+SCALE = f"{MIN_LEVEL}-{MAX_LEVEL}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,53 @@ class TemplateResult:
     filename: str
     questions: int
     answered: int
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of the Answers sheet: its header and width, the column of the row frame it shows, how the
+    value is written (text, level, date, datetime) and whether the respondent fills it in (input: unlocked)."""
+
+    header: str
+    key: str
+    width: float = 12
+    kind: str = "text"
+    input: bool = False
+    hidden: bool = False
+
+
+def answer_fields(q: Questionnaire) -> list[Field]:
+    """The Answers sheet's columns, in order: question, the answer cells, guidance, the six level descriptors,
+    then the hidden ids the importer matches rows by."""
+    return [
+        Field(COL_QUESTION, "question_id", 11), Field("Domain", "domain", 20), Field("Question", "question", 48),
+        Field("N/A allowed", "na_allowed", 8),
+        Field(COL_LEVEL, "level_cell", 8, "level", input=True), Field(COL_REASON, "na_reason", 26, input=True),
+        Field(COL_EVIDENCE, "evidence", 36, input=True), Field(COL_URL, "evidence_url", 30, input=True),
+        Field(COL_DATE, "evidence_date", 13, "date", input=True), Field(COL_COMMENT, "comment", 28, input=True),
+        Field("Evidence expected", "expected", 30), Field("Guidance", "guidance", 36),
+        Field("Current answer by", "answered_by", 16), Field("Current answer at (UTC)", "answered_at", 17, "datetime"),
+        *[Field(f"Level {lv.level} - {lv.name}", f"level_{lv.level}", 28) for lv in q.scale],
+        Field(ID_CAMPAIGN, "campaign_id", hidden=True), Field(ID_UNIT, "unit_id", hidden=True),
+        Field(ID_QUESTION, "question_id", hidden=True), Field(ID_EVENT, "id_event", hidden=True),
+        Field(ID_FORMAT, "id_format", hidden=True),
+    ]
+
+
+@dataclass(frozen=True)
+class TemplateData:
+    """What one unit's template shows, read (and its issue recorded) before the workbook is written."""
+
+    questionnaire: Questionnaire
+    campaign: dict
+    unit: dict
+    assessment: dict
+    rows: pl.DataFrame      # one row per question: the question, its current answer and the hidden ids
+    actor: Actor
+    template_id: str
+    generated: datetime
+    digest: str
+    today: date
 
 
 def _xml_text(value: Any) -> str:
@@ -96,6 +149,15 @@ def template_filename(campaign_id: str, unit_id: str) -> str:
 def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, out: str | Path | BinaryIO,
                   today: date | None = None) -> TemplateResult:
     """Write the offline template of one unit; record its issue (id and digest) in the audit trail."""
+    data = gather(db, actor, campaign_id, unit_id, today)
+    write_template(data, out)
+    answered = data.rows.filter(answer_rules.answered()).height
+    return TemplateResult(data.template_id, data.digest, template_filename(campaign_id, unit_id), data.rows.height,
+                          answered)
+
+
+def gather(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: date | None = None) -> TemplateData:
+    """Read the unit's questions and current answers, and record the template's issue in the audit trail."""
     access.require(actor, "template", unit_id)
     q = campaign_questionnaire(db, campaign_id)
     with db.read() as cur:
@@ -107,51 +169,73 @@ def unit_template(db: Database, actor: Actor, campaign_id: str, unit_id: str, ou
         raise NotFound(f"unknown campaign {campaign_id!r}")
     if unit is None or assessment is None:
         raise NotFound(f"unit {unit_id!r} is not part of campaign {campaign_id}")
-    answers = {r["question_id"]: r for r in current.to_dicts()}
+    rows = _rows(q, campaign_id, unit_id, current)
     template_id = uuid.uuid4().hex
-    generated = generated_now()
-    rows = [(unit_id, x.id, answers[x.id]["event_id"] if x.id in answers else None) for x in q.questions]
-    digest = manifest_digest(TEMPLATE_KIND, campaign_id, template_id, rows)
-    answered = sum(1 for r in answers.values() if r["level"] is not None or r["is_na"])
+    digest = manifest_digest(TEMPLATE_KIND, campaign_id, template_id,
+                             rows.select("unit_id", "question_id", "id_event").iter_rows())
+    answered = rows.filter(answer_rules.answered()).height
 
     def record(cur) -> None:
         audit.record(cur, actor, TEMPLATE_ACTION, "template", template_id,
                      after={"campaign_id": campaign_id, "unit_id": unit_id, "digest": digest,
-                      "questions": len(rows), "answered": answered, "format_version": FORMAT_VERSION})
+                            "questions": rows.height, "answered": answered, "format_version": FORMAT_VERSION})
 
     db.transaction(record)
+    return TemplateData(q, camp, unit, assessment, rows, actor, template_id, generated_now(), digest,
+                        today or clock.today())
 
+
+def _rows(q: Questionnaire, campaign_id: str, unit_id: str, current: pl.DataFrame) -> pl.DataFrame:
+    """Questions in questionnaire order joined with the unit's current answers (keys of answer_fields)."""
+    domains = {d.id: d.name for d in q.domains}
+    questions = pl.DataFrame([
+        {"question_id": x.id, "domain": domains[x.domain_id], "question": x.text,
+         "na_allowed": "yes" if x.na_allowed else "no", "expected": x.evidence, "guidance": x.guidance,
+         **{f"level_{lv.level}": text for lv, text in zip(q.scale, x.levels)}} for x in q.questions])
+    answer_cols = {"event_id": pl.Int64, "level": pl.Int64, "is_na": pl.Boolean, "na_reason": pl.String,
+                   "evidence": pl.String, "evidence_url": pl.String, "evidence_date": pl.Date,
+                   "comment": pl.String, "answered_by": pl.String, "answered_at": pl.Datetime("us")}
+    answers = (current.select("question_id", *[pl.col(c).cast(t) for c, t in answer_cols.items()])
+               if current.height else pl.DataFrame(schema={"question_id": pl.String, **answer_cols}))
+    na = pl.col("is_na").fill_null(False)
+    return questions.join(answers, on="question_id", how="left", maintain_order="left").with_columns(
+        pl.when(na).then(pl.lit(NA)).otherwise(pl.col("level").cast(pl.String)).alias("level_cell"),
+        pl.when(na).then(pl.col("na_reason")).alias("na_reason"),
+        pl.lit(campaign_id).alias("campaign_id"), pl.lit(unit_id).alias("unit_id"),
+        pl.col("event_id").cast(pl.String).alias("id_event"), pl.lit(FORMAT_VERSION).alias("id_format"))
+
+
+def write_template(data: TemplateData, out: str | Path | BinaryIO) -> None:
+    """Instructions, Answers, the hidden Lists, _meta and _ids sheets; structure and locked cells protected."""
     wb = Workbook()
-    _instructions(wb.active, q, camp, unit, assessment, actor, generated, template_id, today or clock.today())
-    ws = wb.create_sheet(ANSWERS_SHEET)
+    _instructions(wb.active, data)
+    _answers_sheet(wb.create_sheet(ANSWERS_SHEET), data.questionnaire, data.rows)
     lists = wb.create_sheet(LIST_SHEET)
-    for i, value in enumerate([*range(6), NA], start=1):
+    for i, value in enumerate([*LEVELS, NA], start=1):
         lists.cell(row=i, column=1, value=value)
-    lists.sheet_state = "hidden"
-    wb.defined_names[LEVELS_ALL] = DefinedName(LEVELS_ALL, attr_text=f"{LIST_SHEET}!$A$1:$A$7")
-    wb.defined_names[LEVELS_NO_NA] = DefinedName(LEVELS_NO_NA, attr_text=f"{LIST_SHEET}!$A$1:$A$6")
-    _answers_sheet(ws, q, campaign_id, unit_id, answers)
+    last = len(LEVELS) + 1
+    wb.defined_names[LEVELS_ALL] = DefinedName(LEVELS_ALL, attr_text=f"{LIST_SHEET}!$A$1:$A${last}")
+    wb.defined_names[LEVELS_NO_NA] = DefinedName(LEVELS_NO_NA, attr_text=f"{LIST_SHEET}!$A$1:$A${last - 1}")
     meta = wb.create_sheet(META_SHEET)
     for i, (k, v) in enumerate(meta_rows(
-            TEMPLATE_KIND, campaign_id=campaign_id, questionnaire=q.policy_label, generated_at=generated,
-            generated_by=actor.username, digest=digest, template_id=template_id, unit_id=unit_id), start=1):
+            TEMPLATE_KIND, campaign_id=data.campaign["campaign_id"], questionnaire=data.questionnaire.policy_label,
+            generated_at=data.generated, generated_by=data.actor.username, digest=data.digest,
+            template_id=data.template_id, unit_id=data.unit["unit_id"]), start=1):
         _text(meta, i, 1, k)
         _text(meta, i, 2, v)
-    meta.sheet_state = "hidden"
     ids = wb.create_sheet(IDS_SHEET)
     for c, h in enumerate(IDS_HEADER, start=1):
         _text(ids, 1, c, h)
-    for r, (u, qid, ev) in enumerate(rows, start=2):
-        for c, v in enumerate((campaign_id, u, qid, None if ev is None else str(ev)), start=1):
+    for r, row in enumerate(data.rows.select("campaign_id", "unit_id", "question_id", "id_event").iter_rows(),
+                            start=2):
+        for c, v in enumerate(row, start=1):
             _text(ids, r, c, v)
-    ids.sheet_state = "hidden"
     for sheet in (meta, ids, lists):
+        sheet.sheet_state = "hidden"
         sheet.protection.sheet = True
     wb.security = WorkbookProtection(lockStructure=True)
     wb.active = 1
-    target = str(out) if isinstance(out, Path) else out
-    wb.save(target)
-    return TemplateResult(template_id, digest, template_filename(campaign_id, unit_id), len(rows), answered)
+    wb.save(str(out) if isinstance(out, Path) else out)
 
 
 def unit_template_bytes(db: Database, actor: Actor, campaign_id: str, unit_id: str,
@@ -161,8 +245,8 @@ def unit_template_bytes(db: Database, actor: Actor, campaign_id: str, unit_id: s
     return buf.getvalue(), result
 
 
-def _instructions(ws, q, camp: dict, unit: dict, assessment: dict, actor: Actor, generated: datetime,
-                  template_id: str, today: date) -> None:
+def _instructions(ws, data: TemplateData) -> None:
+    q, camp, unit = data.questionnaire, data.campaign, data.unit
     ws.title = "Instructions"
     ws.column_dimensions["A"].width = 26
     ws.column_dimensions["B"].width = 100
@@ -173,19 +257,19 @@ def _instructions(ws, q, camp: dict, unit: dict, assessment: dict, actor: Actor,
         ("Campaign", f"{camp['campaign_id']} - {camp['name']} ({camp['status']})"),
         ("Due on", camp["due_on"]),
         ("Business unit", f"{unit['unit_id']} - {unit['name']}, {unit['division']}, tier {unit['tier']}"),
-        ("Assessment status", assessment["status"]),
+        ("Assessment status", data.assessment["status"]),
         ("Questionnaire", f"{q.id} {q.version} ({q.title}), content hash {q.content_hash}"),
-        ("Generated at (UTC)", generated),
-        ("Generated by", actor.username),
-        ("Template id", template_id),
+        ("Generated at (UTC)", data.generated),
+        ("Generated by", data.actor.username),
+        ("Template id", data.template_id),
     ]
     steps = [
         "Fill in the yellow cells of the Answers sheet only; every other cell is locked.",
-        "Level: pick 0-5 from the list (the six level descriptors are beside each question), or N/A where the "
+        f"Level: pick {SCALE} from the list (the six level descriptors are beside each question), or N/A where the "
         "question allows it" + (" - N/A needs a reason." if q.policy.na_reason_required else "."),
         f"Evidence: a level of {rule.min_level} or more needs evidence (a description or a link) dated within "
         f"{rule.max_age_months} months, otherwise it is scored as {rule.cap_level}.",
-        "Evidence date: a date (YYYY-MM-DD), not in the future.",
+        f"Evidence date: a date (YYYY-MM-DD), not in the future and not before {answer_rules.MIN_EVIDENCE_DATE}.",
         "Do not add, delete, move or rename rows, columns or sheets: hidden ids match every row to its "
         "question. Pasted values bypass the drop-down lists, so everything is checked again on import.",
         "Upload the file on the Excel page of the application (or `itscm import FILE`). You first see every "
@@ -218,86 +302,43 @@ def _instructions(ws, q, camp: dict, unit: dict, assessment: dict, actor: Actor,
     ws.protection.sheet = True
 
 
-def _answers_sheet(ws, q, campaign_id: str, unit_id: str, answers: dict[str, dict]) -> None:
-    visible = [
-        (COL_QUESTION, 11, False), ("Domain", 20, False), ("Question", 48, False), ("N/A allowed", 8, False),
-        (COL_LEVEL, 8, True), (COL_REASON, 26, True), (COL_EVIDENCE, 36, True), (COL_URL, 30, True),
-        (COL_DATE, 13, True), (COL_COMMENT, 28, True), ("Evidence expected", 30, False),
-        ("Guidance", 36, False), ("Current answer by", 16, False), ("Current answer at (UTC)", 17, False),
-    ]
-    scale = [(f"Level {lv.level} - {lv.name}", 28, False) for lv in q.scale]
-    hidden = [(h, 12, False) for h in ID_COLUMNS]
-    cols = visible + scale + hidden
-    index = {h: i for i, (h, _, _) in enumerate(cols, start=1)}
-    for i, (h, width, _) in enumerate(cols, start=1):
-        c = _text(ws, 1, i, h)
+def _write(ws, row: int, col: int, field: Field, value: Any):
+    """One cell of the Answers sheet, written by its field's kind (text is always literal text)."""
+    if field.kind == "date":
+        c = ws.cell(row=row, column=col, value=value)
+        c.number_format = "yyyy-mm-dd"
+    elif field.kind == "datetime":
+        c = ws.cell(row=row, column=col, value=value)
+        c.number_format = "yyyy-mm-dd hh:mm"
+    elif field.kind == "level":
+        c = ws.cell(row=row, column=col, value=None if value is None else value if value == NA else int(value))
+    else:
+        c = _text(ws, row, col, value)
+        c.alignment = WRAP
+    if field.input:
+        c.protection = Protection(locked=False)
+        c.fill = INPUT_FILL
+        c.alignment = WRAP
+    return c
+
+
+def _answers_sheet(ws, q: Questionnaire, rows: pl.DataFrame) -> None:
+    fields = answer_fields(q)
+    for i, f in enumerate(fields, start=1):
+        c = _text(ws, 1, i, f.header)
         c.font = Font(bold=True, color="FFFFFF")
         c.fill = HEADER_FILL
         c.alignment = WRAP
         letter = get_column_letter(i)
-        ws.column_dimensions[letter].width = width
-        if h in ID_COLUMNS:
+        ws.column_dimensions[letter].width = f.width
+        if f.hidden:
             ws.column_dimensions[letter].hidden = True
-    domains = {d.id: d.name for d in q.domains}
-    n = len(q.questions)
-    for r, x in enumerate(q.questions, start=2):
-        a = answers.get(x.id)
-        values = {COL_QUESTION: x.id, "Domain": domains[x.domain_id], "Question": x.text,
-                  "N/A allowed": "yes" if x.na_allowed else "no", "Evidence expected": x.evidence,
-                  "Guidance": x.guidance}
-        for lv, text in zip(q.scale, x.levels):
-            values[f"Level {lv.level} - {lv.name}"] = text
-        values.update({"id:campaign": campaign_id, "id:unit": unit_id, "id:question": x.id,
-                       "id:base_event": None if a is None else str(a["event_id"]), "id:format": FORMAT_VERSION})
-        if a is not None:
-            values.update({COL_REASON: a["na_reason"] if a["is_na"] else None, COL_EVIDENCE: a["evidence"],
-                           COL_URL: a["evidence_url"], COL_COMMENT: a["comment"],
-                           "Current answer by": a["answered_by"]})
-        for h, col in index.items():
-            if h in values:
-                _text(ws, r, col, values[h]).alignment = WRAP
-        level = ws.cell(row=r, column=index[COL_LEVEL])
-        if a is not None and a["is_na"]:
-            level.value = NA
-        elif a is not None and a["level"] is not None:
-            level.value = int(a["level"])
-        ev_date = ws.cell(row=r, column=index[COL_DATE])
-        ev_date.number_format = "yyyy-mm-dd"
-        if a is not None and a["evidence_date"] is not None:
-            ev_date.value = a["evidence_date"]
-        at = ws.cell(row=r, column=index["Current answer at (UTC)"])
-        at.number_format = "yyyy-mm-dd hh:mm"
-        if a is not None:
-            at.value = a["answered_at"]
-        for h, _, is_input in cols:
-            if is_input:
-                cell = ws.cell(row=r, column=index[h])
-                cell.protection = Protection(locked=False)
-                cell.fill = INPUT_FILL
-                if cell.alignment is None or not cell.alignment.wrap_text:
-                    cell.alignment = WRAP
+    values = rows.select([pl.col(f.key).alias(f"c{i}") for i, f in enumerate(fields)])
+    for r, row in enumerate(values.iter_rows(), start=2):
+        for i, (f, v) in enumerate(zip(fields, row), start=1):
+            _write(ws, r, i, f, v)
         ws.row_dimensions[r].height = 75
-    last = n + 1
-    lvl = get_column_letter(index[COL_LEVEL])
-    with_na = [f"{lvl}{r}" for r, x in enumerate(q.questions, start=2) if x.na_allowed]
-    without_na = [f"{lvl}{r}" for r, x in enumerate(q.questions, start=2) if not x.na_allowed]
-    for name, cells, allowed in ((LEVELS_ALL, with_na, "0-5 or N/A"), (LEVELS_NO_NA, without_na, "0-5")):
-        if not cells:
-            continue
-        dv = DataValidation(type="list", formula1=name, allow_blank=True, showDropDown=False,
-                            showErrorMessage=True, errorTitle="Level",
-                            error=f"Choose a level {allowed} from the list.",
-                            showInputMessage=True, promptTitle="Level", prompt=f"Maturity level {allowed}")
-        for cell in cells:
-            dv.add(cell)
-        ws.add_data_validation(dv)
-    dcol = get_column_letter(index[COL_DATE])
-    dv = DataValidation(type="date", operator="between", formula1="DATE(2000,1,1)", formula2="TODAY()",
-                        allow_blank=True, showErrorMessage=True, errorTitle="Evidence date",
-                        error="Enter a date (YYYY-MM-DD) that is not in the future.",
-                        showInputMessage=True, promptTitle="Evidence date", prompt="YYYY-MM-DD, not in the future")
-    dv.add(f"{dcol}2:{dcol}{last}")
-    ws.add_data_validation(dv)
+    _validation(ws, fields, rows)
     ws.freeze_panes = "D2"
     ws.protection.sheet = True
     ws.protection.formatColumns = False
@@ -307,3 +348,29 @@ def _answers_sheet(ws, q, campaign_id: str, unit_id: str, answers: dict[str, dic
     ws.protection.sort = True
     ws.protection.insertRows = True
     ws.protection.deleteRows = True
+
+
+def _validation(ws, fields: list[Field], rows: pl.DataFrame) -> None:
+    """The level drop-downs (with or without N/A, per question) and the evidence date rule, from the rules."""
+    col = {f.header: get_column_letter(i) for i, f in enumerate(fields, start=1)}
+    last = rows.height + 1
+    allows = rows["na_allowed"].to_list()
+    for name, with_na, allowed in ((LEVELS_ALL, "yes", f"{SCALE} or N/A"), (LEVELS_NO_NA, "no", SCALE)):
+        cells = [f"{col[COL_LEVEL]}{r}" for r, a in enumerate(allows, start=2) if a == with_na]
+        if not cells:
+            continue
+        dv = DataValidation(type="list", formula1=name, allow_blank=True, showDropDown=False,
+                            showErrorMessage=True, errorTitle="Level",
+                            error=f"Choose a level {allowed} from the list.",
+                            showInputMessage=True, promptTitle="Level", prompt=f"Maturity level {allowed}")
+        for cell in cells:
+            dv.add(cell)
+        ws.add_data_validation(dv)
+    first = answer_rules.MIN_EVIDENCE_DATE
+    dv = DataValidation(type="date", operator="between", formula1=f"DATE({first.year},{first.month},{first.day})",
+                        formula2="TODAY()", allow_blank=True, showErrorMessage=True, errorTitle="Evidence date",
+                        error=f"Enter a date (YYYY-MM-DD) from {first} up to today.",
+                        showInputMessage=True, promptTitle="Evidence date",
+                        prompt=f"YYYY-MM-DD, from {first}, not in the future")
+    dv.add(f"{col[COL_DATE]}2:{col[COL_DATE]}{last}")
+    ws.add_data_validation(dv)
