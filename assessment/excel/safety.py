@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import polars as pl
 from defusedxml import ElementTree as SafeET
 
 from ..errors import EngineError
@@ -77,6 +78,14 @@ def from_literal(text: str) -> str:
     if len(text) > 1 and text[0] == QUOTE and (text[1] == QUOTE or text[1:].startswith(FORMULA_TRIGGERS)):
         return text[1:]
     return text
+
+
+_LITERAL = "^" + re.escape(QUOTE) + "[" + "".join(re.escape(c) for c in (QUOTE, *FORMULA_TRIGGERS)) + "]"
+
+
+def from_literal_expr(expr: pl.Expr) -> pl.Expr:
+    """from_literal over a polars column of cell text."""
+    return pl.when(expr.str.contains(_LITERAL)).then(expr.str.slice(1)).otherwise(expr)
 
 
 # ---------------------------------------------------------------------------------------------- import side
