@@ -88,25 +88,32 @@ class Violation:
 
 
 def check(q: Questionnaire, batch: pl.DataFrame, *, today: date) -> list[Violation]:
-    """Every rule over a batch (BATCH_SCHEMA columns), sorted by row: levels on the scale, N/A allowed and its
+    """Every rule over a batch (BATCH_SCHEMA columns), in row order: levels on the scale, N/A allowed and its
     reason, a level and N/A not both, evidence dates between MIN_EVIDENCE_DATE and today, links, lengths,
     known questions and duplicates."""
     known = pl.DataFrame({"question_id": [x.id for x in q.questions],
                           "_na_allowed": [x.na_allowed for x in q.questions]},
                          schema={"question_id": pl.String, "_na_allowed": pl.Boolean})
-    df = batch.join(known, on="question_id", how="left")
-    found = [df.filter(bad).select(pl.col("row"), pl.col("question_id"), pl.lit(field).alias("field"),
-                                   pl.lit(code).alias("code"), value.cast(pl.String).alias("value"),
-                                   pl.lit(None, pl.String).alias("detail"))
-             for field, code, bad, value in _rules(q, today)]
-    found.append(_duplicates(df))
-    hits = pl.concat(found).with_columns(
-        pl.when(pl.col("code") == "unknown_question").then(pl.lit(f"{q.id}@{q.version}"))
-        .otherwise(pl.col("detail")).alias("detail"))
-    order = {f: i for i, f in enumerate(("question_id", "level", "is_na", *COMPARED))}
-    position = pl.col("field").replace_strict(order, default=99, return_dtype=pl.Int64)
-    hits = hits.with_columns(position.alias("_f")).sort("row", "_f")
-    return [Violation(**r) for r in hits.drop("_f").iter_rows(named=True)]
+    keys = ["unit_id", "question_id"] if "unit_id" in batch.columns else ["question_id"]
+    duplicate = (pl.all_horizontal([pl.col(k).is_not_null() for k in keys]) & pl.struct(keys).is_duplicated(),
+                 pl.concat_str(keys, separator="/"))
+    rules = [("question_id", "duplicate", *duplicate), *_rules(q, today)]
+    # One pass: per row, the list of the rules it breaks (as structs), exploded to one row per problem.
+    hit = pl.concat_list([
+        pl.when(bad).then(pl.struct(pl.lit(field).alias("field"), pl.lit(code).alias("code"),
+                                    value.cast(pl.String).alias("value")))
+        for field, code, bad, value in rules])
+    hits = (batch.sort("row").join(known, on="question_id", how="left", maintain_order="left")
+            .select("row", "question_id", *keys[:-1], hit.list.drop_nulls().alias("hit"))
+            .explode("hit").drop_nulls("hit").unnest("hit"))
+    if hits.height == 0:
+        return []
+    label = f"{q.id}@{q.version}"
+    rows_of = (hits.filter(pl.col("code") == "duplicate").group_by("value")
+               .agg(pl.col("row").unique().sort().cast(pl.String).str.join(", ").alias("detail")))
+    return [Violation(r["row"], r["field"], r["code"], r["question_id"], r["value"],
+                      label if r["code"] == "unknown_question" else r["detail"])
+            for r in hits.join(rows_of, on="value", how="left", maintain_order="left").iter_rows(named=True)]
 
 
 def _rules(q: Questionnaire, today: date) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
@@ -134,17 +141,6 @@ def _rules(q: Questionnaire, today: date) -> list[tuple[str, str, pl.Expr, pl.Ex
          url),
         *[(f, "too_long", pl.col(f).str.len_chars() > MAX_LENGTH[f], pl.col(f).str.len_chars()) for f in TEXT_FIELDS],
     ]
-
-
-def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
-    """Every row of a unit x question given more than once, with the rows it appears in."""
-    keys = ["unit_id", "question_id"] if "unit_id" in df.columns else ["question_id"]
-    known = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
-    dup = df.filter(known & pl.struct(keys).is_duplicated())
-    rows = dup.group_by(keys).agg(pl.col("row").sort().cast(pl.String).str.join(", ").alias("detail"))
-    return dup.join(rows, on=keys, how="left").select(
-        pl.col("row"), pl.col("question_id"), pl.lit("question_id").alias("field"), pl.lit("duplicate").alias("code"),
-        pl.concat_str(keys, separator="/").alias("value"), pl.col("detail"))
 
 
 def not_editable(campaign_id: str, campaign_status: str | None, units: pl.DataFrame) -> pl.DataFrame:

@@ -405,3 +405,12 @@ def test_an_extra_sheet_is_reported_never_silently_ignored(dbx):
     wb = workbook(pack(dbx))
     wb.create_sheet("Working notes")["A1"] = "checked"
     refused(dbx, save_workbook(wb), "Working notes: the sheet 'Working notes' is not part of an auditor pack")
+
+
+def test_a_zip_needing_a_newer_zip_version_is_refused_not_a_crash(dbx):
+    """Found by the mutation fuzzer: a central directory entry claiming "needs zip version 22.7" made
+    zipfile raise NotImplementedError (a traceback) instead of a named refusal."""
+    buf = bytearray(template(dbx))
+    central = buf.find(b"PK\x01\x02")
+    struct.pack_into("<H", buf, central + 6, 227)  # version needed to extract
+    refused(dbx, bytes(buf), "(file): the file is damaged or not an Excel workbook (zip: zip file version 22.7)")

@@ -248,7 +248,8 @@ def _looks_like_text(sample: bytes) -> bool:
 def _open_zip(data: bytes, file: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error,
+            NotImplementedError) as exc:  # NotImplementedError: "zip file version 22.7" in a mangled entry
         raise UnsafeWorkbook(file, f"the file is damaged or not an Excel workbook (zip: {exc})") from exc
 
 
