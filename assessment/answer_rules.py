@@ -240,9 +240,11 @@ def same(suffix: str) -> pl.Expr:
 def changed_rows(new: pl.DataFrame, current: pl.DataFrame, on: Sequence[str] = ("question_id",)) -> pl.DataFrame:
     """Rows of new (stored form) that differ from the current answer with the same key (set-based)."""
     if current.height == 0:
-        return new
-    cur = current.select(*on, *[pl.col(c).cast(STORED_SCHEMA[c]).alias(f"{c}_cur") for c in COMPARED])
-    return new.join(cur, on=list(on), how="left").filter(~same("_cur")).select(new.columns)
+        current = pl.DataFrame(schema={**{k: pl.String for k in on}, **STORED_SCHEMA})
+    cur = current.select(*[pl.col(k).cast(new.schema[k]) for k in on],
+                         *[pl.col(c).cast(STORED_SCHEMA[c]).alias(f"{c}_cur") for c in COMPARED])
+    joined = new.join(cur, on=list(on), how="left").with_columns(pl.col("is_na_cur").fill_null(False))
+    return joined.filter(~same("_cur")).select(new.columns)  # an empty answer where there is none: no change
 
 
 def changed_answers(new: Sequence[Answer], old: Mapping[str, Answer]) -> list[Answer]:

@@ -56,50 +56,80 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
     problems = answer_rules.check(q, batch, today=today or clock.today())
     if problems:
         raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
-    new = answer_rules.stored(batch).drop("row")
+    new = answer_rules.stored(batch).drop("row").with_columns(pl.lit(unit_id).alias("unit_id"))
 
     def work(cur) -> SaveResult:
-        return append_answers(cur, actor, campaign_id, unit_id, new, source=actor.source, base_events=base_events)
+        done = append_answers(cur, actor, campaign_id, new, source=actor.source, base_events=base_events)
+        return SaveResult(done.saved, done.unchanged, done.revisions[unit_id])
 
     return db.transaction(work)
 
 
-def append_answers(cur, actor: Actor, campaign_id: str, unit_id: str, changes: pl.DataFrame, *, source: str,
+@dataclass(frozen=True)
+class Appended:
+    saved: int                   # answer events appended
+    unchanged: int               # rows left out: equal to the current answer
+    revisions: dict[str, int]    # unit -> its assessment's revision afterwards
+
+
+def append_answers(cur, actor: Actor, campaign_id: str, changes: pl.DataFrame, *, source: str,
                    base_events: dict[str, int | None] | None = None,
-                   current: pl.DataFrame | None = None) -> SaveResult:
+                   current: pl.DataFrame | None = None) -> Appended:
     """The one write path of answers (page, CLI, Excel import), inside the caller's transaction.
 
-    `changes` are checked answers in the stored form (answer_rules.stored: question_id and COMPARED columns).
-    Requires the answer permission for the unit and an editable assessment, refuses (StaleWrite) when a
-    question in base_events changed meanwhile, appends only the rows that differ from the current answers,
-    touches the assessment and writes its "answers.save" audit entry. `current` (the unit's current answers,
-    read in this transaction) saves reading them again.
+    `changes` are checked answers in the stored form (answer_rules.stored) with unit_id and question_id, for
+    one unit or many. Requires the answer permission for every unit and editable assessments, refuses
+    (StaleWrite) when a question in base_events (one unit only) changed meanwhile, appends only the rows that
+    differ from the current answers, touches the assessments that changed and writes one "answers.save" audit
+    entry per unit (before/after of its changed rows). Set-based: the same number of statements for one unit
+    or a thousand, apart from the audit entries. `current` (the units' current answers, read in this
+    transaction) saves reading them again.
     """
-    access.require(actor, "answer", unit_id)
-    c, _, a = _context(cur, campaign_id, unit_id)
-    _require_editable(c, a)
+    units = sorted(set(changes["unit_id"].to_list()))
+    for unit_id in units:
+        access.require(actor, "answer", unit_id)
+    if base_events is not None and len(units) != 1:
+        raise ValueError("base_events is the form of one unit: append one unit at a time with it")
+    c = campaigns_sql.campaign(cur, campaign_id)
+    if c is None:
+        raise NotFound(f"unknown campaign {campaign_id!r}")
+    states = campaigns_sql.unit_states(cur, campaign_id, units)
+    for unit_id in sorted(set(units) - set(states["unit_id"].to_list())):
+        if catalog_sql.unit(cur, unit_id) is None:
+            raise NotFound(f"unknown business unit {unit_id!r}")
+        raise NotFound(f"unit {unit_id} is not part of campaign {campaign_id}")
+    refused = answer_rules.not_editable(campaign_id, c["status"], states)
+    if refused.height:
+        raise InvalidState(refused["message"][0])
     if current is None:
-        current = answers_sql.current(cur, campaign_id, [unit_id])
+        current = answers_sql.current(cur, campaign_id, units)
     if base_events is not None:
         _check_stale(current, base_events, changes["question_id"].to_list())
-    changed = answer_rules.changed_rows(changes.select("question_id", *answer_rules.COMPARED), current)
+    keys = ("unit_id", "question_id")
+    changed = answer_rules.changed_rows(changes.select(*keys, *answer_rules.COMPARED), current, on=keys)
+    revisions = dict(zip(states["unit_id"].to_list(), states["revision"].to_list()))
     if changed.height:
         at = now()
         answers_sql.append_events(cur, changed.with_columns(
-            pl.lit(campaign_id).alias("campaign_id"), pl.lit(unit_id).alias("unit_id"),
-            pl.lit(actor.username).alias("answered_by"), pl.lit(at).alias("answered_at"),
-            pl.lit(source).alias("source")))
-        campaigns_sql.touch_assessment(cur, campaign_id, unit_id, at)
-        audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}",
-                     before=_snapshot(current, changed["question_id"]), after=changed.to_dicts())
-    return SaveResult(changed.height, changes.height - changed.height, a["revision"] + (1 if changed.height else 0))
+            pl.lit(campaign_id).alias("campaign_id"), pl.lit(actor.username).alias("answered_by"),
+            pl.lit(at).alias("answered_at"), pl.lit(source).alias("source")))
+        touched = sorted(set(changed["unit_id"].to_list()))
+        campaigns_sql.touch_assessments(cur, campaign_id, touched, at)
+        before = _before(current, changed)
+        for (unit_id,), rows in sorted(changed.partition_by("unit_id", as_dict=True).items()):
+            audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}",
+                         before=before.get(unit_id, []), after=rows.drop("unit_id").to_dicts())
+            revisions[unit_id] += 1
+    return Appended(changed.height, changes.height - changed.height, revisions)
 
 
-def _snapshot(current: pl.DataFrame, question_ids: pl.Series) -> list[dict]:
+def _before(current: pl.DataFrame, changed: pl.DataFrame) -> dict[str, list[dict]]:
+    """Per unit, the current answers the changed rows replace (question_id and COMPARED columns)."""
     if current.height == 0:
-        return []
-    cols = ["question_id", *answer_rules.COMPARED]
-    return current.filter(pl.col("question_id").is_in(question_ids.implode())).select(cols).to_dicts()
+        return {}
+    keys = ["unit_id", "question_id"]
+    replaced = current.join(changed.select(keys), on=keys, how="semi").select(*keys, *answer_rules.COMPARED)
+    return {u: rows.drop("unit_id").to_dicts() for (u,), rows in replaced.partition_by("unit_id", as_dict=True).items()}
 
 
 def _check_stale(current: pl.DataFrame, base: dict[str, int | None], question_ids: list[str]) -> None:

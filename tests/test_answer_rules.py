@@ -183,26 +183,53 @@ def test_the_page_refuses_what_the_import_refuses(org):
     assert workflow.current_answers(org, ADMIN, "C1", "U1").height == 0
 
 
-def test_append_answers_writes_only_changes_with_one_audit_entry_per_save(org):
+def _stored(unit: str, answers: list[Answer]) -> pl.DataFrame:
+    return answer_rules.stored(answer_rules.batch(answers)).drop("row").with_columns(pl.lit(unit).alias("unit_id"))
+
+
+def test_append_answers_writes_only_changes_with_one_audit_entry_per_unit(org):
     workflow.save_answers(org, ADMIN, "C1", "U1", [Answer("GOV-01", 2)], today=TODAY)
-    new = answer_rules.stored(answer_rules.batch([Answer("GOV-01", 2), Answer("GOV-02", 3)])).drop("row")
-    result = org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", "U1", new, source="excel"))
-    assert (result.saved, result.unchanged, result.revision) == (1, 1, 2)
+    new = pl.concat([_stored("U1", [Answer("GOV-01", 2), Answer("GOV-02", 3)]),
+                     _stored("U2", [Answer("GOV-01", 1), Answer("TEST-01", is_na=True, na_reason="none")]),
+                     _stored("U3", [Answer("GOV-01")])])  # an empty answer where there is none: no change
+    done = org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", new, source="excel"))
+    assert (done.saved, done.unchanged, done.revisions) == (3, 2, {"U1": 2, "U2": 1, "U3": 0})
     with org.read() as cur:
-        events = frame(cur, "SELECT question_id, source FROM answer_events ORDER BY event_id")
-        log = frame(cur, "SELECT action, object_id, after_json FROM audit_log WHERE action = 'answers.save' "
+        events = frame(cur, "SELECT unit_id, question_id, source FROM answer_events ORDER BY event_id")
+        log = frame(cur, "SELECT object_id, before_json, after_json FROM audit_log WHERE action = 'answers.save' "
                          "ORDER BY seq")
-    assert events.rows() == [("GOV-01", "cli"), ("GOV-02", "excel")]
-    assert log["object_id"].to_list() == ["C1/U1", "C1/U1"] and '"GOV-02"' in log["after_json"][1]
-    org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", "U1", new, source="excel"))
+    assert events.rows() == [("U1", "GOV-01", "cli"), ("U1", "GOV-02", "excel"), ("U2", "GOV-01", "excel"),
+                             ("U2", "TEST-01", "excel")]
+    assert log["object_id"].to_list() == ["C1/U1", "C1/U1", "C1/U2"]
+    assert '"GOV-02"' in log["after_json"][1] and '"GOV-01"' not in log["after_json"][1]
+    assert log["before_json"][2] == "[]"
+    again = org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", new, source="excel"))
+    assert again.saved == 0
     with org.read() as cur:
-        assert frame(cur, "SELECT count(*) AS n FROM audit_log WHERE action = 'answers.save'")["n"][0] == 2
+        assert frame(cur, "SELECT count(*) AS n FROM audit_log WHERE action = 'answers.save'")["n"][0] == 3
+
+
+def test_append_answers_needs_the_answer_permission_for_every_unit(org):
+    from assessment.errors import PermissionDenied
+    from assessment.model import Actor
+
+    head = Actor("head.u1", "department_head", frozenset({"U1"}))
+    new = pl.concat([_stored("U1", [Answer("GOV-01", 2)]), _stored("U2", [Answer("GOV-01", 2)])])
+    with pytest.raises(PermissionDenied, match="may not answer for unit U2"):
+        org.transaction(lambda cur: workflow.append_answers(cur, head, "C1", new, source="excel"))
+    assert workflow.current_answers(org, ADMIN, "C1", "U1").height == 0
 
 
 def test_append_answers_refuses_a_closed_campaign(org):
     from assessment import campaigns
 
     campaigns.set_status(org, ADMIN, "C1", "closed")
-    new = answer_rules.stored(answer_rules.batch([Answer("GOV-01", 2)])).drop("row")
     with pytest.raises(InvalidState, match="campaign C1 is closed: answers can only change while it is open"):
-        org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", "U1", new, source="cli"))
+        org.transaction(lambda cur: workflow.append_answers(cur, ADMIN, "C1", _stored("U1", [Answer("GOV-01", 2)]),
+                                                            source="cli"))
+
+
+def test_an_empty_answer_where_there_is_none_is_no_change(org):
+    assert workflow.save_answers(org, ADMIN, "C1", "U1", [Answer("GOV-01"), Answer("GOV-02", 1)],
+                                 today=TODAY).saved == 1
+    assert answer_rules.changed_answers([Answer("GOV-01", evidence="  ")], {}) == []

@@ -10,8 +10,8 @@
 4. The dry run (analyse) compares each unit x question with the current answer: new, changed, unchanged,
    or conflict (the answer changed in the database after the file was generated: never overwritten). Units
    whose answers would change must be editable, and the actor needs the answer permission for each of them.
-5. commit re-runs the whole analysis inside ONE transaction and writes each changed unit through
-   workflow.append_answers (the page's write path: events, touch, an "answers.save" audit entry per unit),
+5. commit re-runs the whole analysis inside ONE transaction and writes the changed rows of every unit through
+   workflow.append_answers (the page's write path: events, touches, an "answers.save" audit entry per unit),
    then one "excel.import" audit entry (file name, SHA-256, counts). Re-importing the same file changes
    nothing (every row is then unchanged and nothing is written).
 """
@@ -572,8 +572,8 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
     """Write every new and changed answer of the file in ONE transaction, or nothing at all.
 
     Refuses (result.problems, nothing written) on any problem, and on conflicts unless exclude_conflicts is
-    set, in which case the conflicting rows are left out (and counted) and never overwritten. Each unit's
-    answers go through workflow.append_answers, the page's write path.
+    set, in which case the conflicting rows are left out (and counted) and never overwritten. The answers go
+    through workflow.append_answers, the page's write path.
     """
     access.require(actor, "import")
     opened, parsed = _open(source, file, limits)
@@ -613,20 +613,14 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
 
 
 def _write(cur, actor: Actor, parsed: _Parsed, ctx: _Context, changed: pl.DataFrame) -> int:
-    """Append the changed rows unit by unit through workflow.append_answers; the number of answers written."""
+    """Append the changed rows of every unit through workflow.append_answers; the number of answers written."""
     if changed.height == 0:
         return 0
-    campaign_id = parsed.meta["campaign_id"]
     rows = answer_rules.stored(changed.select("row", "unit_id", "question_id")
                                .join(parsed.rows, on=["row", "unit_id", "question_id"], how="left"))
-    current = ctx.current if ctx.current.height else pl.DataFrame(schema={"unit_id": pl.String})
-    written = 0
-    for unit_id in sorted(set(rows["unit_id"].to_list())):
-        unit_rows = rows.filter(pl.col("unit_id") == unit_id).drop("row", "unit_id")
-        saved = workflow.append_answers(cur, actor, campaign_id, unit_id, unit_rows, source="excel",
-                                        current=current.filter(pl.col("unit_id") == unit_id))
-        written += saved.saved
-    return written
+    done = workflow.append_answers(cur, actor, parsed.meta["campaign_id"], rows.drop("row"), source="excel",
+                                   current=ctx.current)
+    return done.saved
 
 
 def _summary(result: ImportResult, changed: pl.DataFrame) -> dict:
