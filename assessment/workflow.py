@@ -7,18 +7,16 @@ from datetime import date
 
 import polars as pl
 
-from . import access, audit, clock, scoring
+from . import access, answer_rules, audit, clock, scoring
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
-from .model import APPROVED, EDITABLE, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
+from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
 from .storage import Database
 from .storage import answers as answers_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 from .storage import scores as scores_sql
-
-COMPARED = ("level", "is_na", "na_reason", "evidence", "evidence_url", "evidence_date", "comment")
 
 
 @dataclass(frozen=True)
@@ -41,113 +39,108 @@ def _context(cur, campaign_id: str, unit_id: str) -> tuple[dict, dict, dict]:
     return c, u, a
 
 
-def validate_answers(q: Questionnaire, answers: list[Answer], today: date) -> list[str]:
-    """Every problem with a batch of answers, each naming the question and field."""
-    problems = []
-    known = {x.id: x for x in q.questions}
-    for a in answers:
-        qn = known.get(a.question_id)
-        if qn is None:
-            problems.append(f"{a.question_id}: unknown question for {q.id}@{q.version}")
-            continue
-        if a.is_na:
-            if not qn.na_allowed:
-                problems.append(f"{a.question_id}.na: N/A is not allowed for this question")
-            if q.policy.na_reason_required and not a.na_reason.strip():
-                problems.append(f"{a.question_id}.na_reason: N/A needs a reason")
-            if a.level is not None:
-                problems.append(f"{a.question_id}.level: give either a level or N/A, not both")
-        elif a.level is not None and not (isinstance(a.level, int) and 0 <= a.level <= 5):
-            problems.append(f"{a.question_id}.level: must be a whole number from 0 to 5, got {a.level!r}")
-        if a.evidence_date is not None and a.evidence_date > today:
-            problems.append(f"{a.question_id}.evidence_date: {a.evidence_date} is in the future")
-        if a.evidence_url and not a.evidence_url.lower().startswith(("http://", "https://", "file://", "\\\\")):
-            problems.append(f"{a.question_id}.evidence_url: expected an http(s) link or a file path")
-    ids = [a.question_id for a in answers]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"{dup}: answered more than once in the same save")
-    return problems
-
-
-def answers_frame(answers: list[Answer]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "question_id": [a.question_id for a in answers],
-            "level": [None if a.is_na else a.level for a in answers],
-            "is_na": [bool(a.is_na) for a in answers],
-            "na_reason": [a.na_reason.strip() or None if a.is_na else None for a in answers],
-            "evidence": [a.evidence.strip() or None for a in answers],
-            "evidence_url": [a.evidence_url.strip() or None for a in answers],
-            "evidence_date": [a.evidence_date for a in answers],
-            "comment": [a.comment.strip() or None for a in answers],
-        },
-        schema={"question_id": pl.String, "level": pl.Int64, "is_na": pl.Boolean, "na_reason": pl.String,
-                "evidence": pl.String, "evidence_url": pl.String, "evidence_date": pl.Date,
-                "comment": pl.String},
-    )
-
-
-def changed_rows(new: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
-    """Rows of new that differ from the current answer (a set comparison, no per-row Python)."""
-    if current.height == 0:
-        return new
-    cur = current.select("question_id", *[pl.col(c).alias(f"{c}_cur") for c in COMPARED])
-    cur = cur.with_columns(pl.col("evidence_date_cur").cast(pl.Date), pl.col("level_cur").cast(pl.Int64))
-    joined = new.join(cur, on="question_id", how="left")
-    same = pl.lit(True)
-    for c in COMPARED:
-        same = same & pl.col(c).eq_missing(pl.col(f"{c}_cur"))
-    return joined.filter(~same).select(new.columns)
+def validation_messages(problems: list[answer_rules.Violation]) -> list[str]:
+    """Answer-rule problems as the page and CLI show them: "GOV-01.evidence_date: ..." (question.field)."""
+    shown = {"question_id": "", "is_na": ".na"}
+    lines = [f"{p.question_id}{shown.get(p.field, '.' + p.field)}: {p.message()}" for p in problems]
+    return list(dict.fromkeys(lines))
 
 
 def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, answers: list[Answer],
                  base_events: dict[str, int | None] | None = None, today: date | None = None) -> SaveResult:
-    """Append the answers that changed; refuse (StaleWrite) if a question changed since base_events."""
+    """Check the answers (answer_rules), then append those that changed; refuse (StaleWrite) if a question
+    changed since base_events."""
     access.require(actor, "answer", unit_id)
     q = campaign_questionnaire(db, campaign_id)
-    problems = validate_answers(q, answers, today or clock.today())
+    batch = answer_rules.batch(answers)
+    problems = answer_rules.check(q, batch, today=today or clock.today())
     if problems:
-        raise ValidationError(problems, f"answers for {unit_id} in {campaign_id}")
-    new = answers_frame(answers)
+        raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
+    new = answer_rules.stored(batch).drop("row").with_columns(pl.lit(unit_id).alias("unit_id"))
 
     def work(cur) -> SaveResult:
-        c, _, a = _context(cur, campaign_id, unit_id)
-        _require_editable(c, a)
-        current = answers_sql.current(cur, campaign_id, [unit_id])
-        if base_events is not None:
-            _check_stale(current, base_events, answers)
-        changed = changed_rows(new, current)
-        at = now()
-        if changed.height:
-            answers_sql.append_events(cur, changed.with_columns(
-                pl.lit(campaign_id).alias("campaign_id"), pl.lit(unit_id).alias("unit_id"),
-                pl.lit(actor.username).alias("answered_by"), pl.lit(at).alias("answered_at"),
-                pl.lit(actor.source).alias("source")))
-            campaigns_sql.touch_assessment(cur, campaign_id, unit_id, at)
-            audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}",
-                         before=_snapshot(current, changed["question_id"]), after=changed.to_dicts())
-        return SaveResult(changed.height, new.height - changed.height, a["revision"] + (1 if changed.height else 0))
+        done = append_answers(cur, actor, campaign_id, new, source=actor.source, base_events=base_events)
+        return SaveResult(done.saved, done.unchanged, done.revisions[unit_id])
 
     return db.transaction(work)
 
 
-def _snapshot(current: pl.DataFrame, question_ids: pl.Series) -> list[dict]:
+@dataclass(frozen=True)
+class Appended:
+    saved: int                   # answer events appended
+    unchanged: int               # rows left out: equal to the current answer
+    revisions: dict[str, int]    # unit -> its assessment's revision afterwards
+
+
+def append_answers(cur, actor: Actor, campaign_id: str, changes: pl.DataFrame, *, source: str,
+                   base_events: dict[str, int | None] | None = None,
+                   current: pl.DataFrame | None = None) -> Appended:
+    """The one write path of answers (page, CLI, Excel import), inside the caller's transaction.
+
+    `changes` are checked answers in the stored form (answer_rules.stored) with unit_id and question_id, for
+    one unit or many. Requires the answer permission for every unit and editable assessments, refuses
+    (StaleWrite) when a question in base_events (one unit only) changed meanwhile, appends only the rows that
+    differ from the current answers, touches the assessments that changed and writes one "answers.save" audit
+    entry per unit (before/after of its changed rows). Set-based: the same number of statements for one unit
+    or a thousand, apart from the audit entries. `current` (the units' current answers, read in this
+    transaction) saves reading them again.
+    """
+    units = sorted(set(changes["unit_id"].to_list()))
+    for unit_id in units:
+        access.require(actor, "answer", unit_id)
+    if base_events is not None and len(units) != 1:
+        raise ValueError("base_events is the form of one unit: append one unit at a time with it")
+    c = campaigns_sql.campaign(cur, campaign_id)
+    if c is None:
+        raise NotFound(f"unknown campaign {campaign_id!r}")
+    states = campaigns_sql.unit_states(cur, campaign_id, units)
+    for unit_id in sorted(set(units) - set(states["unit_id"].to_list())):
+        if catalog_sql.unit(cur, unit_id) is None:
+            raise NotFound(f"unknown business unit {unit_id!r}")
+        raise NotFound(f"unit {unit_id} is not part of campaign {campaign_id}")
+    refused = answer_rules.not_editable(campaign_id, c["status"], states)
+    if refused.height:
+        raise InvalidState(refused["message"][0])
+    if current is None:
+        current = answers_sql.current(cur, campaign_id, units)
+    if base_events is not None:
+        _check_stale(current, base_events, changes["question_id"].to_list())
+    keys = ("unit_id", "question_id")
+    changed = answer_rules.changed_rows(changes.select(*keys, *answer_rules.COMPARED), current, on=keys)
+    revisions = dict(zip(states["unit_id"].to_list(), states["revision"].to_list()))
+    if changed.height:
+        at = now()
+        answers_sql.append_events(cur, changed.with_columns(
+            pl.lit(campaign_id).alias("campaign_id"), pl.lit(actor.username).alias("answered_by"),
+            pl.lit(at).alias("answered_at"), pl.lit(source).alias("source")))
+        touched = sorted(set(changed["unit_id"].to_list()))
+        campaigns_sql.touch_assessments(cur, campaign_id, touched, at)
+        before = _before(current, changed)
+        for (unit_id,), rows in sorted(changed.partition_by("unit_id", as_dict=True).items()):
+            audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}",
+                         before=before.get(unit_id, []), after=rows.drop("unit_id").to_dicts())
+            revisions[unit_id] += 1
+    return Appended(changed.height, changes.height - changed.height, revisions)
+
+
+def _before(current: pl.DataFrame, changed: pl.DataFrame) -> dict[str, list[dict]]:
+    """Per unit, the current answers the changed rows replace (question_id and COMPARED columns)."""
     if current.height == 0:
-        return []
-    cols = ["question_id", *COMPARED]
-    return current.filter(pl.col("question_id").is_in(question_ids.implode())).select(cols).to_dicts()
+        return {}
+    keys = ["unit_id", "question_id"]
+    replaced = current.join(changed.select(keys), on=keys, how="semi").select(*keys, *answer_rules.COMPARED)
+    return {u: rows.drop("unit_id").to_dicts() for (u,), rows in replaced.partition_by("unit_id", as_dict=True).items()}
 
 
-def _check_stale(current: pl.DataFrame, base: dict[str, int | None], answers: list[Answer]) -> None:
+def _check_stale(current: pl.DataFrame, base: dict[str, int | None], question_ids: list[str]) -> None:
     now_ids = dict(zip(current["question_id"].to_list(), current["event_id"].to_list())) if current.height else {}
     rows = {r["question_id"]: r for r in current.to_dicts()} if current.height else {}
     conflicts = []
-    for a in answers:
-        if a.question_id in base and now_ids.get(a.question_id) != base[a.question_id]:
-            r = rows[a.question_id]
+    for qid in question_ids:
+        if qid in base and now_ids.get(qid) != base[qid]:
+            r = rows[qid]
             shown = "N/A" if r["is_na"] else f"level {r['level']}"
-            conflicts.append({"question_id": a.question_id, "by": r["answered_by"], "at": r["answered_at"],
-                              "answer": shown})
+            conflicts.append({"question_id": qid, "by": r["answered_by"], "at": r["answered_at"], "answer": shown})
     if conflicts:
         lines = [f"{c['question_id']} was changed to {c['answer']} by {c['by']} at {c['at']:%Y-%m-%d %H:%M} UTC"
                  for c in conflicts]
@@ -156,10 +149,10 @@ def _check_stale(current: pl.DataFrame, base: dict[str, int | None], answers: li
 
 
 def _require_editable(c: dict, a: dict) -> None:
-    if c["status"] != "open":
-        raise InvalidState(f"campaign {c['campaign_id']} is {c['status']}: answers can only change while it is open")
-    if a["status"] not in EDITABLE:
-        raise InvalidState(f"the assessment of {a['unit_id']} is {a['status']}: it is read-only until returned")
+    refused = answer_rules.not_editable(c["campaign_id"], c["status"],
+                                        pl.DataFrame({"unit_id": [a["unit_id"]], "status": [a["status"]]}))
+    if refused.height:
+        raise InvalidState(refused["message"][0])
 
 
 def current_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> pl.DataFrame:
@@ -195,7 +188,7 @@ def preview(db: Database, actor: Actor, campaign_id: str, unit_id: str, as_of: d
 def missing_questions(q: Questionnaire, current: pl.DataFrame) -> list[str]:
     answered = set()
     if current.height:
-        answered = set(current.filter(pl.col("level").is_not_null() | pl.col("is_na"))["question_id"].to_list())
+        answered = set(current.filter(answer_rules.answered())["question_id"].to_list())
     return [x.id for x in q.questions if x.id not in answered]
 
 

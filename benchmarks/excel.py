@@ -2,7 +2,7 @@
 exist with usable functions), and their floors (xlsxwriter constant_memory writing the same cells; fastexcel
 reading the same sheet).
 
-assessment.excel_export / assessment.excel_import are written alongside this harness; whatever is missing
+assessment.excel.export / assessment.excel.importer are written alongside this harness; whatever is missing
 is reported as "not available" (with the reason) instead of failing the run.
 """
 
@@ -43,15 +43,15 @@ def _module(name: str):
 
 def export_step(db, actor, campaign_id: str, path: Path, today: date) -> Step:
     """Write the auditor pack of one campaign to path."""
-    mod, why = _module("assessment.excel_export")
+    mod, why = _module("assessment.excel.export")
     if mod is None:
         return Step(None, why)
     fn = getattr(mod, "auditor_pack", None)
     if not callable(fn):
-        return Step(None, "assessment.excel_export has no auditor_pack() function")
+        return Step(None, "assessment.excel.export has no auditor_pack() function")
     params = inspect.signature(fn).parameters
     kwargs = {"today": today} if "today" in params else {}
-    return Step(lambda: fn(db, actor, campaign_id, path, **kwargs), detail="assessment.excel_export.auditor_pack")
+    return Step(lambda: fn(db, actor, campaign_id, path, **kwargs), detail="assessment.excel.export.auditor_pack")
 
 
 # Function names that (by their name or a dry_run parameter) validate and diff without committing.
@@ -59,10 +59,10 @@ _IMPORT_CANDIDATES = ("analyse", "dry_run", "preview", "plan_import", "validate_
 
 
 def lifted_limits(path: Path):
-    """excel_safety.Limits with the size limits lifted to fit this file, so a large pack's import cost can be
+    """excel.safety.Limits with the size limits lifted to fit this file, so a large pack's import cost can be
     measured (max_bytes is also a read() size, so it is the file's size, not "infinite")."""
     try:
-        from assessment.excel_safety import Limits
+        from assessment.excel.safety import Limits
     except ImportError:
         return None
     big = 1 << 40
@@ -75,7 +75,7 @@ def import_step(db, actor, path: Path, today: date) -> Step:
     Limits are lifted (when the function takes them) and the result must be a clean diff: a run that reports
     problems is a failure, not a figure.
     """
-    mod, why = _module("assessment.excel_import")
+    mod, why = _module("assessment.excel.importer")
     if mod is None:
         return Step(None, why)
     for name in _IMPORT_CANDIDATES:
@@ -96,15 +96,15 @@ def import_step(db, actor, path: Path, today: date) -> Step:
             _require_clean(result)
             return result
 
-        return Step(call, detail=f"assessment.excel_import.{name} (size limits lifted)")
+        return Step(call, detail=f"assessment.excel.importer.{name} (size limits lifted)")
     names = sorted(n for n, v in vars(mod).items() if callable(v) and not n.startswith("_"))
-    return Step(None, "assessment.excel_import has no recognised dry-run function (found: "
+    return Step(None, "assessment.excel.importer has no recognised dry-run function (found: "
                       + ", ".join(names) + ")")
 
 
 def default_limits_verdict(db, actor, path: Path, today: date) -> str:
     """Whether the product's default import limits accept this file (one untimed call)."""
-    mod, why = _module("assessment.excel_import")
+    mod, why = _module("assessment.excel.importer")
     fn = getattr(mod, "analyse", None) if mod else None
     if fn is None:
         return why or "no analyse()"

@@ -54,8 +54,8 @@ STEPS: list[tuple[str, str, str]] = [
     ("checklist", "Checklist coverage (reports.checklist_coverage)", "extra-query"),
     ("dashboard", "Leadership dashboard, AppTest run, cold cache (signed in as leadership)", "page"),
     ("dashboard_warm", "Leadership dashboard, AppTest run, st.cache_data warm", "page-extra"),
-    ("export", "Auditor pack export of one campaign (excel_export.auditor_pack)", "export"),
-    ("import", "Import of its Answers sheet: validation + dry-run diff (excel_import)", "import"),
+    ("export", "Auditor pack export of one campaign (excel.export.auditor_pack)", "export"),
+    ("import", "Import of its Answers sheet: validation + dry-run diff (excel.importer)", "import"),
 ]
 FLOOR_LABELS = {
     "scoring": "plain DuckDB GROUP BY: weighted mean per unit x domain of the current answers, INSERT ... SELECT",
@@ -356,7 +356,7 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
         imp = excel.import_step(db, auditor, pack, today)
         info["import_with_default_limits"] = excel.default_limits_verdict(db, auditor, pack, today)
     else:
-        mod, why = excel._module("assessment.excel_import")
+        mod, why = excel._module("assessment.excel.importer")
         imp = excel.Step(None, why or "nothing to import: the auditor pack export is not available")
     info["import_function"] = imp.detail or imp.reason
     imp_warm = _first_run("import", imp.fn, memory, results) if imp.fn is not None else None
@@ -366,7 +366,7 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
         info["pack_mb"] = pack.stat().st_size / MB
         info["pack_sheets"] = {k: v.height for k, v in sheets.items()}
         try:
-            from assessment.excel_safety import Limits
+            from assessment.excel.safety import Limits
 
             info["import_default_limits_mb"] = {"max_bytes": Limits().max_bytes / MB,
                                                 "max_uncompressed": Limits().max_uncompressed / MB}
@@ -743,7 +743,7 @@ def markdown(report: dict) -> str:
             if e is not None and not e.get("available"):
                 notes.append(f"- {n} {key}: {e.get('reason')}")
         if info.get("import_with_default_limits") and info["import_with_default_limits"] != "accepted":
-            notes.append(f"- {n} import with the default limits (excel_safety.Limits): "
+            notes.append(f"- {n} import with the default limits (excel.safety.Limits): "
                          f"{info['import_with_default_limits']}")
         if info.get("export_floor_source"):
             notes.append(f"- {n} export floor source: {info['export_floor_source']}")

@@ -6,7 +6,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from assessment import access, excel_import
+from assessment import access
+from assessment.excel import importer as excel_import
 from assessment.storage.db import open_database
 
 

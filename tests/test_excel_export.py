@@ -11,11 +11,13 @@ import fastexcel
 import polars as pl
 import pytest
 
-from assessment import audit, excel_export, reports, workflow
+from assessment import audit, reports, workflow
 from assessment.catalog import campaign_questionnaire
 from assessment.clock import now
 from assessment.errors import PermissionDenied
-from assessment.excel_safety import from_literal, literal_text
+from assessment.excel import export as excel_export
+from assessment.excel import format as excel_format
+from assessment.excel.safety import from_literal, literal_text
 from assessment.model import Actor, Answer
 from assessment.storage import answers as answer_store
 
@@ -148,7 +150,7 @@ def test_formatting_frozen_headers_filters_widths_and_gap_colours(hostile):
     rules = [r for rng in answers.conditional_formatting for r in rng.rules
              if gap_col in str(rng.sqref)]
     assert len(rules) == 3
-    assert [c.value for c in answers[1] if c.column in hidden_columns(answers)] == list(excel_export.ID_COLUMNS)
+    assert [c.value for c in answers[1] if c.column in hidden_columns(answers)] == list(excel_format.ID_COLUMNS)
 
 
 def test_gaps_are_ranked_by_priority(hostile):

@@ -12,8 +12,10 @@ from datetime import date
 import openpyxl
 import pytest
 
-from assessment import excel_export, excel_import, excel_template
-from assessment.excel_safety import Limits, UnsafeWorkbook, check_workbook
+from assessment.excel import export as excel_export
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
+from assessment.excel.safety import Limits, UnsafeWorkbook, check_workbook
 from assessment.model import Answer
 
 from .helpers.excel import (
@@ -363,3 +365,52 @@ def test_analyse_never_raises_for_a_broken_file(dbx):
     for content in (b"PK\x03\x04garbage", b"PK\x05\x06" + bytes(18), os.urandom(100)):
         result = excel_import.analyse(dbx, ADMIN, content, "broken.xlsx", today=TODAY)
         assert result.problems and result.problems[0].sheet == "(file)"
+
+
+# ---- issue 13 items 7 and 14: unusual digits, extra sheets ------------------------------------------------------
+
+UNUSUAL = [
+    ("Level", "\uff13", "(E2): '\uff13' is not a level"),                          # full-width 3
+    ("Level", "\u0663", "(E2): '\u0663' is not a level"),                          # Arabic-Indic 3
+    ("Level", "12345678901234567890", "(E2): '12345678901234567890' is not a level"),
+    ("Level", 12345678901234567890, "(E2): '"),                                    # a number cell
+    ("Evidence date", "\uff12\uff10\uff12\uff16-01-01", "(I2): '\uff12\uff10\uff12\uff16-01-01' is not a date"),
+    ("id:base_event", "\uff13", "(X2): hidden id '\uff13' is not an event number"),
+    ("id:base_event", "\u0663", "(X2): hidden id '\u0663' is not an event number"),
+    ("id:base_event", "12345678901234567890", "(X2): hidden id '12345678901234567890' is not an event number"),
+]
+
+
+@pytest.mark.parametrize("header, value, expected", UNUSUAL, ids=[f"{h}={v!r}" for h, v, _ in UNUSUAL])
+def test_unusual_digits_get_a_named_cell_error_in_dry_run_and_commit(dbx, header, value, expected):
+    data = edit(template(dbx), [("GOV-01", header, value)])
+    dry = excel_import.analyse(dbx, ADMIN, data, "digits.xlsx", today=TODAY)
+    assert any(p.startswith("Answers, row 2, column ") and expected in p for p in map(str, dry.problems)), dry.problems
+    problems = refused(dbx, data, expected)
+    assert all(p.startswith("Answers, row 2, column ") for p in problems if expected in p)
+
+
+def test_an_extra_sheet_is_reported_never_silently_ignored(dbx):
+    wb = workbook(template(dbx))
+    notes = wb.create_sheet("Notes")
+    notes["B3"] = "=HYPERLINK(\"http://evil\",\"x\")"
+    refused(dbx, save_workbook(wb), "Notes: the sheet 'Notes' is not part of a unit template",
+            "Notes, row 3, cell B3: the cell holds a formula")
+    # A copy of the Answers sheet filled in instead of the original: its answers would be lost without a word.
+    wb = workbook(template(dbx))
+    copy = wb.copy_worksheet(wb["Answers"])
+    copy["E2"] = 4
+    refused(dbx, save_workbook(wb), f"{copy.title}: the sheet '{copy.title}' is not part of a unit template")
+    # An auditor pack: its own sheets are expected (About, Scores, ...), a new one is not.
+    wb = workbook(pack(dbx))
+    wb.create_sheet("Working notes")["A1"] = "checked"
+    refused(dbx, save_workbook(wb), "Working notes: the sheet 'Working notes' is not part of an auditor pack")
+
+
+def test_a_zip_needing_a_newer_zip_version_is_refused_not_a_crash(dbx):
+    """Found by the mutation fuzzer: a central directory entry claiming "needs zip version 22.7" made
+    zipfile raise NotImplementedError (a traceback) instead of a named refusal."""
+    buf = bytearray(template(dbx))
+    central = buf.find(b"PK\x01\x02")
+    struct.pack_into("<H", buf, central + 6, 227)  # version needed to extract
+    refused(dbx, bytes(buf), "(file): the file is damaged or not an Excel workbook (zip: zip file version 22.7)")

@@ -4,6 +4,7 @@ commit, re-import, conflicts, access and the CLI, against real files and a real 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from datetime import date
@@ -11,16 +12,19 @@ from datetime import date
 import polars as pl
 import pytest
 
-from assessment import campaigns, excel_export, excel_import, excel_template, workflow
+from assessment import campaigns, workflow
 from assessment.cli import main as cli_main
 from assessment.errors import PermissionDenied
+from assessment.excel import export as excel_export
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
 from assessment.model import Actor, Answer
 from assessment.storage import audit as audit_store
 from assessment.storage import scores as score_store
 from assessment.storage.db import frame, open_database
 
 from .conftest import add_org
-from .helpers.excel import ADMIN, TODAY, edit, fingerprint, save
+from .helpers.excel import ADMIN, TODAY, edit, fingerprint, save, workbook
 
 HEAD_U1 = Actor("head.u1", "department_head", frozenset({"U1"}))
 
@@ -322,3 +326,68 @@ def test_cli_export_template_and_import(tmp_path, mini_q, capsys):
     (tmp_path / "notes.xlsx").write_text("a,b\n1,2\n")
     assert cli_main([*base, "import", str(tmp_path / "notes.xlsx"), "--dry-run"]) == 1
     assert "not an Excel .xlsx workbook (a text file (CSV?)" in capsys.readouterr().err
+
+
+# ---- issue 13 item 8: length limits, the same as the page's -----------------------------------------------------
+
+def test_an_evidence_cell_over_the_length_limit_is_refused_naming_the_cell(org):
+    data = edit(template(org), [("GOV-01", "Level", 3), ("GOV-01", "Evidence", "x" * 30_000),
+                                ("GOV-02", "Comment", "y" * 4_001), ("GOV-02", "Level", 1)])
+    before = fingerprint(org)
+    result = commit(org, data)
+    problems = [str(p) for p in result.problems]
+    assert not result.committed and fingerprint(org) == before
+    assert any(p.startswith("Answers, row 2, column 'Evidence' (G2): the evidence is 30,000 characters long")
+               for p in problems), problems
+    assert any(p.startswith("Answers, row 3, column 'Comment' (J3): the comment is 4,001 characters long")
+               for p in problems), problems
+
+
+# ---- issue 13 item 12: importing answers needs the answer permission for each unit it changes --------------------
+
+@pytest.mark.parametrize("actor", [Actor("mgr", "continuity_manager"), Actor("aud", "auditor", can_import=True)],
+                         ids=["manager", "auditor with the import grant"])
+def test_a_manager_or_auditor_may_check_a_file_but_not_change_answers(answered, actor):
+    data = edit(pack(answered), [("GOV-02", "Level", 5)], unit="U2")
+    data = edit(data, [("TEST-02", "Level", 2)], unit="U3")
+    before = fingerprint(answered)
+    result = commit(answered, data, actor)
+    problems = [str(p) for p in result.problems]
+    assert not result.committed and fingerprint(answered) == before
+    for unit in ("U2", "U3"):
+        assert any(f"may not answer for unit {unit}" in p for p in problems), problems
+    assert not any("unit U1" in p for p in problems)  # U1's rows do not change: nothing to answer there
+    # The same file without changes is a check they may run and commit (it writes nothing).
+    assert commit(answered, pack(answered), actor).committed
+
+
+# ---- the import writes through the page's write path ------------------------------------------------------------
+
+def test_each_unit_of_an_import_is_audited_like_a_page_save_plus_one_import_entry(answered):
+    data = edit(pack(answered), [("GOV-02", "Level", 5), ("GOV-02", "Evidence", "minutes"),
+                                 ("GOV-02", "Evidence date", date(2026, 6, 1))], unit="U2")
+    data = edit(data, [("TEST-02", "Level", 0), ("GOV-01", "Level", 1)], unit="U3")
+    with answered.read() as c:
+        first = frame(c, "SELECT coalesce(max(seq), 0) AS s FROM audit_log")["s"][0]
+    assert commit(answered, data, name="pack.xlsx").written == 3
+    with answered.read() as c:
+        log = frame(c, "SELECT action, object_id, after_json FROM audit_log WHERE seq > ? ORDER BY seq", [first])
+        sources = frame(c, "SELECT unit_id, question_id, source FROM answer_events WHERE event_id > "
+                           "(SELECT max(event_id) - 3 FROM answer_events) ORDER BY unit_id, question_id")
+    assert log.select("action", "object_id").rows() == [
+        ("answers.save", "C1/U2"), ("answers.save", "C1/U3"), ("excel.import", "C1")]
+    saved = [json.loads(a) for a in log["after_json"][:2]]
+    assert [[r["question_id"] for r in s] for s in saved] == [["GOV-02"], ["GOV-01", "TEST-02"]]
+    assert saved[0][0]["level"] == 5 and saved[0][0]["evidence"] == "minutes"
+    summary = json.loads(log["after_json"][2])
+    assert (summary["file"], summary["new"], summary["units"]) == ("pack.xlsx", 3, {"U2": 1, "U3": 2})
+    assert sources.rows() == [("U2", "GOV-02", "excel"), ("U3", "GOV-01", "excel"), ("U3", "TEST-02", "excel")]
+
+
+def test_files_carry_exactly_the_sheets_the_format_lists(answered):
+    from assessment.excel import format as excel_format
+
+    assert workbook(template(answered)).sheetnames == list(excel_format.TEMPLATE_SHEETS)
+    assert workbook(pack(answered)).sheetnames == list(excel_format.PACK_SHEETS)
+    assert workbook(pack(answered, actor=Actor("lea", "leadership"))).sheetnames == [
+        s for s in excel_format.PACK_SHEETS if s != "Audit log"]

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from assessment import access, campaigns, excel_template, workflow
+from assessment import access, campaigns, workflow
+from assessment.excel import template as excel_template
 
 from .helpers.apptest import (
     ADMIN,

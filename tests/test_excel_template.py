@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import pytest
 
-from assessment import excel_template
 from assessment.errors import NotFound, PermissionDenied
+from assessment.excel import template as excel_template
 from assessment.model import Actor, Answer
 from assessment.storage import audit as audit_store
 

@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from assessment import audit, excel_template
+from assessment import audit
+from assessment.excel import template as excel_template
 from assessment.model import Answer
 from assessment.storage.db import open_database
 

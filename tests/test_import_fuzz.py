@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assessment import excel_import, excel_template
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
 from assessment.model import Answer
 
 from .helpers.excel import ADMIN, TODAY, fingerprint, save

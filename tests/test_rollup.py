@@ -19,7 +19,8 @@ from datetime import date
 import fastexcel
 import pytest
 
-from assessment import campaigns, excel_export, reports, workflow
+from assessment import campaigns, reports, workflow
+from assessment.excel import export as excel_export
 from assessment.model import Answer
 from assessment.questionnaire import loads
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assessment import access, catalog, excel_export, excel_import, excel_template, reports
+from assessment import access, catalog, reports
+from assessment.excel import export as excel_export
+from assessment.excel import importer as excel_import
+from assessment.excel import template as excel_template
 from assessment.settings import load as load_settings
 from ui import widgets as w
 from ui.session import require_actor

@@ -9,12 +9,10 @@ refuses (StaleWrite) to overwrite an answer someone else changed meanwhile.
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import streamlit as st
 
-from assessment import campaigns, clock, workflow
+from assessment import answer_rules, campaigns, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
 from ui import widgets as w
@@ -25,7 +23,7 @@ db = get_db()
 actor = require_actor(db)
 
 FIELDS = ("level", "na", "reason", "evidence", "url", "date")
-FORMS = "sa_forms"          # form id -> {"base": {qid: event_id}, "loaded": {qid: normalised answer}}
+FORMS = "sa_forms"          # form id -> {"base": {qid: event_id}, "loaded": {qid: saved Answer}}
 CONFLICTS = "sa_conflicts"  # form id -> [question ids changed by someone else]
 MISSING = "sa_missing"      # form id -> [question ids still unanswered at the last submit attempt]
 PERSIST = "session"         # unsaved input survives switching pages and units
@@ -33,19 +31,6 @@ PERSIST = "session"         # unsaved input survives switching pages and units
 
 def key(cid: str, uid: str, qid: str, field: str) -> str:
     return f"sa|{cid}|{uid}|{qid}|{field}"
-
-
-def _norm(a: Answer) -> tuple:
-    return (None if a.is_na else a.level, bool(a.is_na), a.na_reason.strip() if a.is_na else "",
-            a.evidence.strip(), a.evidence_url.strip(), a.evidence_date)
-
-
-def _answer_from_row(qid: str, row: dict | None) -> Answer:
-    if row is None:
-        return Answer(qid)
-    return Answer(qid, level=row["level"], is_na=bool(row["is_na"]), na_reason=row["na_reason"] or "",
-                  evidence=row["evidence"] or "", evidence_url=row["evidence_url"] or "",
-                  evidence_date=row["evidence_date"], comment=row["comment"] or "")
 
 
 def _load(cid: str, uid: str, q: Questionnaire, only: list[str] | None = None) -> None:
@@ -57,13 +42,13 @@ def _load(cid: str, uid: str, q: Questionnaire, only: list[str] | None = None) -
     for x in q.questions:
         if only is not None and x.id not in only:
             continue
-        a = _answer_from_row(x.id, rows.get(x.id))
+        a = answer_rules.from_row(x.id, rows.get(x.id))
         values = {"level": a.level, "na": a.is_na, "reason": a.na_reason, "evidence": a.evidence,
                   "url": a.evidence_url, "date": a.evidence_date}
         for field in FIELDS:
             st.session_state[key(cid, uid, x.id, field)] = values[field]
         form["base"][x.id] = rows[x.id]["event_id"] if x.id in rows else None
-        form["loaded"][x.id] = _norm(a)
+        form["loaded"][x.id] = a
         form["comments"][x.id] = a.comment
 
 
@@ -82,8 +67,7 @@ def _form_answer(cid: str, uid: str, x) -> Answer:
 
 def _edits(cid: str, uid: str, q: Questionnaire) -> list[Answer]:
     loaded = st.session_state[FORMS][f"{cid}|{uid}"]["loaded"]
-    answers = [_form_answer(cid, uid, x) for x in q.questions]
-    return [a for a in answers if _norm(a) != loaded.get(a.question_id)]
+    return answer_rules.changed_answers([_form_answer(cid, uid, x) for x in q.questions], loaded)
 
 
 def _save(cid: str, uid: str, q: Questionnaire, quiet: bool = False) -> bool:
@@ -118,9 +102,9 @@ def _refresh_saved(cid: str, uid: str, qids: list[str]) -> None:
     rows = {r["question_id"]: r for r in current.iter_rows(named=True)}
     form = st.session_state[FORMS][f"{cid}|{uid}"]
     for qid in qids:
-        a = _answer_from_row(qid, rows.get(qid))
+        a = answer_rules.from_row(qid, rows.get(qid))
         form["base"][qid] = rows[qid]["event_id"] if qid in rows else None
-        form["loaded"][qid] = _norm(a)
+        form["loaded"][qid] = a
         form["comments"][qid] = a.comment
 
 
@@ -253,9 +237,7 @@ if form_id not in st.session_state.get(FORMS, {}):
     _load(cid, uid, q)
 
 rule = q.policy.evidence_rule
-answered = sum(1 for x in q.questions
-               if (x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
-               or st.session_state.get(key(cid, uid, x.id, "level")) is not None)
+answered = sum(answer_rules.is_answered(_form_answer(cid, uid, x)) for x in q.questions)
 total = len(q.questions)
 st.progress(answered / total, text=f"**{answered} of {total}** questions answered ({100 * answered // total}%)")
 st.caption(f"Evidence rule: a level of {rule.min_level} or more needs evidence (a description or a link) dated "
@@ -269,13 +251,11 @@ today = clock.today()
 level_help = "; ".join(f"{lv.level} {lv.name}" for lv in q.scale)
 for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
     with tab:
-        done = sum(1 for x in d.questions
-                   if (x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
-                   or st.session_state.get(key(cid, uid, x.id, "level")) is not None)
+        done = sum(answer_rules.is_answered(_form_answer(cid, uid, x)) for x in d.questions)
         st.caption(f"{d.description}  \n**{done} of {len(d.questions)}** answered in this domain.")
         for x in d.questions:
             na = bool(x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
-            is_done = na or st.session_state.get(key(cid, uid, x.id, "level")) is not None
+            is_done = answer_rules.is_answered(_form_answer(cid, uid, x))
             with st.container(border=True, key=f"sa_q_{x.id}"):
                 icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
                 st.markdown(f"{icon} **{x.id}** · {x.text}")
@@ -294,8 +274,9 @@ for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
                                  persist_state=PERSIST)
                     st.text_input("Link to evidence", key=key(cid, uid, x.id, "url"),
                                   placeholder="https://…", persist_state=PERSIST)
-                    st.date_input("Evidence date", value=None, min_value=date(1990, 1, 1), max_value=today,
-                                  key=key(cid, uid, x.id, "date"), format="YYYY-MM-DD", persist_state=PERSIST)
+                    st.date_input("Evidence date", value=None, min_value=answer_rules.MIN_EVIDENCE_DATE,
+                                  max_value=today, key=key(cid, uid, x.id, "date"), format="YYYY-MM-DD",
+                                  persist_state=PERSIST)
                     if x.na_allowed:
                         st.checkbox("Not applicable to this unit (N/A)", key=key(cid, uid, x.id, "na"),
                                     persist_state=PERSIST)

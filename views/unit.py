@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assessment import catalog, clock, reports, unit_detail, workflow
+from assessment import answer_rules, catalog, clock, reports, unit_detail, workflow
 from ui import figures
 from ui import widgets as w
 from ui.session import require_actor
@@ -81,8 +81,7 @@ if c["score"] is not None:
               f"{q.policy.evidence_rule.cap_level}", delta_color="off", delta_arrow="off", border=True)
     k5.metric("N/A answers", c["na"], "excluded from the score", delta_color="off", delta_arrow="off", border=True)
 else:
-    answered = int(qs.filter(pl.col("answered_level").is_not_null() | pl.col("answered_na")).height) if qs.height \
-        else 0
+    answered = qs.filter(answer_rules.answered("answered_level", "answered_na")).height if qs.height else 0
     k1.metric("Unit score", "—", "not submitted yet", delta_color="off", delta_arrow="off", border=True)
     k2.metric("Answered", f"{answered} / {qs.height}", border=True)
     k3.metric("Assessment status", c["status"].capitalize(), border=True)

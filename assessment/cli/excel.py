@@ -26,7 +26,7 @@ OUTPUT = arg("-o", "--output", required=True, help="the .xlsx file to write")
     today_arg("deadlines as of this date (YYYY-MM-DD)"),
 ])
 def cmd_export(args: argparse.Namespace) -> int:
-    from .. import excel_export
+    from ..excel import export as excel_export
 
     filters = reports.Filters(division_ids=tuple(args.division) if args.division else None,
                               unit_ids=tuple(args.unit) if args.unit else None)
@@ -44,7 +44,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     today_arg(argparse.SUPPRESS),
 ])
 def cmd_template(args: argparse.Namespace) -> int:
-    from .. import excel_template
+    from ..excel import template as excel_template
 
     out = Path(args.output)
     res = excel_template.unit_template(open_db(args), actor(args), args.campaign, args.unit, out, today(args))
@@ -64,7 +64,7 @@ def cmd_template(args: argparse.Namespace) -> int:
              today_arg("check evidence dates against this date (YYYY-MM-DD)"),
          ])
 def cmd_import(args: argparse.Namespace) -> int:
-    from .. import excel_import
+    from ..excel import importer as excel_import
 
     db, who, path = open_db(args), actor(args), Path(args.file)
     if args.dry_run:

@@ -42,7 +42,8 @@ EDITABLE_SQL, EDITABLE_PARAMS = in_list(EDITABLE)
 
 
 def answered(alias: str) -> str:
-    """An answer counts as answered when it has a level or is N/A (answer_rules.answered, in SQL)."""
+    """An answer counts as answered when it has a level or is N/A: answer_rules.is_answered (an Answer) and
+    answer_rules.answered (a polars frame), in SQL."""
     return f"({alias}.level IS NOT NULL OR {alias}.is_na)"
 
 

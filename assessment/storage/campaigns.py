@@ -92,9 +92,20 @@ def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: 
                 [*params, campaign_id, unit_id])
 
 
-def touch_assessment(cur, campaign_id: str, unit_id: str, at: datetime) -> None:
-    cur.execute("UPDATE assessments SET revision = revision + 1, updated_at = ? "
-                "WHERE campaign_id = ? AND unit_id = ?", [at, campaign_id, unit_id])
+def unit_states(cur, campaign_id: str, unit_ids: list[str]) -> pl.DataFrame:
+    """Status and revision of these units' assessments in a campaign (absent units have no row)."""
+    units, params = in_list(unit_ids)
+    return frame(cur, f"SELECT unit_id, status, revision FROM assessments WHERE campaign_id = ? AND unit_id IN {units}",
+                 [campaign_id, *params])
+
+
+def touch_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime) -> None:
+    """Bump the revision of the assessments whose answers changed (one statement for all units)."""
+    if not unit_ids:
+        return
+    units, params = in_list(unit_ids)
+    cur.execute(f"UPDATE assessments SET revision = revision + 1, updated_at = ? "
+                f"WHERE campaign_id = ? AND unit_id IN {units}", [at, campaign_id, *params])
 
 
 def previous_campaign(cur, campaign_id: str) -> str | None:

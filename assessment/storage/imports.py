@@ -1,9 +1,8 @@
-"""SQL behind the Excel import: campaign units and their states, template issue records, set-based touches."""
+"""SQL behind the Excel import: campaign units and their states, template issue records, events by id."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import polars as pl
 
@@ -29,15 +28,6 @@ def template_issue(cur, template_id: str) -> dict | None:
         return None
     seq, at, actor, after = rows[0]
     return {"seq": seq, "logged_at": at, "actor": actor, **(json.loads(after) if after else {})}
-
-
-def touch_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime) -> None:
-    """Bump the revision of every assessment an import changed (one statement for all units)."""
-    if not unit_ids:
-        return
-    marks = ", ".join("?" for _ in unit_ids)
-    cur.execute(f"UPDATE assessments SET revision = revision + 1, updated_at = ? "
-                f"WHERE campaign_id = ? AND unit_id IN ({marks})", [at, campaign_id, *unit_ids])
 
 
 def events(cur, event_ids: list[int]) -> pl.DataFrame:

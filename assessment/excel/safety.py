@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import polars as pl
 from defusedxml import ElementTree as SafeET
 
-from .errors import EngineError
-from .settings import load as load_settings
+from ..errors import EngineError
+from ..settings import load as load_settings
 
 # ---------------------------------------------------------------------------------------------- export side
 
@@ -60,11 +61,31 @@ def literal_text(value: object) -> str:
     return text
 
 
+MAX_CELL = 32767  # characters Excel keeps in one cell
+TRUNCATED = " [truncated: the full text is in the application]"
+
+
+def cell_text(value: object) -> str:
+    """User text for a cell: literal (never a formula) and within Excel's 32,767 characters."""
+    text = literal_text(value)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
+    return text
+
+
 def from_literal(text: str) -> str:
     """Undo literal_text(): drop the one apostrophe it added (and only that one)."""
     if len(text) > 1 and text[0] == QUOTE and (text[1] == QUOTE or text[1:].startswith(FORMULA_TRIGGERS)):
         return text[1:]
     return text
+
+
+_LITERAL = "^" + re.escape(QUOTE) + "[" + "".join(re.escape(c) for c in (QUOTE, *FORMULA_TRIGGERS)) + "]"
+
+
+def from_literal_expr(expr: pl.Expr) -> pl.Expr:
+    """from_literal over a polars column of cell text."""
+    return pl.when(expr.str.contains(_LITERAL)).then(expr.str.slice(1)).otherwise(expr)
 
 
 # ---------------------------------------------------------------------------------------------- import side
@@ -227,7 +248,8 @@ def _looks_like_text(sample: bytes) -> bool:
 def _open_zip(data: bytes, file: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error,
+            NotImplementedError) as exc:  # NotImplementedError: "zip file version 22.7" in a mangled entry
         raise UnsafeWorkbook(file, f"the file is damaged or not an Excel workbook (zip: {exc})") from exc
 
 

@@ -1,18 +1,16 @@
 """The auditor pack: one formatted workbook per campaign (optionally one division or unit), written by
 xlsxwriter in constant-memory mode. Every value read from the database is written with a typed call
 (write_string / write_number / write_datetime), never the guessing write(), and all user text goes through
-excel_safety.literal_text, so no cell can ever hold a formula.
+safety.literal_text, so no cell can ever hold a formula.
 
 The Answers sheet doubles as an import source: hidden id columns and the hidden _meta/_ids sheets (the same
-layout the offline template uses) let excel_import match every row by id and detect later changes.
+layout the offline template uses, see format) let the importer match every row by id and detect later changes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -21,56 +19,43 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from . import __version__, access, audit, clock, reports
-from .catalog import campaign_questionnaire
-from .errors import NotFound, ValidationError
-from .excel_safety import literal_text
-from .model import Actor, Questionnaire
-from .questionnaire import QUESTIONNAIRE_DIR, load_standards
-from .storage import Database
-from .storage import campaigns as campaigns_sql
-from .storage import exports as exports_sql
+from .. import __version__, access, audit, clock, reports
+from ..catalog import campaign_questionnaire
+from ..errors import NotFound, ValidationError
+from ..model import Actor, Questionnaire
+from ..questionnaire import QUESTIONNAIRE_DIR, load_standards
+from ..storage import Database
+from ..storage import campaigns as campaigns_sql
+from ..storage import exports as exports_sql
+from .format import (
+    ANSWERS_SHEET,
+    COL_COMMENT,
+    COL_DATE,
+    COL_EVIDENCE,
+    COL_LEVEL,
+    COL_QUESTION,
+    COL_REASON,
+    COL_UNIT,
+    COL_URL,
+    FORMAT_VERSION,
+    ID_CAMPAIGN,
+    ID_EVENT,
+    ID_FORMAT,
+    ID_QUESTION,
+    ID_UNIT,
+    IDS_HEADER,
+    IDS_SHEET,
+    META_SHEET,
+    NA,
+    PACK_KIND,
+    generated_now,
+    manifest_digest,
+    meta_rows,
+)
+from .safety import cell_text
 
-# ------------------------------------------------------------------ workbook format shared with template/import
-FORMAT_VERSION = "1"
-PACK_KIND = "auditor-pack"
-TEMPLATE_KIND = "unit-template"
-ANSWERS_SHEET = "Answers"
-META_SHEET = "_meta"
-IDS_SHEET = "_ids"
-# Hidden per-row ids: rows are matched by these, never by visible text.
-ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (
-    "id:campaign", "id:unit", "id:question", "id:base_event", "id:format")
-ID_COLUMNS = (ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT)
-IDS_HEADER = ("campaign_id", "unit_id", "question_id", "base_event_id")
-# Answer columns the import reads (same header text in the template and the pack).
-COL_QUESTION, COL_UNIT, COL_LEVEL, COL_REASON, COL_EVIDENCE, COL_URL, COL_DATE, COL_COMMENT = (
-    "Question ID", "Unit ID", "Level", "N/A reason", "Evidence", "Evidence URL", "Evidence date", "Comment")
-NA = "N/A"
-MAX_CELL = 32767
-TRUNCATED = " [truncated: the full text is in the application]"
 EXCEL_ROWS = 1_048_576
 AUDIT_LIMIT = 200_000
-
-
-def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]) -> str:
-    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free."""
-    body = sorted(tuple("" if v is None else str(v) for v in r) for r in rows)
-    canonical = json.dumps([kind, FORMAT_VERSION, campaign_id, ref, body], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def utcnow() -> datetime:
-    """Generation time shown in workbooks: whole seconds (a cell shows no more)."""
-    return clock.now().replace(microsecond=0)
-
-
-def cell_text(value: Any) -> str:
-    """User text for a cell: literal (never a formula) and within Excel's 32,767 characters."""
-    text = literal_text(value)
-    if len(text) > MAX_CELL:
-        text = text[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
-    return text
 
 
 def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str, str]:
@@ -107,7 +92,7 @@ class Col:
     hidden: bool = False
 
 
-class _Formats:
+class Formats:
     def __init__(self, wb: xlsxwriter.Workbook):
         self.header = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E79",
                                      "text_wrap": True, "valign": "top", "border": 1})
@@ -124,7 +109,7 @@ class _Formats:
         self.good = wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})
 
 
-def _writer(ws, f: _Formats, kind: str) -> Callable[[int, int, Any], Any]:
+def _writer(ws, f: Formats, kind: str) -> Callable[[int, int, Any], Any]:
     if kind in ("text", "id"):
         return lambda r, c, v: ws.write_string(r, c, cell_text(v) if kind == "text" else str(v))
     if kind == "int":
@@ -142,7 +127,7 @@ def _writer(ws, f: _Formats, kind: str) -> Callable[[int, int, Any], Any]:
     raise ValueError(kind)
 
 
-def write_table(wb: xlsxwriter.Workbook, f: _Formats, name: str, cols: list[Col], df: pl.DataFrame,
+def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col], df: pl.DataFrame,
                 freeze_cols: int = 0, gap_cols: tuple[str, ...] = (), overdue_cols: tuple[str, ...] = (),
                 hide: bool = False) -> int:
     """One sheet: styled frozen header, autofilter, widths, typed cells row by row (constant memory)."""
@@ -181,8 +166,9 @@ def write_table(wb: xlsxwriter.Workbook, f: _Formats, name: str, cols: list[Col]
     return df.height
 
 
-def _key_values(wb: xlsxwriter.Workbook, f: _Formats, name: str, title: str | None, rows: list[tuple[str, Any]],
-                hide: bool = False) -> None:
+def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str | None,
+                     rows: list[tuple[str, Any]], hide: bool = False) -> None:
+    """A two-column sheet of (key, value) rows, each value written with its typed call."""
     ws = wb.add_worksheet(name)
     ws.set_column(0, 0, 32)
     ws.set_column(1, 1, 90, f.wrap)
@@ -301,12 +287,54 @@ class PackResult:
     filename: str
 
 
-def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
-                 filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
-    """Write the auditor pack of a campaign to out (a path or a binary stream)."""
+@dataclass(frozen=True)
+class PackData:
+    """Everything an auditor pack shows, read before any cell is written (gather), in the pack's terms."""
+
+    campaign: dict
+    questionnaire: Questionnaire
+    actor: Actor
+    filters: reports.Filters | None
+    generated: datetime
+    answers: pl.DataFrame           # one row per unit x question, with the hidden id columns
+    domains: pl.DataFrame
+    gaps: pl.DataFrame
+    deadlines: pl.DataFrame
+    trends: pl.DataFrame
+    audit_log: pl.DataFrame | None  # None when the actor may not read the audit trail
+    audit_head: tuple[int, str]
+    digest: str
+
+    @property
+    def campaign_id(self) -> str:
+        return self.campaign["campaign_id"]
+
+    def tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
+        """(sheet, columns, rows, write_table options) of every table sheet, in order."""
+        q_cols, q_frame = _questionnaire_frame(self.questionnaire)
+        tables = [
+            ("Scores", SCORE_COLS, self.domains, {"freeze_cols": 3, "gap_cols": ("Gap", "Unit gap")}),
+            (ANSWERS_SHEET, ANSWER_COLS, self.answers, {"freeze_cols": 1, "gap_cols": ("Gap",)}),
+            ("Gaps", GAP_COLS, self.gaps, {"freeze_cols": 1, "gap_cols": ("Gap",)}),
+            ("Deadlines", DEADLINE_COLS, self.deadlines, {"freeze_cols": 1, "overdue_cols": ("Days left",)}),
+            ("Trends", TREND_COLS, self.trends, {"freeze_cols": 2, "gap_cols": ("Gap",)}),
+            ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
+        ]
+        if self.audit_log is not None:
+            tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
+        return tables
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {name: df.height for name, _, df, _ in self.tables()}
+
+
+def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
+           today: date | None = None) -> PackData:
+    """Read what the pack of a campaign shows, within the actor's scope."""
     access.require(actor, "export")
     today = today or clock.today()
-    generated = utcnow()
+    generated = generated_now()
     with db.read() as cur:
         camp = campaigns_sql.campaign(cur, campaign_id)
     if camp is None:
@@ -316,37 +344,37 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
     with db.read() as cur:
         answers = exports_sql.answer_rows(cur, campaign_id, scope)
         domains = exports_sql.domain_rows(cur, campaign_id, scope)
-    head_seq, head_hash = audit.head(db)
+        trends = exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
     answers = answers.with_columns(
         _level_cell(), pl.lit(campaign_id).alias("id_campaign"),
         pl.col("event_id").cast(pl.String).alias("id_event"), pl.lit(FORMAT_VERSION).alias("id_format"))
     gaps = (answers.filter(pl.col("priority") > 0)
             .sort(["priority", "gap", "unit", "question_id"], descending=[True, True, False, False])
             .with_row_index("rank", offset=1))
-    deadlines = reports.deadlines(db, actor, campaign_id, filters, today)
-    with db.read() as cur:
-        trends = exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
     audit_log = None
     if access.allowed(actor, "read_audit"):
         audit_log = audit.entries(db, actor, limit=AUDIT_LIMIT).sort("seq")
-    q_cols, q_frame = _questionnaire_frame(q)
-    id_rows = answers.select("unit_id", "question_id", "id_event")
-    digest = manifest_digest(PACK_KIND, campaign_id, "", id_rows.iter_rows())
+    digest = manifest_digest(PACK_KIND, campaign_id, "",
+                             answers.select("unit_id", "question_id", "id_event").iter_rows())
+    return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
+                    reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
+                    digest)
 
-    counts = {"Scores": domains.height, ANSWERS_SHEET: answers.height, "Gaps": gaps.height,
-              "Deadlines": deadlines.height, "Trends": trends.height, "Questionnaire": q_frame.height}
-    if audit_log is not None:
-        counts["Audit log"] = audit_log.height
-    units = answers.select("unit_id", "division").unique()
-    about = [
+
+def about_rows(data: PackData) -> list[tuple[str, Any]]:
+    """The About sheet: what the pack covers, who made it when, how to verify and re-import it."""
+    camp, q, actor = data.campaign, data.questionnaire, data.actor
+    head_seq, head_hash = data.audit_head
+    units = data.answers.select("unit_id", "division").unique()
+    rows: list[tuple[str, Any]] = [
         ("Document", "ITSCM maturity assessment - auditor pack"),
         ("Organisation", f"{units['unit_id'].n_unique()} business unit(s) in {units['division'].n_unique()} "
                          f"division(s): {', '.join(sorted(units['division'].unique().to_list()))}"),
-        ("Scope", _scope_text(filters, actor)),
-        ("Campaign", f"{campaign_id} - {camp['name']}"),
+        ("Scope", _scope_text(data.filters, actor)),
+        ("Campaign", f"{data.campaign_id} - {camp['name']}"),
         ("Campaign status", camp["status"]),
         ("Opens on", camp["opens_on"]), ("Due on", camp["due_on"]), ("Closes on", camp["closes_on"]),
-        ("Generated at (UTC)", generated),
+        ("Generated at (UTC)", data.generated),
         ("Generated by", f"{actor.username} ({access.ROLE_LABELS.get(actor.role, actor.role)})"),
         ("Application version", f"itscm {__version__}"),
         ("Questionnaire", f"{q.id} {q.title}"),
@@ -362,38 +390,42 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
         ("Re-import", "The Answers sheet can be imported back (hidden id columns match every row); rows that "
                       "changed in the application after this export are reported as conflicts."),
     ]
-    about += [(f"Sheet: {name}", f"{n} row(s)") for name, n in counts.items()]
-    if audit_log is None:
-        about.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
-    elif audit_log.height >= AUDIT_LIMIT:
-        about.append(("Audit log", f"only the latest {AUDIT_LIMIT:,} entries are included"))
+    rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in data.counts.items()]
+    if data.audit_log is None:
+        rows.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
+    elif data.audit_log.height >= AUDIT_LIMIT:
+        rows.append(("Audit log", f"only the latest {AUDIT_LIMIT:,} entries are included"))
+    return rows
 
+
+def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
+    """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets."""
     wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
         "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True})
+    q = data.questionnaire
     try:
-        wb.set_properties({"title": f"ITSCM auditor pack {campaign_id}", "author": actor.username,
+        wb.set_properties({"title": f"ITSCM auditor pack {data.campaign_id}", "author": data.actor.username,
                            "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
-        f = _Formats(wb)
-        _key_values(wb, f, "About", f"ITSCM auditor pack - {campaign_id}", about)
-        write_table(wb, f, "Scores", SCORE_COLS, domains, 3, gap_cols=("Gap", "Unit gap"))
-        write_table(wb, f, ANSWERS_SHEET, ANSWER_COLS, answers, 1, gap_cols=("Gap",))
-        write_table(wb, f, "Gaps", GAP_COLS, gaps, 1, gap_cols=("Gap",))
-        write_table(wb, f, "Deadlines", DEADLINE_COLS, deadlines, 1, overdue_cols=("Days left",))
-        write_table(wb, f, "Trends", TREND_COLS, trends, 2, gap_cols=("Gap",))
-        write_table(wb, f, "Questionnaire", q_cols, q_frame, 4)
-        if audit_log is not None:
-            write_table(wb, f, "Audit log", AUDIT_COLS, audit_log, 1)
-        _key_values(wb, f, META_SHEET, None, [
-            ("kind", PACK_KIND), ("format_version", FORMAT_VERSION), ("template_id", ""),
-            ("campaign_id", campaign_id), ("unit_id", ""), ("questionnaire", q.policy_label),
-            ("generated_at", generated.isoformat()), ("generated_by", actor.username), ("digest", digest)],
-            hide=True)
+        f = Formats(wb)
+        write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
+        for name, cols, df, options in data.tables():
+            write_table(wb, f, name, cols, df, **options)
+        write_key_values(wb, f, META_SHEET, None, meta_rows(
+            PACK_KIND, campaign_id=data.campaign_id, questionnaire=q.policy_label, generated_at=data.generated,
+            generated_by=data.actor.username, digest=data.digest), hide=True)
         write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
-            "id_campaign", "unit_id", "question_id", "id_event"))], answers, hide=True)
+            "id_campaign", "unit_id", "question_id", "id_event"))], data.answers, hide=True)
     finally:
         wb.close()
-    return PackResult(counts, digest, pack_filename(campaign_id, generated))
+
+
+def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
+                 filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
+    """Write the auditor pack of a campaign to out (a path or a binary stream)."""
+    data = gather(db, actor, campaign_id, filters, today)
+    write_pack(data, out)
+    return PackResult(data.counts, data.digest, pack_filename(campaign_id, data.generated))
 
 
 def auditor_pack_bytes(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,

@@ -1,0 +1,67 @@
+"""The workbook format shared by export, template and importer: sheet names, id columns, meta rows, digest.
+
+A file this application issues (an auditor pack or a unit template) carries its kind, format version and
+issue facts on the hidden _meta sheet (meta_rows), the ids of every answer row on the hidden _ids sheet and in
+hidden columns of the Answers sheet, and a digest of those ids (manifest_digest) that the importer recomputes.
+Change FORMAT_VERSION when any of this changes: the importer refuses other versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from .. import clock
+
+FORMAT_VERSION = "1"
+PACK_KIND = "auditor-pack"
+TEMPLATE_KIND = "unit-template"
+KIND_NAMES = {PACK_KIND: "an auditor pack", TEMPLATE_KIND: "a unit template"}
+
+ANSWERS_SHEET = "Answers"
+META_SHEET = "_meta"
+IDS_SHEET = "_ids"
+LIST_SHEET = "Lists"  # the template's hidden level choices
+# Every sheet each kind of file is issued with, in order; an import refuses any other sheet.
+TEMPLATE_SHEETS = ("Instructions", ANSWERS_SHEET, LIST_SHEET, META_SHEET, IDS_SHEET)
+PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log",
+               META_SHEET, IDS_SHEET)
+SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
+
+# Hidden per-row ids: rows are matched by these, never by visible text.
+ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (
+    "id:campaign", "id:unit", "id:question", "id:base_event", "id:format")
+ID_COLUMNS = (ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT)
+IDS_HEADER = ("campaign_id", "unit_id", "question_id", "base_event_id")
+# Answer columns the import reads (same header text in the template and the pack).
+COL_QUESTION, COL_UNIT, COL_LEVEL, COL_REASON, COL_EVIDENCE, COL_URL, COL_DATE, COL_COMMENT = (
+    "Question ID", "Unit ID", "Level", "N/A reason", "Evidence", "Evidence URL", "Evidence date", "Comment")
+NA = "N/A"
+NA_WORDS = frozenset({"n/a", "na", "n.a.", "n.a", "not applicable"})  # level cells read as N/A (any case)
+
+# The _meta sheet: key -> value, in this order.
+META_KEYS = ("kind", "format_version", "template_id", "campaign_id", "unit_id", "questionnaire", "generated_at",
+             "generated_by", "digest")
+
+
+def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]) -> str:
+    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free."""
+    body = sorted(tuple("" if v is None else str(v) for v in r) for r in rows)
+    canonical = json.dumps([kind, FORMAT_VERSION, campaign_id, ref, body], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def meta_rows(kind: str, *, campaign_id: str, questionnaire: str, generated_at: datetime, generated_by: str,
+              digest: str, template_id: str = "", unit_id: str = "") -> list[tuple[str, str]]:
+    """The _meta sheet of a file of this kind, as (key, text) rows in META_KEYS order."""
+    values = {"kind": kind, "format_version": FORMAT_VERSION, "template_id": template_id,
+              "campaign_id": campaign_id, "unit_id": unit_id, "questionnaire": questionnaire,
+              "generated_at": generated_at.isoformat(), "generated_by": generated_by, "digest": digest}
+    return [(k, values[k]) for k in META_KEYS]
+
+
+def generated_now() -> datetime:
+    """Generation time shown in workbooks: whole seconds (a cell shows no more)."""
+    return clock.now().replace(microsecond=0)
