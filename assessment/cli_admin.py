@@ -6,8 +6,9 @@ import argparse
 import getpass
 import sys
 
-from . import audit, settings, transfer, users
+from . import audit, checkpoints, settings, transfer, users
 from .cli import _actor, _db, _print, command
+from .errors import EngineError
 
 
 @command("create-admin")
@@ -26,9 +27,20 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 @command("audit verify")
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    report = audit.verify(_db(args), _actor(args), args.expected_head)
+    try:
+        exported = [checkpoints.parse(text) for text in args.checkpoint or []]
+    except ValueError as exc:
+        raise EngineError(f"--checkpoint: {exc}") from None
+    report = audit.verify(_db(args), _actor(args), args.expected_head, exported)
     print(report, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 3
+
+
+@command("audit checkpoint")
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    cp = audit.checkpoint(_db(args), _actor(args), reason="command line")
+    print(f"{cp.label()} signed; keep this line outside the database to prove completeness later:\n{cp.text()}")
+    return 0
 
 
 @command("audit log")
@@ -67,7 +79,11 @@ def add_parsers(sub, add) -> None:
     asub = ap.add_subparsers(dest="acommand", required=True, metavar="SUBCOMMAND")
     v = asub.add_parser("verify", help="recompute the chain; name the first edited or removed entry")
     v.add_argument("--expected-head", help="head hash printed in an earlier export, to detect truncation")
+    v.add_argument("--checkpoint", action="append",
+                   help="a checkpoint line from an auditor pack or backup manifest (repeatable)")
     v.set_defaults(cmd="audit verify")
+    c = asub.add_parser("checkpoint", help="sign a checkpoint over the current head and print it")
+    c.set_defaults(cmd="audit checkpoint")
     lg = asub.add_parser("log", help="latest audit entries")
     lg.add_argument("--user")
     lg.add_argument("--action")

@@ -355,6 +355,8 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
         ("Audit log head sequence", head_seq),
         ("Audit log head hash (SHA-256)", head_hash),
         ("Verify the audit trail", f"itscm audit verify --expected-head {head_hash}"),
+        ("Latest audit checkpoint (HMAC-signed; check it with itscm audit verify --checkpoint '<this text>')",
+         cp.text() if (cp := audit.latest_checkpoint(db)) else "none yet"),
         ("Scores", "Persisted at submission, as of the submission date, with the questionnaire's evidence rule; "
                    "draft assessments have no score yet."),
         ("Literal text", "Text that begins with = + - @, a tab or a line break is shown with a leading "
