@@ -78,9 +78,10 @@ def _login_form(db: Database) -> None:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        device = st.context.cookies.get(DEVICE_COOKIE)
+        device = _text(st.context.cookies.get(DEVICE_COOKIE))
         try:
-            token = auth.login(db, username, password, client=st.context.ip_address, device=device, source="page")
+            token = auth.login(db, username, password, client=_text(st.context.ip_address), device=device,
+                               source="page")
         except auth.LoginFailed as exc:
             st.error(str(exc))
             return
@@ -89,11 +90,16 @@ def _login_form(db: Database) -> None:
         st.rerun()
 
 
+def _text(value: object) -> str | None:
+    """A request value, or None when there is none (local runs, tests without a browser)."""
+    return value if isinstance(value, str) else None
+
+
 def _store_device_cookie() -> None:
     """Keep the remembered-device token in the browser (a year), so a later sign-in from here passes the
     throttling an attacker elsewhere causes. Streamlit cannot set cookies from Python: a line of script."""
     device = st.session_state.pop(DEVICE_KEY, None)
-    if device and device != st.context.cookies.get(DEVICE_COOKIE):
+    if device and device != _text(st.context.cookies.get(DEVICE_COOKIE)):
         st.html(f"<script>document.cookie = '{DEVICE_COOKIE}={device}; path=/; max-age=31536000; "
                 "SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');</script>",
                 unsafe_allow_javascript=True)
