@@ -10,6 +10,7 @@ from assessment import audit, catalog, checkpoints
 from assessment.cli import main
 from assessment.errors import SettingsError
 from assessment.storage import audit as audit_sql
+from assessment.storage.db import open_database
 
 from .conftest import ADMIN, add_org, duckdb_only
 
@@ -241,13 +242,17 @@ def test_checkpoint_text_round_trips_and_rejects_garbage(checkpointed):
 
 def test_cli_verify_takes_an_exported_checkpoint(checkpointed, capsys):
     duckdb_only(checkpointed)
-    text = audit.latest_checkpoint(checkpointed).text()
     path = str(checkpointed.path)
+    checkpointed.close()
+    assert main(["--db", path, "audit", "checkpoint"]) == 0  # signs #14 over its own entry and prints it
+    text = capsys.readouterr().out.splitlines()[-1]
+    assert checkpoints.parse(text).seq == 14
+    checkpointed = open_database(path)
     sql(checkpointed, "DELETE FROM audit_log WHERE seq >= 9")
     sql(checkpointed, "DELETE FROM audit_checkpoints WHERE mac IS NOT NULL")
     sql(checkpointed, "UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_log WHERE seq = 8)")
     checkpointed.close()
-    assert main(["--db", path, "audit", "verify"]) == 0
+    assert main(["--db", path, "audit", "verify"]) == 0  # the database alone cannot tell
     capsys.readouterr()
     assert main(["--db", path, "audit", "verify", "--checkpoint", text]) == 3
     assert "BROKEN at entry #9: the log ends at #8, but a checkpoint from" in capsys.readouterr().err
