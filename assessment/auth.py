@@ -1,4 +1,4 @@
-"""Login, throttling of failed attempts, and server-side sessions with idle and absolute timeouts."""
+"""Login (throttled by throttle.py), remembered devices, and server-side sessions with idle and absolute timeouts."""
 
 from __future__ import annotations
 
@@ -7,24 +7,27 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import passwords, settings
+from . import passwords, settings, throttle
 from .clock import now
 from .errors import EngineError, PermissionDenied
 from .model import Actor
 from .storage import Database
 from .storage import audit as audit_sql
+from .storage import throttle as throttle_sql
 from .storage import users as users_sql
 
-FREE_ATTEMPTS = 5
-MAX_DELAY = timedelta(minutes=15)
+MAX_USERNAME = 128  # user names are at most 64 characters (users.USERNAME_RE); this leaves room, no more
+MAX_PASSWORD = passwords.MAX_LENGTH
+EXCERPT = 64  # characters of a failed attempt's user name kept in the audit trail
+WRONG = "wrong user name or password, or the account is disabled"
 
 
 class LoginFailed(EngineError):
     """Wrong user name or password, or a throttled attempt; never says which account exists."""
 
-    def __init__(self, message: str, retry_after: float = 0.0):
+    def __init__(self, message: str, retry_after: float | None = 0.0):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds; None when waiting does not help (the ceiling)
 
 
 @dataclass(frozen=True)
@@ -47,50 +50,88 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def throttle_delay(failed: int) -> timedelta:
-    """Delay before the next attempt is checked: none for the first few, then doubling, capped.
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """A bounded, printable form of untrusted text for the audit trail: control characters escaped."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[:limit])
+    return shown + (f"...(+{len(text) - limit} characters)" if len(text) > limit else "")
 
-    The cap keeps an attacker from locking the owner out for good: after at most MAX_DELAY the
-    right password works again.
+
+def _refused(decision: throttle.Decision) -> LoginFailed:
+    if decision.retry_after is None:
+        return LoginFailed("too many failed attempts with this user name: sign in from a device you have signed "
+                           "in from before, or ask an administrator to reset the password", None)
+    seconds = decision.retry_after.total_seconds()
+    return LoginFailed(f"too many failed attempts: try again in {int(seconds) + 1} s", seconds)
+
+
+def login(db: Database, username: str, password: str, *, client: str | None = None, device: str | None = None,
+          source: str = "page", at: datetime | None = None) -> str:
+    """Check credentials; return a new session token.
+
+    client: the caller's address (st.context.ip_address), for the per-client limit; device: the token
+    remember_device gave this browser after an earlier sign-in. Oversized fields are refused before any
+    work. The attempt is counted before its password is checked (throttle.claim) and every answer is the
+    same for an unknown name as for a real account in the same state.
     """
-    if failed < FREE_ATTEMPTS:
-        return timedelta(0)
-    exponent = min(failed - FREE_ATTEMPTS + 1, 20)  # 2**20 s is far above the cap; avoids overflow
-    return min(timedelta(seconds=2**exponent), MAX_DELAY)
-
-
-def login(db: Database, username: str, password: str, source: str = "page", at: datetime | None = None) -> str:
-    """Check credentials; return a new session token. Failed attempts are counted and audited."""
+    if len(username) > MAX_USERNAME:
+        raise LoginFailed(f"the user name is too long: at most {MAX_USERNAME} characters")
+    if len(password) > MAX_PASSWORD:
+        raise LoginFailed(f"the password is too long: at most {MAX_PASSWORD} characters")
+    if client is not None and len(client) > MAX_USERNAME:
+        client = client[:MAX_USERNAME]
     at = at or now()
     username = username.strip().lower()
+    device_hash = token_hash(device) if device and len(device) <= MAX_USERNAME else None
+    try:
+        decision = db.transaction(lambda cur: throttle.claim(cur, username=username, client=client,
+                                                             device_hash=device_hash, at=at))
+    except throttle.Contended:
+        decision = throttle.Decision(False, retry_after=timedelta(seconds=1))
+    if not decision.allowed:
+        raise _refused(decision)
     with db.read() as cur:
         u = users_sql.user(cur, username)
-    if u is not None and u["failed_logins"] and u["last_failed_at"] is not None:
-        wait = u["last_failed_at"] + throttle_delay(u["failed_logins"]) - at
-        if wait > timedelta(0):
-            raise LoginFailed(f"too many failed attempts: try again in {int(wait.total_seconds()) + 1} s",
-                              wait.total_seconds())
     ok = passwords.verify(u["password_hash"] if u else None, password)
     if not ok or not u["active"]:
-        def fail(cur) -> None:
-            if u is not None:
-                users_sql.update_user(cur, username, failed_logins=u["failed_logins"] + 1, last_failed_at=at)
-            audit_sql.append(cur, username or "(blank)", source, "login.failed", "user", username or "(blank)",
-                         None, {"reason": "disabled" if u and ok else "bad credentials"})
-        db.transaction(fail)
-        raise LoginFailed("wrong user name or password, or the account is disabled")
+        who = excerpt(username) or "(blank)"
+        after = {"reason": "disabled" if u and ok else "bad credentials", "device": decision.via_device}
+        if client:
+            after["client"] = excerpt(client)
+        db.transaction(lambda cur: audit_sql.append(cur, who, source, "login.failed", "user", who, None, after))
+        raise LoginFailed(WRONG)
     token = secrets.token_urlsafe(32)
 
     def succeed(cur) -> None:
-        fields = {"failed_logins": 0, "last_failed_at": None}
+        throttle.succeeded(cur, username=username, device_hash=device_hash, via_device=decision.via_device, at=at)
         if passwords.needs_rehash(u["password_hash"]):
-            fields["password_hash"] = passwords.hash_password(password)
-        users_sql.update_user(cur, username, **fields)
+            users_sql.update_user(cur, username, password_hash=passwords.hash_password(password))
         users_sql.insert_session(cur, token_hash(token), username, at)
-        audit_sql.append(cur, username, source, "login", "user", username, None, None)
+        audit_sql.append(cur, username, source, "login", "user", username, None,
+                         {"device": decision.via_device} if decision.via_device else None)
 
     db.transaction(succeed)
     return token
+
+
+def remember_device(db: Database, token: str, device: str | None = None, at: datetime | None = None) -> str:
+    """A device token for this browser, to store after a sign-in (a long-lived cookie) and pass back as
+    login(device=...): it lets its owner past the throttling an attacker elsewhere causes. An existing
+    token of the same user is kept; otherwise a new one is issued."""
+    at = at or now()
+    new = secrets.token_urlsafe(32)
+
+    def work(cur) -> str:
+        s = users_sql.session(cur, token_hash(token))
+        if s is None or s["ended_at"] is not None:
+            raise SessionEnded("sign in first: a device is remembered only for a signed-in session")
+        if device:
+            known = throttle_sql.device(cur, token_hash(device))
+            if known is not None and known.username == s["username"] and known.failures < throttle.DEVICE_FAILURES:
+                return device
+        throttle_sql.insert_device(cur, token_hash(new), s["username"], at)
+        return new
+
+    return db.transaction(work)
 
 
 def create_session(db: Database, username: str, at: datetime | None = None) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import access, audit, clock, settings
+from . import access, audit, checkpoints, clock, settings
 from .errors import DatabaseError, DatabaseLocked, ValidationError
 from .folders import ensure_writable
 from .model import Actor
@@ -42,6 +42,7 @@ KEEP_ENV, INTERVAL_ENV = "ITSCM_BACKUP_KEEP", "ITSCM_BACKUP_INTERVAL_HOURS"
 STAMP = "%Y%m%d-%H%M%S-%f"
 NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6}-\d{6})\.duckdb$")
 _ONE_AT_A_TIME = threading.Lock()
+PRODUCT, MANIFEST_FORMAT = "itscm-assessment backup", 2  # format 1 (before schema 5) had neither key
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
         if final.exists():
             raise DatabaseError(f"a backup named {final.name} already exists; try again in a moment")
         _remove_leftovers(directory, stem)
+        signed = audit.checkpoint(db, actor, reason="backup")  # inside the copy: the manifest carries it
         cur = db.cursor()
         try:
             alias = backup_sql.attach(cur, partial)
@@ -139,6 +141,7 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
                 version = backup_sql.schema_version(cur, alias)
                 ids = backup_sql.sequence_problems(cur, alias)
                 sequences = backup_sql.sequences(cur, alias)
+                head_seq, head_hash = backup_sql.audit_head(cur, alias)
             finally:
                 backup_sql.detach(cur, alias)
         except duckdb.Error as exc:
@@ -152,7 +155,9 @@ def create_backup(db: Database, actor: Actor, directory: Path | None = None, kee
             _remove_db(partial)
             raise DatabaseError("the backup did not match the database and was discarded: " + "; ".join(problems))
         source.update({f"sequence:{name}": (nxt, "") for name, nxt in sequences.items()})
-        manifest = {"database": str(db.path), "created_at": at.isoformat(), "schema_version": version,
+        manifest = {"product": PRODUCT, "format": MANIFEST_FORMAT, "database": str(db.path),
+                    "created_at": at.isoformat(), "schema_version": version,
+                    "audit_head": {"seq": head_seq, "hash": head_hash}, "audit_checkpoint": signed.text(),
                     "tables": {t: {"rows": n, "md5": h} for t, (n, h) in source.items()}}
         try:
             _fsync(partial)
@@ -274,39 +279,99 @@ def compare(expected: backup_sql.Fingerprint, actual: backup_sql.Fingerprint, le
 
 
 def verify_backup(path: Path, actor: Actor, expected: backup_sql.Fingerprint | None = None) -> VerifyReport:
-    """Check a backup file: readable, schema version known, content equal to its manifest, audit chain intact."""
+    """Check a backup file: a database of this product, readable throughout, content equal to its manifest,
+    audit chain intact and matching the manifest's keyed checkpoint. Every problem names the file."""
     access.require(actor, "backup")
     path = Path(path)
     if not path.is_file():
         raise DatabaseError(f"no backup file at {path}")
-    con = _connect(path, read_only=True)
+    try:
+        con = _connect(path, read_only=True)
+    except DatabaseLocked:
+        raise
+    except DatabaseError as exc:
+        raise DatabaseError(f"the backup {path} cannot be opened: it is damaged or not a DuckDB file ({_cause(exc)}). "
+                            "Use another backup (check one with `itscm verify-backup FILE`).") from exc
     ro = Database(con, None)  # path None: not registered as the app's open database
     try:
-        with ro.read() as cur:
-            catalog = backup_sql.current_catalog(cur)
-            fp = backup_sql.fingerprint(cur, catalog)
-            version = backup_sql.schema_version(cur, catalog)
-            problems, notes = backup_sql.sequence_problems(cur, catalog), []
-        if version == 0:
-            problems.append("it holds no schema_migrations table: not a database of this app")
-        elif version > migrations_sql.LATEST:
-            problems.append(f"schema version {version} is newer than this app ({migrations_sql.LATEST}): "
-                            "use a newer app")
-        manifest = path.with_suffix(".json")
-        if expected is not None:
-            problems += compare(expected, fp, "expected content", "file")
-        elif manifest.is_file():
-            recorded = json.loads(manifest.read_text(encoding="utf-8"))
-            want = {t: (v["rows"], v["md5"]) for t, v in recorded["tables"].items()}
-            problems += compare(want, fp, "manifest (database at backup time)", "backup file")
-        else:
-            notes.append(f"no manifest {manifest.name}: only readability, schema and audit chain were checked")
-        if version >= 2:
-            chain = audit.verify(ro, actor)
-            (notes if chain.ok else problems).append(str(chain))
+        try:
+            return _verify_open(ro, path, actor, expected)
+        except duckdb.Error as exc:  # a damaged block is only found when it is read
+            raise DatabaseError(f"the backup {path} is damaged: reading it failed ({exc}). Use another backup "
+                                "(check one with `itscm verify-backup FILE`).") from exc
     finally:
         ro.close()
+
+
+def _verify_open(ro: Database, path: Path, actor: Actor, expected: backup_sql.Fingerprint | None) -> VerifyReport:
+    with ro.read() as cur:
+        catalog = backup_sql.current_catalog(cur)
+        fp = backup_sql.fingerprint(cur, catalog)
+        version = backup_sql.schema_version(cur, catalog)
+        problems, notes = backup_sql.sequence_problems(cur, catalog), []
+    if version == 0:
+        problems.append(f"{path.name} holds no schema_migrations table: it is not a database of this product")
+        return VerifyReport(path, False, problems, notes, version, fp)
+    if version > migrations_sql.LATEST:
+        problems.append(f"schema version {version} is newer than this app ({migrations_sql.LATEST}): "
+                        "use a newer app")
+    missing = sorted(migrations_sql.tables_at(version) - set(fp))
+    if missing:
+        problems.append(f"{path.name} lacks the table(s) {', '.join(missing)} that every database of this product "
+                        f"has at schema version {version}: it was altered after it was made; use another backup")
+    manifest = _manifest(path) if expected is None else None
+    if expected is not None:
+        problems += compare(expected, fp, "expected content", "file")
+    elif isinstance(manifest, str):
+        problems.append(manifest)
+    else:
+        want = {t: (v["rows"], v["md5"]) for t, v in manifest["tables"].items()}
+        problems += compare(want, fp, "manifest (database at backup time)", "backup file")
+    if version >= 2 and not {"audit_log", "audit_head"} & set(missing):
+        exported = []
+        if isinstance(manifest, dict) and manifest.get("audit_checkpoint"):
+            exported.append(checkpoints.parse(manifest["audit_checkpoint"]))
+        chain = audit.verify(ro, actor, external=exported)
+        (notes if chain.ok else problems).append(str(chain))
+        head = manifest.get("audit_head") if isinstance(manifest, dict) else None
+        if chain.ok and head and (head["seq"], head["hash"]) != (chain.head_seq, chain.head_hash):
+            problems.append(f"the audit head in {path.name} is #{chain.head_seq} {chain.head_hash[:16]}, but its "
+                            f"manifest recorded #{head['seq']} {str(head['hash'])[:16]}")
     return VerifyReport(path, not problems, problems, notes, version, fp)
+
+
+def _manifest(path: Path) -> dict | str:
+    """The backup's manifest, or the problem with it (named, with what to do)."""
+    manifest = path.with_suffix(".json")
+    if not manifest.is_file():
+        return (f"no manifest {manifest.name} next to {path.name}: without it nothing proves the file is a complete "
+                "backup of this product. Put the manifest written with it back beside it, or use another backup")
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"the manifest {manifest} cannot be read ({exc}): use another backup"
+    except json.JSONDecodeError as exc:
+        return (f"the manifest {manifest} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): "
+                "it was damaged or edited; use another backup")
+    tables = recorded.get("tables") if isinstance(recorded, dict) else None
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) and isinstance(v.get("rows"), int)
+                                               and isinstance(v.get("md5"), str) for v in tables.values()):
+        return (f"the manifest {manifest} is not a manifest of this product's backups (no table list with row "
+                "counts and hashes): use another backup")
+    if recorded.get("product", PRODUCT) != PRODUCT:
+        return f"the manifest {manifest} belongs to {recorded.get('product')!r}, not to this product"
+    text = recorded.get("audit_checkpoint")
+    if text is not None:
+        try:
+            checkpoints.parse(str(text))
+        except ValueError as exc:
+            return f"the manifest {manifest} holds a damaged audit checkpoint ({exc}): use another backup"
+    return recorded
+
+
+def _cause(exc: Exception) -> str:
+    cause = exc.__cause__
+    return str(cause).splitlines()[0] if cause else str(exc)
 
 
 def restore(backup_file: Path, target: Path, actor: Actor, force: bool = False,
@@ -430,6 +495,11 @@ def _remove_leftovers(directory: Path, stem: str) -> None:
     database, and backups run one at a time)."""
     for p in directory.glob(f"{stem}-*.duckdb.partial*"):
         if NAME.match(p.name.split(".partial")[0]):
+            _remove(p)
+    # A kill between writing the manifest and renaming the file leaves a manifest without its backup.
+    for p in [*directory.glob(f"{stem}-*.json"), *directory.glob(f"{stem}-*.json.tmp")]:
+        base = p.name.removesuffix(".tmp").removesuffix(".json") + ".duckdb"
+        if NAME.match(base) and not (directory / base).exists():
             _remove(p)
 
 

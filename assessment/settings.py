@@ -46,6 +46,12 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _secret(raw: str) -> str:
+    if len(raw.strip()) < 32:
+        raise ValueError("expected at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+    return raw.strip()
+
+
 def _path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("expected a path")
@@ -81,6 +87,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ITSCM_SSO_MAPPING", "sso_mapping", _path, None, "group-to-role mapping file for single sign-on"),
     Variable("ITSCM_ADMIN_PASSWORD", "admin_password", _text, None,
              "password for `itscm create-admin` (asked for when unset)", secret=True),
+    Variable("ITSCM_AUDIT_KEY", "audit_key", _secret, None,
+             "secret key that signs audit checkpoints (default: the file audit.key in the data folder)",
+             secret=True),
 )
 
 
@@ -97,6 +106,7 @@ class Settings:
     backup_keep: int = 7
     sso_mapping: Path | None = None
     admin_password: str | None = field(default=None, repr=False)
+    audit_key: str | None = field(default=None, repr=False)
 
     @property
     def database_path(self) -> Path | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access, audit, passwords
+from . import access, audit, passwords, throttle
 from .clock import now
 from .demo import username_for
 from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
@@ -137,7 +137,8 @@ def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:
     def work(cur) -> None:
         if users_sql.user(cur, username) is None:
             raise NotFound(f"unknown user {username!r}")
-        users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=now(), failed_logins=0)
+        users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=now())
+        throttle.reset(cur, username)
         audit.record(cur, actor, "user.password", "user", username, after={"changed": True})
 
     db.transaction(work)

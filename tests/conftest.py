@@ -20,6 +20,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 pytest_plugins = ["tests.helpers.apptest"]  # its fixtures (app_env, demo_template, empty_app_env) for every module
 # Pages started by AppTest and the browser test must not run scheduled backups in the background.
 os.environ.setdefault("ITSCM_BACKUPS", "0")
+# Audit checkpoints are signed with this key in tests (and their subprocesses), never with a file in the
+# repository's data folder; the tests of the key file itself unset it.
+os.environ.setdefault("ITSCM_AUDIT_KEY", "test-only audit checkpoint key, not a secret")
 ADMIN = access.SYSTEM
 
 

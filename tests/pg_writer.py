@@ -1,25 +1,36 @@
-"""Subprocess for the PostgreSQL multi-process test: one 'app replica' saving answers in a loop."""
+"""Subprocess for the PostgreSQL multi-process tests: one 'app replica' saving answers in a loop.
+
+argv: url schema name saves seed [seconds] [units]. It stops after `saves` saves or `seconds` seconds,
+whichever comes first, and saves to the comma-separated `units` (default U1,U2,U3). Prints one JSON line:
+the saves that committed, the ones refused as stale, and the ones that failed (a DatabaseError after all
+retries), with the time spent.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 import sys
+import time
 from datetime import date
 
 from assessment import access, workflow
-from assessment.errors import StaleWrite
+from assessment.errors import DatabaseError, StaleWrite
 from assessment.model import Actor, Answer
 from assessment.storage.backends import open_url
 
 
-def main(url: str, schema: str, name: str, saves: int, seed: int) -> None:
+def main(url: str, schema: str, name: str, saves: int, seed: int, seconds: float | None = None,
+         units: tuple[str, ...] = ("U1", "U2", "U3")) -> None:
     db = open_url(url, schema=schema)
     actor = Actor(name, access.ADMIN, source="page")
     rng = random.Random(seed)
-    done, stale = [], []
+    done, stale, failed = [], [], []
+    start = time.monotonic()
     for i in range(saves):
-        unit = rng.choice(["U1", "U2", "U3"])
+        if seconds is not None and time.monotonic() - start > seconds:
+            break
+        unit = rng.choice(units)
         qid = rng.choice(["GOV-01", "GOV-02", "TEST-02"])
         level = rng.randint(0, 5)
         cur = workflow.current_answers(db, actor, "C1", unit)
@@ -31,8 +42,14 @@ def main(url: str, schema: str, name: str, saves: int, seed: int) -> None:
                 done.append([unit, qid, f"{name}-{i}"])
         except StaleWrite as exc:
             stale.append(str(exc))
-    print(json.dumps({"done": done, "stale": stale}))
+        except DatabaseError as exc:
+            failed.append(str(exc)[:300])
+    db.close()
+    print(json.dumps({"done": done, "stale": stale, "failed": failed, "seconds": time.monotonic() - start}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    args = sys.argv[1:]
+    main(args[0], args[1], args[2], int(args[3]), int(args[4]),
+         float(args[5]) if len(args) > 5 and args[5] != "-" else None,
+         tuple(args[6].split(",")) if len(args) > 6 else ("U1", "U2", "U3"))

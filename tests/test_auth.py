@@ -5,9 +5,10 @@ from __future__ import annotations
 import stat
 from datetime import datetime, timedelta
 
+import polars as pl
 import pytest
 
-from assessment import access, audit, auth, passwords, users
+from assessment import access, audit, auth, passwords, throttle, users
 from assessment.errors import InvalidState, PermissionDenied, ValidationError
 from assessment.model import Actor
 from assessment.storage import users as user_store
@@ -69,7 +70,7 @@ def test_wrong_password_and_unknown_user_give_the_same_message(accounts):
 
 def test_failed_logins_slow_down_but_never_lock_out_for_good(accounts):
     at = T0
-    for _ in range(auth.FREE_ATTEMPTS):
+    for _ in range(throttle.FREE_ATTEMPTS):
         with pytest.raises(auth.LoginFailed, match="wrong"):
             auth.login(accounts, "alice", "not the password", at=at)
     # Now throttled: even the right password is not checked until the delay has passed.
@@ -77,15 +78,15 @@ def test_failed_logins_slow_down_but_never_lock_out_for_good(accounts):
         auth.login(accounts, "alice", PW, at=at + timedelta(milliseconds=500))
     # Many more failures (an attacker): the delay is capped.
     for i in range(30):
-        at = at + auth.MAX_DELAY + timedelta(seconds=1)
+        at = at + throttle.MAX_DELAY + timedelta(seconds=1)
         with pytest.raises(auth.LoginFailed):
             auth.login(accounts, "alice", f"guess {i} wrong", at=at)
-    assert auth.throttle_delay(10_000) == auth.MAX_DELAY
+    assert throttle.delay(10_000) == throttle.MAX_DELAY
     # The owner gets in after at most MAX_DELAY, and the counter resets.
-    token = auth.login(accounts, "alice", PW, at=at + auth.MAX_DELAY + timedelta(seconds=1))
+    token = auth.login(accounts, "alice", PW, at=at + throttle.MAX_DELAY + timedelta(seconds=1))
     assert token
-    with accounts.read() as cur:
-        assert user_store.user(cur, "alice")["failed_logins"] == 0
+    failed = users.list_users(accounts, ADMIN).filter(pl.col("username") == "alice")["failed_logins"]
+    assert failed.to_list() == [0]
 
 
 def test_idle_timeout_absolute_lifetime_and_logout(accounts):

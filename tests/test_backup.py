@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -13,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assessment import access, audit, backup, campaigns, cli, workflow
+from assessment import access, audit, backup, campaigns, checkpoints, cli, workflow
 from assessment.errors import DatabaseError, DatabaseLocked, PermissionDenied, SettingsError
 from assessment.model import Actor, Answer
 from assessment.storage import backup as store
@@ -21,7 +23,7 @@ from assessment.storage import migrations
 from assessment.storage.db import open_database
 
 from .conftest import ADMIN, add_org
-from .helpers.environment import assert_clean_failure, file_size_limit, held_by_another_process, run_cli
+from .helpers.environment import ROOT, assert_clean_failure, file_size_limit, held_by_another_process, run_cli
 
 TODAY = date(2026, 6, 30)
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
@@ -250,22 +252,19 @@ def test_a_tampered_backup_fails_verification_and_is_not_restored(org, tmp_path)
 
     damaged = tmp_path / "damaged.duckdb"
     damaged.write_bytes(random.Random(4).randbytes(20_000))
-    with pytest.raises(DatabaseError, match="not a readable database file"):
+    with pytest.raises(DatabaseError, match=f"the backup {damaged} cannot be opened: it is damaged or not a DuckDB"):
         backup.verify_backup(damaged, ADMIN)
     with pytest.raises(DatabaseError, match="no backup file"):
         backup.verify_backup(tmp_path / "missing.duckdb", ADMIN)
 
 
-def test_a_backup_without_manifest_is_checked_for_schema_and_audit_chain(org):
+def test_a_backup_with_an_edited_audit_trail_fails_verification(org):
     info = backup.create_backup(org, ADMIN)
-    info.path.with_suffix(".json").unlink()
-    report = backup.verify_backup(info.path, ADMIN)
-    assert report.ok and any("no manifest" in n for n in report.notes)
     con = duckdb.connect(str(info.path))
     con.execute("UPDATE audit_log SET actor = 'someone else'")
     con.close()
     report = backup.verify_backup(info.path, ADMIN)
-    assert not report.ok and "audit chain BROKEN" in report.problems[0]
+    assert not report.ok and any("audit chain BROKEN" in p for p in report.problems)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
@@ -318,3 +317,134 @@ def test_cli_backup_verify_and_restore(tmp_path, org, capsys):
     con.close()
     assert cli.main(["verify-backup", str(made)]) == 3
     assert "divisions: 2 rows in the manifest" in capsys.readouterr().err
+
+
+# --- recovery messages (issue 13 items 15 and 16) ------------------------------------------------------------
+
+def _cli_refuses(path: Path, backup_file: Path, *phrases: str) -> None:
+    """verify-backup and restore --force both refuse it with a message naming the file, never a traceback."""
+    result = run_cli("verify-backup", str(backup_file))
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+    before = path.read_bytes()
+    result = run_cli("--db", str(path), "restore", str(backup_file), "--force")
+    assert_clean_failure(result, f"the backup {backup_file} failed verification, nothing was restored", *phrases)
+    assert path.read_bytes() == before
+
+
+@pytest.fixture
+def closed(org):
+    """A backup of a database big enough that its data lies in blocks read only after opening, then closed."""
+    with org.read() as cur:
+        cur.execute("CREATE TABLE filler AS SELECT range AS i, repeat('x', 100) AS s FROM range(60000)")
+    info = backup.create_backup(org, ADMIN)
+    org.close()
+    return org.path, info.path
+
+
+def test_a_bit_flipped_backup_is_named_as_damaged(closed):
+    path, made = closed
+    data = bytearray(made.read_bytes())
+    second_block = 3 * 4096 + 256 * 1024  # after DuckDB's three header pages and the first 256 KiB block
+    for i in range(second_block, second_block + 4096):  # table data, found damaged only when it is read
+        data[i] ^= 0xFF
+    made.write_bytes(bytes(data))
+    with pytest.raises(DatabaseError, match=f"the backup {made} is damaged: reading it failed") as err:
+        backup.verify_backup(made, ADMIN)
+    assert "Use another backup" in str(err.value)
+    result = run_cli("--db", str(path), "restore", str(made), "--force")
+    assert_clean_failure(result, f"the backup {made} is damaged", "Use another backup")
+
+
+def test_a_backup_whose_audit_table_was_dropped_is_refused(closed):
+    path, made = closed
+    con = duckdb.connect(str(made))
+    con.execute("DROP TABLE audit_log")
+    con.close()
+    report = backup.verify_backup(made, ADMIN)
+    assert not report.ok and report.problems[0] == (
+        f"{made.name} lacks the table(s) audit_log that every database of this product has at schema version "
+        f"{migrations.LATEST}: it was altered after it was made; use another backup")
+    _cli_refuses(path, made, "lacks the table(s) audit_log")
+
+
+def test_a_corrupt_manifest_is_named(closed):
+    path, made = closed
+    made.with_suffix(".json").write_text("{not json", encoding="utf-8")
+    _cli_refuses(path, made, f"the manifest {made.with_suffix('.json')} is not valid JSON (line 1, column 2")
+    made.with_suffix(".json").write_text('{"tables": [1, 2]}', encoding="utf-8")
+    _cli_refuses(path, made, "is not a manifest of this product's backups")
+
+
+def test_a_backup_without_its_manifest_is_not_restored_even_with_force(closed):
+    path, made = closed
+    made.with_suffix(".json").unlink()
+    _cli_refuses(path, made, f"no manifest {made.with_suffix('.json').name} next to {made.name}")
+
+
+def test_a_foreign_database_is_not_restored_even_with_force(closed, tmp_path):
+    path, made = closed
+    foreign = tmp_path / "foreign" / made.name
+    foreign.parent.mkdir()
+    duckdb.connect(str(foreign)).close()  # an empty DuckDB file, with a copied manifest beside it
+    shutil.copy(made.with_suffix(".json"), foreign.with_suffix(".json"))
+    _cli_refuses(path, foreign, f"{foreign.name} holds no schema_migrations table: it is not a database of this "
+                 "product")
+    other = tmp_path / "foreign" / "other-app.duckdb"  # another application's database with its own tables
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER, name VARCHAR, applied_at TIMESTAMP)")
+    con.execute("INSERT INTO schema_migrations VALUES (5, 'theirs', now())")
+    con.close()
+    _cli_refuses(path, other, "lacks the table(s)", "no manifest other-app.json")
+
+
+def test_the_manifest_carries_the_audit_head_and_a_checkpoint_the_backup_matches(org):
+    info = backup.create_backup(org, ADMIN)
+    manifest = json.loads(info.path.with_suffix(".json").read_text())
+    cp = checkpoints.parse(manifest["audit_checkpoint"])
+    assert manifest["product"] == backup.PRODUCT and cp.seq == manifest["audit_head"]["seq"]
+    assert backup.verify_backup(info.path, ADMIN).ok
+    # The backup's log cut back and re-chained to match its own stored checkpoints: the manifest still knows.
+    con = duckdb.connect(str(info.path))
+    con.execute("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
+    con.execute("DELETE FROM audit_checkpoints WHERE mac IS NOT NULL")
+    con.execute("UPDATE audit_head SET seq = seq - 1, hash = (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1)")
+    con.close()
+    report = backup.verify_backup(info.path, ADMIN)
+    assert not report.ok and any(f"covers #{cp.seq}" in p for p in report.problems)
+
+
+KILL_AT_RENAME = r"""
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from assessment import access, backup
+from assessment.storage.db import open_database
+
+real = os.replace
+def replace(src, dst):
+    if str(src).endswith(".duckdb.partial"):  # the manifest is written; the backup is not renamed yet
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+os.replace = replace
+backup.create_backup(open_database(Path(sys.argv[1])), access.SYSTEM)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_a_kill_between_manifest_and_rename_leaves_nothing_after_the_next_backup(org):
+    path, folder = org.path, org.path.parent / "backups"
+    org.close()
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, str(path), str(ROOT)], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    orphans = sorted(p.name for p in folder.iterdir())
+    assert len(orphans) == 2 and orphans[0].endswith(".duckdb.partial") and orphans[1].endswith(".json")
+    db = open_database(path)
+    try:
+        made = backup.create_backup(db, ADMIN)
+    finally:
+        db.close()
+    assert sorted(p.name for p in folder.iterdir()) == [made.path.name, made.path.with_suffix(".json").name]
+    assert backup.list_backups(folder) == [made.path]

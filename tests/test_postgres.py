@@ -136,3 +136,34 @@ def test_benchmark_times_the_dashboard_queries_on_both_backends():
 
     table = backends.run(PG_URL, ["S"], reps=1)
     assert "| Review deadlines |" in table and table.count("ms") == 2 * len(backends.queries("a", "b"))
+
+
+def test_eight_processes_signing_in_at_once_check_only_the_free_attempts(schema):
+    """Issue 13 item 4: the failure counter was read, then written; 8 parallel sessions had 41 passwords
+    checked where 5 should have been. Each attempt now claims its slot in one conditional update."""
+    from assessment import throttle, users
+
+    db = open_url(PG_URL, schema=schema)
+    add_org(db, [("U1", "D1", 1)])
+    users.create(db, ADMIN, "alice", "Alice", access.HEAD, "correct horse battery staple", ["U1"])
+    at = "2026-06-01T09:00:00"
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.login_attempts", PG_URL, schema, "alice", "4", at],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(8)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    assert sum(r["wrong"] for r in results) == throttle.FREE_ATTEMPTS
+    assert sum(r["throttled"] for r in results) == 8 * 4 - throttle.FREE_ATTEMPTS
+    assert audit.entries(db, ADMIN, action="login.failed").height == throttle.FREE_ATTEMPTS
+
+
+def test_eight_processes_writing_their_own_units_never_fail(tmp_path):
+    """Issue 13 item 17: 8 writing processes each saving its own unit had saves fail after 12 retries,
+    all on the one audit-head row. Writers now queue for it instead of conflicting."""
+    from .helpers.contention import run
+
+    result = run(PG_URL, processes=8, seconds=15, saves=150)
+    assert result.failed == 0, f"{result}; e.g. {result.failures[:1]}"
+    assert result.committed == result.attempts and result.attempts >= 8 * 10

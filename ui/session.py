@@ -14,6 +14,7 @@ from assessment.settings import load as load_settings
 from assessment.storage import Database
 
 SESSION_KEY = "itscm_session"
+DEVICE_KEY, DEVICE_COOKIE = "itscm_device_new", "itscm_device"  # token_urlsafe: safe inside the script below
 
 
 def _policy() -> auth.SessionPolicy:
@@ -59,6 +60,7 @@ def require_actor(db: Database) -> Actor:
             st.session_state[SESSION_KEY] = token
     actor = auth.resolve(db, token, _policy(), source="page")
     if actor is not None:
+        _store_device_cookie()
         return actor
     if token:
         reason = auth.session_end_reason(db, token)
@@ -82,12 +84,31 @@ def _login_form(db: Database) -> None:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        device = _text(st.context.cookies.get(DEVICE_COOKIE))
         try:
-            st.session_state[SESSION_KEY] = auth.login(db, username, password, source="page")
+            token = auth.login(db, username, password, client=_text(st.context.ip_address), device=device,
+                               source="page")
         except auth.LoginFailed as exc:
             st.error(str(exc))
             return
+        st.session_state[SESSION_KEY] = token
+        st.session_state[DEVICE_KEY] = auth.remember_device(db, token, device=device)
         st.rerun()
+
+
+def _text(value: object) -> str | None:
+    """A request value, or None when there is none (local runs, tests without a browser)."""
+    return value if isinstance(value, str) else None
+
+
+def _store_device_cookie() -> None:
+    """Keep the remembered-device token in the browser (a year), so a later sign-in from here passes the
+    throttling an attacker elsewhere causes. Streamlit cannot set cookies from Python: a line of script."""
+    device = st.session_state.pop(DEVICE_KEY, None)
+    if device and device != _text(st.context.cookies.get(DEVICE_COOKIE)):
+        st.html(f"<script>document.cookie = '{DEVICE_COOKIE}={device}; path=/; max-age=31536000; "
+                "SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+                unsafe_allow_javascript=True)
 
 
 def sidebar_user(db: Database, actor: Actor) -> None:

@@ -6,7 +6,8 @@ import argparse
 import getpass
 import sys
 
-from .. import audit, settings, transfer, users
+from .. import audit, checkpoints, settings, transfer, users
+from ..errors import EngineError
 from ..storage.backends import describe, open_url
 from ._base import actor, arg, command, group, open_db, print_table
 
@@ -51,11 +52,24 @@ group("audit", help="verify or read the hash-chained audit trail")
 
 @command("audit verify", help="recompute the chain; name the first edited or removed entry", args=[
     arg("--expected-head", help="head hash printed in an earlier export, to detect truncation"),
+    arg("--checkpoint", action="append",
+        help="a checkpoint line from an auditor pack or backup manifest (repeatable)"),
 ])
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    report = audit.verify(open_db(args), actor(args), args.expected_head)
+    try:
+        exported = [checkpoints.parse(text) for text in args.checkpoint or []]
+    except ValueError as exc:
+        raise EngineError(f"--checkpoint: {exc}") from None
+    report = audit.verify(open_db(args), actor(args), args.expected_head, exported)
     print(report, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 3
+
+
+@command("audit checkpoint", help="sign a checkpoint over the current head and print it")
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    cp = audit.checkpoint(open_db(args), actor(args), reason="command line")
+    print(f"{cp.label()} signed; keep this line outside the database to prove completeness later:\n{cp.text()}")
+    return 0
 
 
 @command("audit log", help="latest audit entries", args=[

@@ -304,6 +304,7 @@ class PackData:
     audit_log: pl.DataFrame | None  # None when the actor may not read the audit trail
     audit_head: tuple[int, str]
     digest: str
+    checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
 
     @property
     def campaign_id(self) -> str:
@@ -356,9 +357,10 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
         audit_log = audit.entries(db, actor, limit=AUDIT_LIMIT).sort("seq")
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
+    cp = audit.latest_checkpoint(db)
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest)
+                    digest, cp.text() if cp else None)
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:
@@ -383,6 +385,8 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
         ("Audit log head sequence", head_seq),
         ("Audit log head hash (SHA-256)", head_hash),
         ("Verify the audit trail", f"itscm audit verify --expected-head {head_hash}"),
+        ("Latest audit checkpoint (HMAC-signed; check it with itscm audit verify --checkpoint '<this text>')",
+         data.checkpoint or "none yet"),
         ("Scores", "Persisted at submission, as of the submission date, with the questionnaire's evidence rule; "
                    "draft assessments have no score yet."),
         ("Literal text", "Text that begins with = + - @, a tab or a line break is shown with a leading "

@@ -1,4 +1,5 @@
-"""Append-only, hash-chained audit log: append inside the caller's transaction, read for verify."""
+"""Append-only, hash-chained audit log and its keyed checkpoints: append inside the caller's transaction,
+read for verify."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from .. import checkpoints
+from ..checkpoints import Checkpoint
 from ..clock import now
 from .db import fetch_one, frame
 
@@ -45,7 +48,42 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
         [seq, at, actor, source, action, object_type, object_id, b, a, prev, h],
     )
     cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", [h])
+    if seq - latest_checkpoint_seq(cur) >= checkpoints.EVERY:
+        # Every append path comes through here, so no stretch of EVERY entries goes unsigned: verify relies on it.
+        insert_checkpoint(cur, checkpoints.sign(checkpoints.load_key(create=True), seq, h, at))
     return h
+
+
+def latest_checkpoint_seq(cur) -> int:
+    return int(fetch_one(cur, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints")[0])
+
+
+def insert_checkpoint(cur, cp: Checkpoint) -> None:
+    cur.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?, ?)",
+                [cp.seq, cp.head_hash, cp.created_at, cp.key_id, cp.mac])
+
+
+def has_checkpoints(cur) -> bool:
+    """False in databases made before schema version 5 (e.g. an old backup being verified)."""
+    return bool(fetch_one(cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                               "'audit_checkpoints' AND table_schema = current_schema()")[0])
+
+
+def stored_checkpoints(cur) -> list[Checkpoint]:
+    rows = cur.execute("SELECT seq, head_hash, created_at, key_id, mac FROM audit_checkpoints ORDER BY seq"
+                       ).fetchall()
+    return [Checkpoint(int(seq), h, at, key_id, mac) for seq, h, at, key_id, mac in rows]
+
+
+def checkpoint_at(cur, seq: int) -> Checkpoint | None:
+    row = fetch_one(cur, "SELECT seq, head_hash, created_at, key_id, mac FROM audit_checkpoints WHERE seq = ?", [seq])
+    return Checkpoint(int(row[0]), *row[1:]) if row else None
+
+
+def latest_signed_checkpoint(cur) -> Checkpoint | None:
+    row = fetch_one(cur, "SELECT seq, head_hash, created_at, key_id, mac FROM audit_checkpoints "
+                         "WHERE mac IS NOT NULL ORDER BY seq DESC LIMIT 1")
+    return Checkpoint(int(row[0]), *row[1:]) if row else None
 
 
 def head(cur) -> tuple[int, str]:

@@ -130,5 +130,10 @@ def copy_database(cur, source: str, target: str, with_sequences: bool = True) ->
     return before, after
 
 
+def audit_head(cur, catalog: str) -> tuple[int, str]:
+    seq, h = cur.execute(f"SELECT seq, hash FROM {quote(catalog)}.main.audit_head WHERE id = 1").fetchall()[0]
+    return int(seq), str(h)
+
+
 def checkpoint(cur) -> None:
     cur.execute("CHECKPOINT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 
 from ..clock import now
@@ -129,9 +130,46 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE domain_scores_v4 RENAME TO domain_scores",
         ],
     ),
+    (
+        5,
+        "sign-in throttling by name and client, remembered devices, keyed audit checkpoints",
+        [
+            # One row per throttled key ('name:<user name>' whether or not the account exists, or
+            # 'client:<address>'): consecutive failures and when they happened.
+            """CREATE TABLE login_throttle (
+                throttle_key VARCHAR PRIMARY KEY, failures INTEGER NOT NULL,
+                first_failed_at TIMESTAMP NOT NULL, last_failed_at TIMESTAMP NOT NULL)""",
+            """CREATE TABLE login_devices (
+                token_hash VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+                last_used_at TIMESTAMP NOT NULL, failures INTEGER NOT NULL DEFAULT 0)""",
+            """CREATE TABLE audit_checkpoints (
+                seq BIGINT PRIMARY KEY, head_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+                key_id VARCHAR, mac VARCHAR)""",
+            # The baseline: entries up to the head at upgrade time predate checkpoints (no HMAC).
+            "INSERT INTO audit_checkpoints SELECT seq, hash, current_timestamp AT TIME ZONE 'UTC', NULL, NULL "
+            "FROM audit_head",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
+
+
+def tables_at(version: int) -> set[str]:
+    """The tables a database of this product has at a schema version (read from the migrations themselves)."""
+    have = {"schema_migrations"}
+    for v, _, statements in MIGRATIONS:
+        if v > version:
+            break
+        for sql in statements:
+            if m := re.match(r"\s*CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql, re.I):
+                have.add(m.group(1))
+            elif m := re.match(r"\s*DROP TABLE (?:IF EXISTS )?(\w+)", sql, re.I):
+                have.discard(m.group(1))
+            elif m := re.match(r"\s*ALTER TABLE (\w+) RENAME TO (\w+)", sql, re.I):
+                have.discard(m.group(1))
+                have.add(m.group(2))
+    return have
 
 
 def current_version(db: Database) -> int:

@@ -7,6 +7,7 @@ fetch), the isolation level and which errors count as write conflicts to retry.
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -16,7 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from .db import DatabaseError, retry_transaction
+from .db import WRITER_WAIT, DatabaseError, retry_transaction
 
 T = TypeVar("T")
 # Type OIDs -> polars dtypes, so empty results keep their column types.
@@ -110,6 +111,49 @@ class PgCursor:
             self._conn = None
 
 
+WRITER_LOCK = 227703  # advisory lock class of the write queue (migration_lock uses 227702)
+
+
+class _WriteCursor(PgCursor):
+    """The cursor of one write transaction: it first waits its turn in the database's write queue.
+
+    Every write appends to the audit chain, so every write updates the one audit-head row. Under REPEATABLE
+    READ, a transaction that updates a row another transaction changed after its snapshot fails and must
+    start over; with eight busy writers some kept losing that race until the retries ran out. Taking a
+    session-level advisory lock *before* BEGIN makes writers queue instead (as the DuckDB backend does in
+    its process): the snapshot is taken after the previous writer committed, so the head update never
+    conflicts and the chain needs no change. Reads do not queue.
+    """
+
+    def __init__(self, pool: ConnectionPool, schema_key: int):
+        super().__init__(pool)
+        try:
+            self._cur.execute(f"SET lock_timeout = '{int(WRITER_WAIT * 1000)}ms'")
+            self._cur.execute("SELECT pg_advisory_lock(%s, %s)", [WRITER_LOCK, schema_key])
+            self._cur.execute("SET lock_timeout = 0")
+        except pg_errors.LockNotAvailable as exc:
+            self._discard()
+            raise DatabaseError(f"the database is busy with another long change (waited {WRITER_WAIT:.0f} s); "
+                                "nothing was saved: try again in a moment") from exc
+        except BaseException:
+            self._discard()
+            raise
+        self._schema_key = schema_key
+
+    def close(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._cur.execute("SELECT pg_advisory_unlock(%s, %s)", [WRITER_LOCK, self._schema_key])
+        except psycopg.Error:
+            self._conn.close()  # a lock we cannot release must not stay with a pooled connection
+        super().close()
+
+    def _discard(self) -> None:
+        self._conn.close()  # the pool drops closed connections; the server releases whatever it held
+        super().close()
+
+
 class PgDatabase:
     """A pool of connections to one PostgreSQL database, with the Database interface."""
 
@@ -125,6 +169,8 @@ class PgDatabase:
         except (psycopg.Error, Exception) as exc:  # the pool wraps connection errors in its own types
             raise DatabaseError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
         self.url = url
+        # Writers of one schema queue together; other schemas (other deployments, tests) do not wait for them.
+        self._schema_key = _int4(zlib.crc32((schema or "public").encode()))
 
     def cursor(self) -> PgCursor:
         return PgCursor(self._pool)
@@ -139,7 +185,8 @@ class PgDatabase:
 
     def transaction(self, work: Callable[[PgCursor], T]) -> T:
         """Same contract as Database.transaction: all or nothing, write conflicts retried with jitter."""
-        return retry_transaction(self.cursor, work, lambda exc, _: isinstance(exc, _CONFLICTS))
+        return retry_transaction(lambda: _WriteCursor(self._pool, self._schema_key), work,
+                                 lambda exc, _: isinstance(exc, _CONFLICTS))
 
     @contextmanager
     def migration_lock(self) -> Iterator[None]:
@@ -153,6 +200,10 @@ class PgDatabase:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _int4(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
 
 
 def _redact(url: str) -> str:

@@ -13,7 +13,9 @@ TABLES = [
     "questionnaires", "q_domains", "q_questions", "q_checklist", "q_question_checklist", "q_tiers",
     "divisions", "business_units", "campaigns", "assessments", "answer_events", "question_scores",
     "domain_scores", "unit_scores", "users", "user_units", "audit_log", "audit_head", "sessions",
+    "login_throttle", "login_devices", "audit_checkpoints",
 ]
+MIGRATION_ROWS = ("audit_head", "audit_checkpoints")  # the target's migrations wrote a genesis / baseline row
 
 
 def read_table(cur, table: str) -> pl.DataFrame:
@@ -21,12 +23,12 @@ def read_table(cur, table: str) -> pl.DataFrame:
 
 
 def is_empty(cur) -> bool:
-    return all(fetch_one(cur, f"SELECT count(*) FROM {t}")[0] == 0 for t in TABLES if t != "audit_head")
+    return all(fetch_one(cur, f"SELECT count(*) FROM {t}")[0] == 0 for t in TABLES if t not in MIGRATION_ROWS)
 
 
 def write_table(cur, table: str, df: pl.DataFrame) -> int:
-    if table == "audit_head":  # the migration inserted the genesis row
-        cur.execute("DELETE FROM audit_head")
+    if table in MIGRATION_ROWS:  # replaced by the source's own
+        cur.execute(f"DELETE FROM {table}")
     return insert_frame(cur, table, df)
 
 

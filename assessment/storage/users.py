@@ -8,8 +8,8 @@ import polars as pl
 
 from .db import fetch_one, frame
 
-USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "failed_logins", "last_failed_at",
-               "password_changed_at"}
+# users.failed_logins and last_failed_at (schema 2) are superseded by login_throttle (schema 5) and no longer written.
+USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "password_changed_at"}
 
 
 def insert_user(cur, username: str, display_name: str, role: str, password_hash: str | None, can_import: bool,
@@ -28,11 +28,12 @@ def user(cur, username: str) -> dict | None:
 
 def users(cur) -> pl.DataFrame:
     return frame(cur, """
-        SELECT u.username, u.display_name, u.role, u.active, u.can_import, u.failed_logins, u.created_at,
-               u.password_changed_at, coalesce(string_agg(uu.unit_id, ', ' ORDER BY uu.unit_id), '') AS units
+        SELECT u.username, u.display_name, u.role, u.active, u.can_import,
+               coalesce(max(t.failures), 0) AS failed_logins, u.created_at, u.password_changed_at,
+               coalesce(string_agg(uu.unit_id, ', ' ORDER BY uu.unit_id), '') AS units
         FROM users u LEFT JOIN user_units uu ON uu.username = u.username
-        GROUP BY u.username, u.display_name, u.role, u.active, u.can_import, u.failed_logins, u.created_at,
-                 u.password_changed_at
+        LEFT JOIN login_throttle t ON t.throttle_key = 'name:' || u.username
+        GROUP BY u.username, u.display_name, u.role, u.active, u.can_import, u.created_at, u.password_changed_at
         ORDER BY u.username""")
 
 
