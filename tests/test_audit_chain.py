@@ -263,7 +263,7 @@ def test_cli_verify_takes_an_exported_checkpoint(checkpointed, capsys):
 def test_the_auditor_pack_carries_the_latest_checkpoint(org, tmp_path):
     from openpyxl import load_workbook
 
-    from assessment import excel_export
+    from assessment.excel import export as excel_export
 
     cp = audit.checkpoint(org, ADMIN)
     path = tmp_path / "pack.xlsx"

@@ -109,3 +109,11 @@ def test_checklist_items_roll_units_up_the_same_way(scored):
     items = {r["checklist_id"]: r["score"] for r in reports.checklist_coverage(db, ADMIN, "C1").iter_rows(named=True)}
     assert items["CL-01"] == pytest.approx(want["org"])
     assert items["PM"] == pytest.approx(want["org"])
+
+
+def test_progress_under_a_division_filter(scored):
+    """Regression: the filter's parameters once came after the scored-state parameters in the SQL."""
+    db, _ = scored
+    rows = reports.assessment_progress(db, ADMIN, "C1", reports.Filters(division_ids=("D1",)))
+    assert rows.select("division_id", "expected", "submitted").to_dicts() == [
+        {"division_id": "D1", "expected": 2, "submitted": 2}]
