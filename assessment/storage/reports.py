@@ -301,4 +301,4 @@ def assessment_progress(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
                count(CASE WHEN a.status = 'draft' THEN 1 END) AS draft
         FROM assessments a JOIN su ON su.unit_id = a.unit_id
         WHERE a.campaign_id = ?
-        GROUP BY su.division_id ORDER BY division""", [*SCORED_PARAMS, *params, campaign_id])
+        GROUP BY su.division_id ORDER BY division""", [*params, *SCORED_PARAMS, campaign_id])
