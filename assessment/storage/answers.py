@@ -32,3 +32,10 @@ def history(cur, campaign_id: str, unit_id: str, question_id: str | None = None)
         where += " AND question_id = ?"
         params.append(question_id)
     return frame(cur, f"SELECT * FROM answer_events WHERE {where} ORDER BY question_id, event_id DESC", params)
+
+
+def answered_by(cur, campaign_id: str, unit_id: str, username: str) -> bool:
+    """Whether `username` saved any answer event in this assessment, ever (returned rounds included)."""
+    row = cur.execute("SELECT count(*) FROM answer_events WHERE campaign_id = ? AND unit_id = ? AND answered_by = ?",
+                      [campaign_id, unit_id, username]).fetchone()
+    return bool(row[0])
