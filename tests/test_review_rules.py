@@ -40,7 +40,8 @@ def test_reviewing_in_a_closed_cycle_is_refused_and_changes_no_score(org, decisi
         else:
             workflow.return_for_rework(org, REVIEWER, "C1", "U1", "add evidence")
     assert fingerprint(org) == before                       # no status, no score, no audit entry
-    assert reports.summary(org, ADMIN, "C1", today=TODAY)["score"] == score == pytest.approx(5 / 3)  # GOV (2 x 2) and TEST (1 x 1) over weight 3
+    # GOV (level 2, weight 2) and TEST (level 1, weight 1): (2 x 2 + 1 x 1) / 3
+    assert reports.summary(org, ADMIN, "C1", today=TODAY)["score"] == score == pytest.approx(5 / 3)
     assert workflow.assessment(org, ADMIN, "C1", "U1")["status"] == "submitted"
 
 

@@ -10,8 +10,10 @@ from assessment.errors import EngineError
 from assessment.model import Actor
 from assessment.settings import load as load_settings
 from assessment.storage import Database
+from ui.format import plain
 
 SESSION_KEY = "itscm_session"
+REFUSED_KEY = "itscm_refused"  # why the last write was refused and the user signed out (shown at sign-in)
 
 
 def _policy() -> auth.SessionPolicy:
@@ -36,7 +38,7 @@ def _sso_token(db: Database) -> str | None:
         ident = sso.map_identity(st.user.to_dict(), mapping)
         sso.sync_user(db, ident)
     except EngineError as exc:
-        st.error(f"Single sign-on refused: {exc}")
+        st.error(f"Single sign-on refused: {plain(exc)}")
         st.button("Sign out of single sign-on", on_click=st.logout)
         st.stop()
     return auth.create_session(db, ident.username)
@@ -57,7 +59,10 @@ def require_actor(db: Database) -> Actor:
         st.session_state.pop(SESSION_KEY, None)
         st.session_state["itscm_sso_ended"] = True  # our lifetime rules win over the IdP's 30-day cookie
         if reason and reason != "logout":
-            st.warning(f"Your session ended ({reason}). Please sign in again.")
+            st.warning(f"Your session ended ({plain(reason)}). Please sign in again.")
+    refused = st.session_state.pop(REFUSED_KEY, None)
+    if refused:
+        st.error(plain(refused), icon=":material/lock:")
     _login_form(db)
     st.stop()
     raise AssertionError("unreachable")
@@ -84,11 +89,27 @@ def _login_form(db: Database) -> None:
         st.rerun()
 
 
+def end_after_refusal(db: Database, message: str) -> None:
+    """A write was refused because the session ended or the user's rights changed (auth.SessionEnded):
+    end the session here and on the server, and keep the engine's message for the sign-in form.
+
+    The page was drawn for rights the user no longer has, so the next run must not draw it again.
+    """
+    token = st.session_state.pop(SESSION_KEY, None)
+    st.session_state["itscm_sso_ended"] = True
+    st.session_state[REFUSED_KEY] = message
+    if token:
+        try:
+            auth.logout(db, token)
+        except EngineError:  # the session is already gone; the token is dropped either way
+            pass
+
+
 def sidebar_user(db: Database, actor: Actor) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.username}**  \n{ROLE_LABELS.get(actor.role, actor.role)}")
+        st.markdown(f"**{plain(actor.username)}**  \n{ROLE_LABELS.get(actor.role, actor.role)}")
         if actor.units:
-            st.caption("Units: " + ", ".join(sorted(actor.units)))
+            st.caption("Units: " + plain(", ".join(sorted(actor.units))))
         if st.button("Sign out", key="logout"):
             auth.logout(db, st.session_state.get(SESSION_KEY, ""))
             st.session_state.pop(SESSION_KEY, None)
