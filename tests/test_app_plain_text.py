@@ -24,6 +24,7 @@ from assessment.model import Answer
 from assessment.questionnaire import QUESTIONNAIRE_DIR, loads
 from assessment.storage import campaigns as campaigns_sql
 from assessment.storage import catalog as catalog_sql
+from ui.format import WJ
 
 from .helpers.apptest import ADMIN, HEAD_PAY, LEADERSHIP, MANAGER, UNIT_PAY, app_db, by_key, open_campaign, open_page
 
@@ -153,7 +154,7 @@ def figure_strings(at) -> list[str]:
 def interpreted(md: str) -> list[str]:
     """Markdown/HTML syntax of the payload that survives in `md` outside backslash escapes."""
     bare = re.sub(r"\\.", "", md)
-    return [s for s in ("![", "](http", "](javascript", "**bold**", "<img") if s in bare]
+    return [s for s in ("![", "](http", "](javascript", "**bold**", "<img", "http://") if s in bare]
 
 
 def check(at, seen: set[str]) -> None:
@@ -162,7 +163,7 @@ def check(at, seen: set[str]) -> None:
     assert not at.error, [e.value for e in at.error]
     for md in markdown_strings(at):
         assert not interpreted(md), (interpreted(md), md)
-        shown = re.sub(r"\\(.)", r"\1", md)  # what the reader sees
+        shown = re.sub(r"\\(.)", r"\1", md).replace(WJ, "")  # what the reader sees
         seen.update(f for f in PLANTED if payload(f) in shown)
     for text in figure_strings(at):
         assert "<img" not in text, text

@@ -5,18 +5,19 @@ from __future__ import annotations
 import math
 import re
 
-# Characters that start Markdown (emphasis, code, links and images, tables, strikethrough), LaTeX ($), HTML
-# and entities (<, >, &) or e-mail autolinks (@) wherever they stand. All are ASCII punctuation, which
-# CommonMark lets a backslash turn into the literal character. With "[" escaped, "!" and "(" are inert.
-_INLINE = re.compile(r"([\\`*\[\]<>|~$&@])")
-# A colon starts an emoji or icon shortcode (:smile:, :material/home:) or a bare link (http://).
-_COLON = re.compile(r":(?=[A-Za-z_+/])")
+# Characters that start Markdown (emphasis, code, links and images, tables, strikethrough), LaTeX ($) or HTML
+# and entities (<, >, &) wherever they stand. All are ASCII punctuation, which CommonMark lets a backslash
+# turn into the literal character. With "[" escaped, "!", "(" and Streamlit's :color[...] are inert.
+_INLINE = re.compile(r"([\\`*\[\]<>|~$&])")
+# Bare links (http://, www., a@b.c) and shortcodes (:smile:, :material/home:) are found in the text after
+# parsing, where a backslash no longer counts (checked in Chromium): an invisible WORD JOINER breaks them.
+WJ = "\u2060"
+_AUTO = re.compile(r"(:)(?=[A-Za-z_+/])|(@)|(?i:\b(www)(?=\.))")
 # "_" only starts emphasis at a word boundary; inside a word (na_reason) it is literal and stays readable.
 _UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 # Block markers only mean something at the start of a line: lists, setext rules, headings, ordered lists.
 _LINE_START = re.compile(r"^()([-+=#])", re.MULTILINE)
 _ORDERED = re.compile(r"^(\d+)([.)])", re.MULTILINE)
-_WWW = re.compile(r"(?i)\b(www)\.")
 
 
 def plain(text: object) -> str:
@@ -31,11 +32,10 @@ def plain(text: object) -> str:
     # Leading blanks would make an indented code block; a paragraph drops them anyway.
     lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     s = _INLINE.sub(r"\\\1", "\n".join(line.lstrip(" \t") for line in lines))
-    s = _COLON.sub(r"\\:", s)
+    s = _AUTO.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + WJ, s)
     s = _UNDERSCORE.sub(r"\\_", s)
     s = _LINE_START.sub(r"\1\\\2", s)
     s = _ORDERED.sub(r"\1\\\2", s)
-    s = _WWW.sub(r"\1\\.", s)
     return s.replace("\n", "  \n")  # keep the writer's line breaks
 
 
