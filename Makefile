@@ -24,12 +24,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
+# Static checks; CI runs them before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# Refresh the pinned versions after changing dependencies in pyproject.toml.
+# Refresh the pinned versions after changing dependencies in pyproject.toml (--all keeps setuptools, which the
+# wheel test builds with; pip itself is left out).
 lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	$(PY) -m pip freeze --all --exclude-editable | grep -v -e '^-e' -e '^pip==' > requirements.lock
 
 clean-env:
 	rm -rf $(VENV)

@@ -42,7 +42,8 @@ class SessionEnded(PermissionDenied):
     """The page's session or rights changed after the page was drawn: the write is refused, nothing is saved."""
 
 
-def _hash_token(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the sessions table stores instead of the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -85,7 +86,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
         if passwords.needs_rehash(u["password_hash"]):
             fields["password_hash"] = passwords.hash_password(password)
         users_sql.update_user(cur, username, **fields)
-        users_sql.insert_session(cur, _hash_token(token), username, at)
+        users_sql.insert_session(cur, token_hash(token), username, at)
         audit_sql.append(cur, username, source, "login", "user", username, None, None)
 
     db.transaction(succeed)
@@ -95,7 +96,7 @@ def login(db: Database, username: str, password: str, source: str = "page", at: 
 def create_session(db: Database, username: str, at: datetime | None = None) -> str:
     """A session for an identity already proven elsewhere (single sign-on, tests)."""
     token = secrets.token_urlsafe(32)
-    db.transaction(lambda cur: users_sql.insert_session(cur, _hash_token(token), username, at or now()))
+    db.transaction(lambda cur: users_sql.insert_session(cur, token_hash(token), username, at or now()))
     return token
 
 
@@ -120,7 +121,7 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     if not token:
         return None
     policy, at = policy or SessionPolicy(), at or now()
-    th = _hash_token(token)
+    th = token_hash(token)
     with db.read() as cur:
         s = users_sql.session(cur, th)
         u = users_sql.user(cur, s["username"]) if s else None
@@ -162,12 +163,12 @@ def require_current(cur, actor: Actor, policy: SessionPolicy | None = None, at: 
 
 def session_end_reason(db: Database, token: str) -> str | None:
     with db.read() as cur:
-        s = users_sql.session(cur, _hash_token(token))
+        s = users_sql.session(cur, token_hash(token))
     return s["end_reason"] if s else None
 
 
 def logout(db: Database, token: str) -> None:
-    th = _hash_token(token)
+    th = token_hash(token)
 
     def work(cur) -> None:
         s = users_sql.session(cur, th)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # long passphrases are welcome; argon2 hashes the whole string, nothing is truncated
-COMMON = Path(__file__).parent / "resources" / "common-passwords.txt"
+COMMON = resources.files("assessment") / "resources" / "common-passwords.txt"  # package data (pyproject.toml)
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ from .model import (
     Tier,
 )
 
-QUESTIONNAIRE_DIR = Path(__file__).resolve().parent.parent / "questionnaires"
+# The shipped questionnaires: the repository's questionnaires/ folder, reached through the package's
+# assessment/questionnaires link in a checkout and carried as package data in the wheel (pyproject.toml).
+QUESTIONNAIRE_DIR = Path(str(resources.files("assessment") / "questionnaires")).resolve()
 DEFAULT_QUESTIONNAIRE = QUESTIONNAIRE_DIR / "itscm-core.yaml"
 ROLLUPS = {"mean", "tier_weighted_mean"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")

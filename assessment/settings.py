@@ -10,7 +10,6 @@ from typing import Any
 
 from .errors import SettingsError
 
-ROOT = Path(__file__).resolve().parent.parent
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -145,7 +144,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(str(exc))
     if problems:
         raise SettingsError("\n".join(problems))
-    data_dir = values["data_dir"] or ROOT / "data"
+    # data/ in the current directory, not beside the source: an installed package has no checkout around it
+    # (`make run` starts from the checkout, so there it is the checkout's data/ folder).
+    data_dir = values["data_dir"] or Path("data").absolute()
     values["data_dir"] = data_dir
     values["database_url"] = values["database_url"] or str(data_dir / "itscm.duckdb")
     return Settings(**values)

@@ -175,7 +175,7 @@ def test_commit_rolls_back_everything_if_the_transaction_fails(answered, monkeyp
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(excel_import.audit_sql, "append", boom)
+    monkeypatch.setattr(audit_store, "append", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         commit(answered, data)
     assert fingerprint(answered) == before

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 
 from assessment import auth, sso
 from assessment.access import ROLE_LABELS
-from assessment.errors import EngineError
+from assessment.errors import EngineError, PermissionDenied
 from assessment.model import Actor
 from assessment.settings import load as load_settings
 from assessment.storage import Database
@@ -30,24 +32,30 @@ def sso_configured() -> bool:
 
 
 def _sso_token(db: Database) -> str | None:
-    """After st.login, map the identity's groups to a role and open our own (time-limited) session."""
+    """The app session of the provider sign-in held in Streamlit's identity cookie; a refusal page otherwise."""
     if not getattr(st.user, "is_logged_in", False):
         return None
     try:
         mapping = sso.load_mapping(load_settings().sso_mapping)
-        ident = sso.map_identity(st.user.to_dict(), mapping)
-        sso.sync_user(db, ident)
+        return sso.sign_in(db, st.user.to_dict(), mapping, secret=st.secrets["auth"]["cookie_secret"])
+    except PermissionDenied as exc:
+        _refusal_page("You cannot use this application with this account.", exc)
     except EngineError as exc:
-        st.error(f"Single sign-on refused: {plain(exc)}")
-        st.button("Sign out of single sign-on", on_click=st.logout)
-        st.stop()
-    return auth.create_session(db, ident.username)
+        _refusal_page("Single sign-on is not set up correctly. Please tell your ITSCM administrator.", exc)
+
+
+def _refusal_page(headline: str, exc: EngineError) -> NoReturn:
+    st.title("ITSCM maturity assessment")
+    st.error(headline, icon=":material/block:")
+    st.text(str(exc))  # names and groups come from the identity provider: shown as plain text
+    st.button("Sign out", type="primary", on_click=st.logout)
+    st.stop()
 
 
 def require_actor(db: Database) -> Actor:
     """The signed-in user, resolved from the server-side session on every run; else show the login form."""
     token = st.session_state.get(SESSION_KEY)
-    if token is None and sso_configured() and not st.session_state.get("itscm_sso_ended"):
+    if token is None and sso_configured():
         token = _sso_token(db)
         if token:
             st.session_state[SESSION_KEY] = token
@@ -57,7 +65,6 @@ def require_actor(db: Database) -> Actor:
     if token:
         reason = auth.session_end_reason(db, token)
         st.session_state.pop(SESSION_KEY, None)
-        st.session_state["itscm_sso_ended"] = True  # our lifetime rules win over the IdP's 30-day cookie
         if reason and reason != "logout":
             st.warning(f"Your session ended ({plain(reason)}). Please sign in again.")
     refused = st.session_state.pop(REFUSED_KEY, None)
@@ -73,7 +80,6 @@ def _login_form(db: Database) -> None:
     st.caption("Sign in to continue.")
     if sso_configured():
         if st.button("Sign in with single sign-on", type="primary"):
-            st.session_state.pop("itscm_sso_ended", None)
             st.login()
         st.caption("or with a local account:")
     with st.form("login"):
@@ -96,7 +102,6 @@ def end_after_refusal(db: Database, message: str) -> None:
     The page was drawn for rights the user no longer has, so the next run must not draw it again.
     """
     token = st.session_state.pop(SESSION_KEY, None)
-    st.session_state["itscm_sso_ended"] = True
     st.session_state[REFUSED_KEY] = message
     if token:
         try:
@@ -107,13 +112,14 @@ def end_after_refusal(db: Database, message: str) -> None:
 
 def sidebar_user(db: Database, actor: Actor) -> None:
     with st.sidebar:
-        st.markdown(f"**{plain(actor.username)}**  \n{ROLE_LABELS.get(actor.role, actor.role)}")
+        st.text(actor.username)  # plain text: with single sign-on the name comes from the identity provider
+        st.caption(ROLE_LABELS.get(actor.role, actor.role))
         if actor.units:
             st.caption("Units: " + plain(", ".join(sorted(actor.units))))
-        if st.button("Sign out", key="logout"):
-            auth.logout(db, st.session_state.get(SESSION_KEY, ""))
-            st.session_state.pop(SESSION_KEY, None)
-            if sso_configured() and getattr(st.user, "is_logged_in", False):
-                st.session_state["itscm_sso_ended"] = True
-                st.logout()
-            st.rerun()
+        st.button("Sign out", key="logout", on_click=_sign_out, args=(db,))
+
+
+def _sign_out(db: Database) -> None:
+    auth.logout(db, st.session_state.pop(SESSION_KEY, ""))
+    if getattr(st.user, "is_logged_in", False):
+        st.logout()  # drops Streamlit's identity cookie and ends the session at the provider too
