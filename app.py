@@ -8,6 +8,8 @@ import streamlit as st
 
 from assessment import access
 from assessment.errors import DatabaseError
+from ui.format import plain
+from ui.guard import page_guard
 from ui.session import require_actor, sidebar_user
 from ui.state import get_db
 
@@ -26,20 +28,24 @@ PAGES = [
     ("account.py", "My account", ":material/person:", "read", False),
 ]
 
+
+def main() -> None:
+    try:
+        db = get_db()
+    except DatabaseError as exc:
+        st.error(f"The database could not be opened: {plain(exc)}")
+        st.stop()
+    actor = require_actor(db)
+    pages = [
+        st.Page(str(VIEWS / file), title=title, icon=icon, default=default)
+        for file, title, icon, action, default in PAGES
+        if (VIEWS / file).exists() and access.allowed(actor, action)
+    ]
+    nav = st.navigation(pages)
+    sidebar_user(db, actor)
+    # Every page runs inside this guard: an error ends the page with a reference, never a traceback.
+    page_guard(nav.run, where=f"page {nav.title}")
+
+
 st.set_page_config(page_title="ITSCM maturity", page_icon=":material/shield:", layout="wide")
-
-try:
-    db = get_db()
-except DatabaseError as exc:
-    st.error(f"The database could not be opened: {exc}")
-    st.stop()
-
-actor = require_actor(db)
-pages = [
-    st.Page(str(VIEWS / file), title=title, icon=icon, default=default)
-    for file, title, icon, action, default in PAGES
-    if (VIEWS / file).exists() and access.allowed(actor, action)
-]
-nav = st.navigation(pages)
-sidebar_user(db, actor)
-nav.run()
+page_guard(main, where="app")

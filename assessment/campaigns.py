@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -19,6 +20,36 @@ from .storage import catalog as catalog_sql
 STATUSES = ("planned", "open", "closed")
 TRANSITIONS = {"planned": {"open"}, "open": {"closed"}, "closed": {"open"}}
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The usual rhythm of cycles: one every half year, answers due after five or so weeks, closed a week later.
+CYCLE_DAYS, DUE_AFTER_DAYS, CLOSES_AFTER_DAYS = 182, 38, 50
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The next cycle as the Campaigns page proposes it; the manager may change every field."""
+
+    campaign_id: str
+    name: str
+    opens_on: date
+    due_on: date
+    closes_on: date
+
+
+def propose_next(previous: pl.DataFrame, today: date) -> Proposal:
+    """The cycle after the existing ones (`previous`: campaign_id, opens_on, as list_campaigns gives).
+
+    It opens half a year after the latest cycle opened, or today if that is later, and is named for its
+    half year (2027-H1); an id already taken gets a suffix (2027-H1-2, -3, ...).
+    """
+    latest = previous["opens_on"].max() if previous.height else None
+    opens = max(today, latest + timedelta(days=CYCLE_DAYS)) if latest is not None else today
+    half = "H1" if opens.month <= 6 else "H2"
+    base, taken = f"{opens.year}-{half}", set(previous["campaign_id"].to_list()) if previous.height else set()
+    campaign_id, n = base, 2
+    while campaign_id in taken:
+        campaign_id, n = f"{base}-{n}", n + 1
+    return Proposal(campaign_id, f"ITSCM self-assessment {opens.year} {half}", opens,
+                    opens + timedelta(days=DUE_AFTER_DAYS), opens + timedelta(days=CLOSES_AFTER_DAYS))
 
 
 def list_campaigns(db: Database, actor: Actor) -> pl.DataFrame:

@@ -120,16 +120,47 @@ def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filt
     return df.sort("days_left", nulls_last=False)
 
 
+# Urgency of a deadline by its days left (negative: overdue; no date: a plan never reviewed), most urgent
+# first. The one home of these thresholds: reports, the deadline page, the unit page and exports use them.
+NEVER_REVIEWED, OVERDUE, LATER = "never reviewed", "overdue", "later"
+DUE_WITHIN: tuple[tuple[int, str], ...] = ((30, "due in 30 days"), (60, "due in 60 days"), (90, "due in 90 days"))
+BUCKETS: tuple[str, ...] = (NEVER_REVIEWED, OVERDUE, *(name for _, name in DUE_WITHIN), LATER)
+URGENT: tuple[str, ...] = (NEVER_REVIEWED, OVERDUE)
+
+
 def bucket_expr() -> pl.Expr:
+    """The urgency bucket of `days_left` (see BUCKETS)."""
     d = pl.col("days_left")
+    expr = pl.when(d.is_null()).then(pl.lit(NEVER_REVIEWED)).when(d < 0).then(pl.lit(OVERDUE))
+    for days, name in DUE_WITHIN:
+        expr = expr.when(d <= days).then(pl.lit(name))
+    return expr.otherwise(pl.lit(LATER)).alias("bucket")
+
+
+def bucket_counts(deadlines: pl.DataFrame) -> dict[str, int]:
+    """How many deadlines (a frame from `deadlines`) fall in each bucket; every bucket is present."""
+    counts = dict(deadlines.group_by("bucket").len().iter_rows()) if deadlines.height else {}
+    return {b: int(counts.get(b, 0)) for b in BUCKETS}
+
+
+def buckets_by(deadlines: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Deadlines counted per `by` (division or unit) and bucket: by, bucket, count."""
+    return deadlines.group_by(by, "bucket").agg(pl.len().alias("count"))
+
+
+def most_urgent_units(deadlines: pl.DataFrame, limit: int = 15) -> pl.DataFrame:
+    """The units with the most urgent deadlines: overdue (or never reviewed) first, then due soonest.
+
+    Columns: unit, overdue, one count per DUE_WITHIN bucket ("30 days", ...), total, most urgent (the
+    fewest days left, negative when overdue).
+    """
     return (
-        pl.when(d.is_null()).then(pl.lit("never reviewed"))
-        .when(d < 0).then(pl.lit("overdue"))
-        .when(d <= 30).then(pl.lit("due in 30 days"))
-        .when(d <= 60).then(pl.lit("due in 60 days"))
-        .when(d <= 90).then(pl.lit("due in 90 days"))
-        .otherwise(pl.lit("later"))
-        .alias("bucket")
+        deadlines.group_by("unit").agg(
+            pl.col("bucket").is_in(list(URGENT)).sum().alias("overdue"),
+            *[(pl.col("bucket") == name).sum().alias(f"{days} days") for days, name in DUE_WITHIN],
+            pl.len().alias("total"), pl.col("days_left").min().alias("most urgent"))
+        .sort(["overdue", f"{DUE_WITHIN[0][0]} days", "most urgent"], descending=[True, True, False], nulls_last=True)
+        .head(limit)
     )
 
 

@@ -85,6 +85,8 @@ VARIABLES: tuple[Variable, ...] = (
              "hours between scheduled backups"),
     Variable("ITSCM_BACKUP_KEEP", "backup_keep", _positive_int, 7, "online backups kept"),
     Variable("ITSCM_SSO_MAPPING", "sso_mapping", _path, None, "group-to-role mapping file for single sign-on"),
+    Variable("ITSCM_SEPARATION_OF_DUTIES", "separation_of_duties", _flag, True,
+             "refuse approving or returning an assessment you answered or submitted"),
     Variable("ITSCM_ADMIN_PASSWORD", "admin_password", _text, None,
              "password for `itscm create-admin` (asked for when unset)", secret=True),
     Variable("ITSCM_AUDIT_KEY", "audit_key", _secret, None,
@@ -105,6 +107,7 @@ class Settings:
     backup_interval_hours: float = 24.0
     backup_keep: int = 7
     sso_mapping: Path | None = None
+    separation_of_duties: bool = True
     admin_password: str | None = field(default=None, repr=False)
     audit_key: str | None = field(default=None, repr=False)
 

@@ -77,41 +77,57 @@ def create_first_admin(db: Database, username: str, password: str, display_name:
             False)
 
 
-def update(db: Database, actor: Actor, username: str, role: str | None = None, unit_ids: list[str] | None = None,
-           active: bool | None = None, can_import: bool | None = None) -> None:
-    """Change a user's role, units, import grant or status; disabling ends their sessions at once."""
+def change(db: Database, actor: Actor, username: str, *, role: str | None = None,
+           unit_ids: list[str] | None = None, active: bool | None = None, can_import: bool | None = None,
+           password: str | None = None) -> None:
+    """Change any of a user's role, units, status, import grant and password in one transaction.
+
+    Every problem (with the role, the units, the password, or an administrator demoting or disabling
+    themself) is reported at once and nothing is written unless all of it can be. Disabling ends the
+    user's sessions at once.
+    """
     access.require(actor, "manage_users")
-    if username == actor.username and (active is False or (role and role != access.ADMIN)):
-        raise InvalidState("you cannot disable or demote your own account")
+    problems = []
+    if username == actor.username and (active is False or (role is not None and role != access.ADMIN)):
+        problems.append("you cannot disable or demote your own account")
+    if password is not None:
+        problems += [f"password: {p}" for p in passwords.problems(password, username)]
+    # argon2 is slow on purpose: hash once, before the transaction (which may be retried).
+    pw_hash = passwords.hash_password(password) if password is not None and not problems else None
 
     def work(cur) -> None:
         u = users_sql.user(cur, username)
         if u is None:
             raise NotFound(f"unknown user {username!r}")
         before = _public(u, users_sql.user_units(cur, username))
-        new_role = role or u["role"]
         new_units = unit_ids if unit_ids is not None else before["units"]
-        problems = _check(username, new_role, None, new_units)
-        problems += [f"units: unknown business unit {x!r}" for x in new_units if catalog_sql.unit(cur, x) is None]
-        if problems:
-            raise ValidationError(problems, f"user {username}")
-        fields = {}
-        if role is not None:
-            fields["role"] = role
-        if active is not None:
-            fields["active"] = active
-        if can_import is not None:
-            fields["can_import"] = can_import
-        if fields:
-            users_sql.update_user(cur, username, **fields)
-        if unit_ids is not None:
-            users_sql.set_user_units(cur, username, unit_ids)
-        if active is False:
-            users_sql.end_user_sessions(cur, username, now(), "user disabled")
-        after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
-        audit.record(cur, actor, "user.update", "user", username, before=before, after=after)
+        found = problems + _check(username, role or u["role"], None, new_units)
+        found += [f"units: unknown business unit {x!r}" for x in new_units if catalog_sql.unit(cur, x) is None]
+        if found:
+            raise ValidationError(found, f"user {username}")
+        fields: dict = {k: v for k, v in (("role", role), ("active", active), ("can_import", can_import))
+                        if v is not None}
+        at = now()
+        if fields or unit_ids is not None:
+            if fields:
+                users_sql.update_user(cur, username, **fields)
+            if unit_ids is not None:
+                users_sql.set_user_units(cur, username, unit_ids)
+            if active is False:
+                users_sql.end_user_sessions(cur, username, at, "user disabled")
+            after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
+            audit.record(cur, actor, "user.update", "user", username, before=before, after=after)
+        if pw_hash is not None:
+            users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=at, failed_logins=0)
+            audit.record(cur, actor, "user.password", "user", username, after={"changed": True})
 
     db.transaction(work)
+
+
+def update(db: Database, actor: Actor, username: str, role: str | None = None, unit_ids: list[str] | None = None,
+           active: bool | None = None, can_import: bool | None = None) -> None:
+    """Change a user's role, units, import grant or status (users.change without a password)."""
+    change(db, actor, username, role=role, unit_ids=unit_ids, active=active, can_import=can_import)
 
 
 def change_password(db: Database, actor: Actor, current: str, new: str) -> None:
@@ -124,8 +140,7 @@ def change_password(db: Database, actor: Actor, current: str, new: str) -> None:
 
 
 def reset_password(db: Database, actor: Actor, username: str, new: str) -> None:
-    access.require(actor, "manage_users")
-    _set_password(db, actor, username, new)
+    change(db, actor, username, password=new)
 
 
 def _set_password(db: Database, actor: Actor, username: str, new: str) -> None:

@@ -7,10 +7,10 @@ from datetime import date
 
 import polars as pl
 
-from . import access, answer_rules, audit, clock, scoring
+from . import access, answer_rules, audit, clock, scoring, settings
 from .catalog import campaign_questionnaire
 from .clock import now
-from .errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
+from .errors import IncompleteAssessment, InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
 from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
 from .storage import Database
 from .storage import answers as answers_sql
@@ -232,11 +232,23 @@ def return_for_rework(db: Database, actor: Actor, campaign_id: str, unit_id: str
 
 def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: str, comment: str) -> None:
     access.require(actor, "review", unit_id)
+    separate = settings.read("ITSCM_SEPARATION_OF_DUTIES")
 
     def work(cur) -> None:
-        _, _, a = _context(cur, campaign_id, unit_id)
+        c, _, a = _context(cur, campaign_id, unit_id)
+        verb = {APPROVED: "approve", RETURNED: "return"}[status]
+        if c["status"] != "open":
+            # A closed cycle is frozen: returning would delete persisted scores that every report counts,
+            # and the head could not resubmit. Reopening is an explicit, audited decision.
+            raise InvalidState(f"campaign {campaign_id} is {c['status']}: its assessments and scores are frozen. "
+                               f"Reopen the campaign first to {verb} the assessment of {unit_id}.")
         if a["status"] != SUBMITTED:
             raise InvalidState(f"only a submitted assessment can be {status}; {unit_id} is {a['status']}")
+        if separate and (a["submitted_by"] == actor.username
+                         or answers_sql.answered_by(cur, campaign_id, unit_id, actor.username)):
+            raise PermissionDenied(
+                f"separation of duties: {actor.username} answered or submitted the assessment of {unit_id} in "
+                f"{campaign_id}, so another reviewer must {verb} it (policy ITSCM_SEPARATION_OF_DUTIES).")
         at = now()
         campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, status, at, actor.username, comment or None)
         if status == RETURNED:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from assessment import access, audit, auth
+from assessment import access, audit, auth, users
 from ui.state import get_db
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -97,6 +98,39 @@ def test_admin_creates_and_disables_a_user(env):
     at.button(key="edit_user_submit").click().run()
     assert not at.error, at.error
     assert auth.resolve(db, token) is None
+
+
+def test_admin_change_with_a_bad_password_saves_nothing_and_lists_the_problem(env):
+    _, db, creds = env
+    head = creds[access.HEAD][0]
+    at = signed_in(db, creds[access.ADMIN][0], "views/admin.py")
+    at.selectbox(key="edit_user").select(head).run()
+    at.selectbox(key=f"edit_role_{head}").select(access.MANAGER)
+    at.multiselect(key=f"edit_units_{head}").set_value([])
+    at.text_input(key=f"edit_pw_{head}").input("short")
+    at.button(key="edit_user_submit").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("password" in e and "at least 8 characters" in e for e in errors), errors
+    assert not at.success
+    row = users.list_users(db, access.SYSTEM).filter(pl.col("username") == head).row(0, named=True)
+    assert row["role"] == access.HEAD and row["units"]             # the role change was not saved either
+
+
+def test_admin_changes_role_and_password_together(env):
+    _, db, creds = env
+    head = creds[access.HEAD][0]
+    at = signed_in(db, creds[access.ADMIN][0], "views/admin.py")
+    at.selectbox(key="edit_user").select(head).run()
+    at.selectbox(key=f"edit_role_{head}").select(access.LEADERSHIP)
+    at.multiselect(key=f"edit_units_{head}").set_value([])
+    at.text_input(key=f"edit_pw_{head}").input("a brand new passphrase")
+    at.button(key="edit_user_submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(f"{head} updated" in s.value for s in at.success)
+    row = users.list_users(db, access.SYSTEM).filter(pl.col("username") == head).row(0, named=True)
+    assert row["role"] == access.LEADERSHIP
+    assert auth.login(db, head, "a brand new passphrase")
 
 
 def test_account_page_changes_password(env):

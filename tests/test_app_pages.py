@@ -28,22 +28,15 @@ from .helpers.apptest import (
     by_key,
     metric,
     number,
+    open_campaign,
     open_page,
+    sa_key,
     sign_in,
     start,
 )
 
 Q = load_default()
 SYSTEM = access.SYSTEM
-
-
-def open_campaign() -> str:
-    c = campaigns.list_campaigns(app_db(), SYSTEM).filter(pl.col("status") == "open")
-    return c["campaign_id"][0]
-
-
-def sa_key(cid: str, uid: str, qid: str, field: str) -> str:
-    return f"sa|{cid}|{uid}|{qid}|{field}"
 
 
 def fill_all(at, cid: str, uid: str, level: int = 2) -> None:

@@ -48,7 +48,7 @@ sys.path.insert(0, sys.argv[3])
 from assessment import access, backup, catalog, demo, workflow
 from assessment.catalog import campaign_questionnaire
 from assessment.errors import EngineError
-from assessment.model import Answer
+from assessment.model import Actor, Answer
 from assessment.questionnaire import load_default
 from assessment.storage import migrations
 from assessment.storage.db import open_database
@@ -65,6 +65,7 @@ extra = [(n, f"crash test {n}", [
 migrations.LATEST = BASE + EXTRA  # accept files the earlier runs migrated further; apply them one by one
 migrations.MIGRATIONS = base
 SYSTEM = access.SYSTEM.with_source("crash-test")
+REVIEWER = Actor("crash.reviewer", access.MANAGER, source="crash-test")  # separation of duties: not the answerer
 TODAY = date(2026, 6, 30)
 
 def log(op):
@@ -107,7 +108,7 @@ while True:
             workflow.submit(db, SYSTEM, cid, unit, today=TODAY)
         elif op == "return" and status(unit) == "submitted":
             log(f"return {unit}")
-            workflow.return_for_rework(db, SYSTEM, cid, unit, "needs more evidence")
+            workflow.return_for_rework(db, REVIEWER, cid, unit, "needs more evidence")
         elif op == "rescore":
             log("rescore")
             workflow.rescore_campaign(db, SYSTEM, cid)

@@ -7,14 +7,15 @@ from datetime import date
 import polars as pl
 import pytest
 
-from assessment import workflow
+from assessment import access, workflow
 from assessment.errors import IncompleteAssessment, InvalidState, NotFound, StaleWrite, ValidationError
-from assessment.model import Answer
+from assessment.model import Actor, Answer
 from assessment.storage import scores as score_store
 
 from .conftest import ADMIN
 
 TODAY = date(2026, 6, 30)
+REVIEWER = Actor("bcm", access.MANAGER)  # separation of duties: not the one who answered (ADMIN)
 COMPLETE = [
     Answer("GOV-01", 4, evidence="policy v3", evidence_date=date(2026, 1, 1)),
     Answer("GOV-02", 3),
@@ -95,21 +96,21 @@ def test_return_reopens_and_clears_scores_approve_keeps_them(org):
     save(org, COMPLETE)
     workflow.submit(org, ADMIN, "C1", "U1", today=TODAY)
     with pytest.raises(ValidationError):
-        workflow.return_for_rework(org, ADMIN, "C1", "U1", "")
-    workflow.return_for_rework(org, ADMIN, "C1", "U1", "Add evidence for GOV-02")
+        workflow.return_for_rework(org, REVIEWER, "C1", "U1", "")
+    workflow.return_for_rework(org, REVIEWER, "C1", "U1", "Add evidence for GOV-02")
     a = workflow.assessment(org, ADMIN, "C1", "U1")
     assert a["status"] == "returned" and a["return_comment"] == "Add evidence for GOV-02"
     with org.read() as cur:
         assert score_store.unit_scores(cur, "C1").height == 0
     save(org, [Answer("GOV-02", 3, evidence="minutes", evidence_date=date(2026, 3, 1))])
     workflow.submit(org, ADMIN, "C1", "U1", today=TODAY)
-    workflow.approve(org, ADMIN, "C1", "U1")
+    workflow.approve(org, REVIEWER, "C1", "U1")
     assert workflow.assessment(org, ADMIN, "C1", "U1")["status"] == "approved"
     with org.read() as cur:
         # GOV now (4*1 + 3*3)/4 = 3.25; unit (3.25*2 + 1*1)/3 = 2.5
         assert score_store.unit_scores(cur, "C1")["score"][0] == pytest.approx(2.5)
     with pytest.raises(InvalidState):
-        workflow.approve(org, ADMIN, "C1", "U1")
+        workflow.approve(org, REVIEWER, "C1", "U1")
 
 
 def test_rescore_uses_submission_date(org):

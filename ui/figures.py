@@ -2,10 +2,12 @@
 
 No Streamlit and no database here, so every figure is unit-tested on its data (tests/test_figures.py).
 Colours mean the same thing everywhere: red is below target or overdue, green is at or above target.
+Plotly renders a subset of HTML in every label, so each piece of data text goes through `label` first.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -30,7 +32,19 @@ KIND_COLOURS = {"plan review": PRIMARY, "assessment due": "#e07b39", "evidence e
 GAP_SCALE = [[0.0, "#1b7837"], [0.35, "#a6dba0"], [0.5, "#f7f7f7"], [0.65, "#f4a582"], [1.0, "#b2182b"]]
 
 
+def label(text) -> str:
+    """Data text (unit, division, domain, campaign names, question and item texts) as Plotly shows it
+    literally: Plotly reads <b>, <a href>, <br> and entities in labels, so < > & are escaped."""
+    return html.escape(str(text), quote=False)
+
+
+def _labels(values) -> list[str]:
+    return [label(v) for v in values]
+
+
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+    if kw.get("title"):
+        kw["title"] = label(kw["title"])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if kw.get("title") else 10, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
                       hoverlabel=dict(align="left"), **kw)
@@ -78,7 +92,7 @@ def gap_heatmap(df: pl.DataFrame, domains: Sequence[tuple[str, str]] | None = No
     if df.height == 0:
         return empty("No submitted assessments in this selection yet")
     order = [d for d, _ in domains] if domains else sorted(df["domain_id"].unique().to_list())
-    names = dict(domains) if domains else {d: d for d in order}
+    names = {d: label(n) for d, n in (dict(domains) if domains else {d: d for d in order}).items()}
     order = [d for d in order if d in set(df["domain_id"].to_list())]
     rows = (df.group_by("row_id").agg(pl.col("row_label").first(), pl.col("gap").mean().alias("mean_gap"))
             .sort(["mean_gap", "row_label"], descending=[True, False], nulls_last=True))
@@ -98,7 +112,7 @@ def gap_heatmap(df: pl.DataFrame, domains: Sequence[tuple[str, str]] | None = No
         custom.append(cr)
     top = max([abs(v) for r in z for v in r if v is not None] + [1.0])
     fig = go.Figure(go.Heatmap(
-        z=z, x=[_wrap(names.get(d, d)) for d in order], y=rows["row_label"].to_list(), text=text,
+        z=z, x=[_wrap(names.get(d, label(d))) for d in order], y=_labels(rows["row_label"].to_list()), text=text,
         texttemplate="%{text}", customdata=custom, colorscale=GAP_SCALE, zmid=0, zmin=-top, zmax=top,
         xgap=2, ygap=2, colorbar=dict(title=dict(text="Gap to<br>target"), thickness=12),
         hovertemplate="<b>%{y}</b> · %{x}<br>Score %{text} against target %{customdata[1]:.1f}"
@@ -106,8 +120,8 @@ def gap_heatmap(df: pl.DataFrame, domains: Sequence[tuple[str, str]] | None = No
     ))
     # Invisible markers at the cell centres make each cell clickable (plotly selects points, not heatmap
     # cells); they carry the same hover text, since they take the hover where they sit.
-    cx = [_wrap(names.get(d, d)) for _ in z for d in order]
-    cy = [label for label in rows["row_label"].to_list() for _ in order]
+    cx = [_wrap(names.get(d, label(d))) for _ in z for d in order]
+    cy = [row for row in _labels(rows["row_label"].to_list()) for _ in order]
     cells_data = [[*c, t, g] for cr, tr, zr in zip(custom, text, z) for c, t, g in zip(cr, tr, zr)]
     fig.add_trace(go.Scatter(
         x=cx, y=cy, mode="markers", showlegend=False, name="cells", customdata=cells_data,
@@ -125,13 +139,13 @@ def radar(df: pl.DataFrame, name: str = "Score", title: str | None = None) -> go
     df = df.filter(pl.col("score").is_not_null()) if df.height else df
     if df.height == 0:
         return empty("No domain scores for this unit in this cycle")
-    theta = [_wrap(t, 14) for t in df["domain"].to_list()]
+    theta = [_wrap(label(t), 14) for t in df["domain"].to_list()]
     scores = [round(v, 2) for v in df["score"].to_list()]
     targets = df["target"].to_list()
     fig = go.Figure()
     fig.add_trace(go.Scatterpolar(r=targets + targets[:1], theta=theta + theta[:1], name="Target", mode="lines",
                                   line=dict(color=BAD, dash="dash", width=2)))
-    fig.add_trace(go.Scatterpolar(r=scores + scores[:1], theta=theta + theta[:1], name=name, fill="toself",
+    fig.add_trace(go.Scatterpolar(r=scores + scores[:1], theta=theta + theta[:1], name=label(name), fill="toself",
                                   mode="lines+markers", line=dict(color=PRIMARY, width=2),
                                   fillcolor="rgba(31,78,121,0.25)",
                                   hovertemplate="%{theta}: %{r:.2f}<extra></extra>"))
@@ -150,19 +164,19 @@ def trend_lines(df: pl.DataFrame, title: str | None = None) -> go.Figure:
     """
     if df.height == 0:
         return empty("No scored cycles yet")
-    campaigns = list(dict.fromkeys(df["campaign_id"].to_list()))
+    campaigns = _labels(dict.fromkeys(df["campaign_id"].to_list()))
     fig = go.Figure()
-    for i, series in enumerate(dict.fromkeys(df["series"].to_list())):
-        s = df.filter(pl.col("series") == series)
-        colour = SERIES[i % len(SERIES)]
-        fig.add_trace(go.Scatter(x=s["campaign_id"].to_list(), y=[_num(v) for v in s["score"].to_list()],
+    for i, raw in enumerate(dict.fromkeys(df["series"].to_list())):
+        s = df.filter(pl.col("series") == raw)
+        series, colour, x = label(raw), SERIES[i % len(SERIES)], _labels(s["campaign_id"].to_list())
+        fig.add_trace(go.Scatter(x=x, y=[_num(v) for v in s["score"].to_list()],
                                  name=series, mode="lines+markers", line=dict(color=colour, width=3),
                                  legendgroup=series,
-                                 hovertemplate=f"{series}<br>%{{x}}: %{{y:.2f}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=s["campaign_id"].to_list(), y=[_num(v) for v in s["target"].to_list()],
+                                 hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=x, y=[_num(v) for v in s["target"].to_list()],
                                  name=f"{series} target", mode="lines", legendgroup=series,
                                  line=dict(color=colour, width=1.5, dash="dot"),
-                                 hovertemplate=f"{series} target<br>%{{x}}: %{{y:.2f}}<extra></extra>"))
+                                 hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}<extra></extra>"))
     fig.update_xaxes(categoryorder="array", categoryarray=campaigns, title=None)
     fig.update_yaxes(range=[0, 5], dtick=1, title="Score (0-5)")
     return _layout(fig, 340, title=title)
@@ -178,8 +192,8 @@ def top_gaps_bar(df: pl.DataFrame, questions: dict[str, str] | None = None, titl
         return empty("No gaps: every scored answer meets its target")
     key = "question_id" if "question_id" in df.columns else "domain_id"
     d = df.sort("priority", descending=False)
-    labels = [f"{u} · {k}" for u, k in zip(d["unit"].to_list(), d[key].to_list())]
-    hover = [_short((questions or {}).get(k, k), 90) for k in d[key].to_list()]
+    labels = [f"{label(u)} · {label(k)}" for u, k in zip(d["unit"].to_list(), d[key].to_list())]
+    hover = [label(_short((questions or {}).get(k, k), 90)) for k in d[key].to_list()]
     fig = go.Figure(go.Bar(
         x=[round(v, 2) for v in d["priority"].to_list()], y=labels, orientation="h",
         marker=dict(color=[_num(g) for g in d["gap"].to_list()], colorscale=[[0, "#f4a582"], [1, "#b2182b"]],
@@ -202,12 +216,13 @@ def coverage_bar(df: pl.DataFrame, title: str | None = None) -> go.Figure:
         return empty("No submitted assessments in this selection yet")
     shares = [0.0 if v is None else round(100 * v, 1) for v in df["share_at_target"].to_list()]
     colours = [BAD if s < 40 else WARN if s < 70 else GOOD for s in shares]
-    labels = [f"{c} · {_short(t, 55)}" for c, t in zip(df["checklist_id"].to_list(), df["text"].to_list())]
+    labels = [f"{label(c)} · {label(_short(t, 55))}"
+              for c, t in zip(df["checklist_id"].to_list(), df["text"].to_list())]
     fig = go.Figure(go.Bar(
         x=shares, y=labels, orientation="h", marker_color=colours,
         text=[f"{s:.0f}%  ({a}/{n})" for s, a, n in zip(shares, df["units_at_target"].to_list(),
                                                        df["units"].to_list())],
-        textposition="outside", customdata=df["text"].to_list(),
+        textposition="outside", customdata=_labels(df["text"].to_list()),
         hovertemplate="%{customdata}<br>%{x:.0f}% of scored units at target<extra></extra>",
     ))
     fig.update_xaxes(range=[0, 115], title="Units at target (%)", ticksuffix="%")
@@ -223,11 +238,11 @@ def changes_bar(df: pl.DataFrame, title: str | None = None) -> go.Figure:
     if df.height == 0:
         return empty("No previous cycle to compare with")
     fig = go.Figure()
-    for col, label in (("improved", "improved"), ("regressed", "regressed"), ("unchanged", "unchanged"),
-                       ("not_reassessed", "not re-assessed")):
-        fig.add_trace(go.Bar(x=df[col].to_list(), y=df["unit"].to_list(), name=label, orientation="h",
-                             marker_color=CHANGE_COLOURS[label],
-                             hovertemplate=f"%{{y}}: %{{x}} question(s) {label}<extra></extra>"))
+    for col, kind in (("improved", "improved"), ("regressed", "regressed"), ("unchanged", "unchanged"),
+                      ("not_reassessed", "not re-assessed")):
+        fig.add_trace(go.Bar(x=df[col].to_list(), y=_labels(df["unit"].to_list()), name=kind, orientation="h",
+                             marker_color=CHANGE_COLOURS[kind],
+                             hovertemplate=f"%{{y}}: %{{x}} question(s) {kind}<extra></extra>"))
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title="Questions")
@@ -243,7 +258,7 @@ def domain_bars(df: pl.DataFrame, title: str | None = None) -> go.Figure:
         return empty("No domain scores for this cycle")
     gaps = [_num(g) for g in df["gap"].to_list()]
     colours = [NEUTRAL if g is None else GOOD if g <= 0 else WARN if g <= 0.5 else BAD for g in gaps]
-    labels = df["domain"].to_list()
+    labels = _labels(df["domain"].to_list())
     fig = go.Figure()
     fig.add_trace(go.Bar(y=labels, x=[_num(v) for v in df["score"].to_list()], name="Score", orientation="h",
                          marker_color=colours, text=[("" if v is None else f"{v:.2f}") for v in df["score"].to_list()],
@@ -261,19 +276,19 @@ def domain_trends(df: pl.DataFrame, domains: Sequence[tuple[str, str]] | None = 
     """A unit's domain scores across cycles. df: campaign_id, domain_id, score, target (reports.domain_trends)."""
     if df.height == 0:
         return empty("No scored cycles for this unit yet")
-    names = dict(domains) if domains else {}
+    names = {d: label(n) for d, n in (dict(domains) if domains else {}).items()}
     order = [d for d, _ in domains] if domains else list(dict.fromkeys(df["domain_id"].to_list()))
-    campaigns = list(dict.fromkeys(df["campaign_id"].to_list()))
+    campaigns = _labels(dict.fromkeys(df["campaign_id"].to_list()))
     fig = go.Figure()
     for i, d in enumerate(x for x in order if x in set(df["domain_id"].to_list())):
         s = df.filter(pl.col("domain_id") == d)
-        fig.add_trace(go.Scatter(x=s["campaign_id"].to_list(), y=[_num(v) for v in s["score"].to_list()],
-                                 name=names.get(d, d), mode="lines+markers",
+        fig.add_trace(go.Scatter(x=_labels(s["campaign_id"].to_list()), y=[_num(v) for v in s["score"].to_list()],
+                                 name=names.get(d, label(d)), mode="lines+markers",
                                  line=dict(color=SERIES[i % len(SERIES)], width=2),
-                                 hovertemplate=f"{names.get(d, d)}<br>%{{x}}: %{{y:.2f}}<extra></extra>"))
+                                 hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}<extra></extra>"))
     t = df.group_by("campaign_id", maintain_order=True).agg(pl.col("target").max())
-    fig.add_trace(go.Scatter(x=t["campaign_id"].to_list(), y=t["target"].to_list(), name="Target", mode="lines",
-                             line=dict(color=TARGET, dash="dash", width=2)))
+    fig.add_trace(go.Scatter(x=_labels(t["campaign_id"].to_list()), y=t["target"].to_list(), name="Target",
+                             mode="lines", line=dict(color=TARGET, dash="dash", width=2)))
     fig.update_xaxes(categoryorder="array", categoryarray=campaigns)
     fig.update_yaxes(range=[0, 5], dtick=1, title="Score (0-5)")
     _layout(fig, 400, title=title)
@@ -286,10 +301,10 @@ def progress_bar(df: pl.DataFrame, title: str | None = None) -> go.Figure:
     if df.height == 0:
         return empty("No assessments in this campaign")
     fig = go.Figure()
-    for col, label, colour in (("approved", "approved", GOOD), ("awaiting_review", "awaiting review", "#66bb6a"),
-                               ("returned", "returned", WARN), ("draft", "not submitted", "#cfd8dc")):
-        fig.add_trace(go.Bar(x=df[col].to_list(), y=df["division"].to_list(), name=label, orientation="h",
-                             marker_color=colour, hovertemplate=f"%{{y}}: %{{x}} {label}<extra></extra>"))
+    for col, kind, colour in (("approved", "approved", GOOD), ("awaiting_review", "awaiting review", "#66bb6a"),
+                              ("returned", "returned", WARN), ("draft", "not submitted", "#cfd8dc")):
+        fig.add_trace(go.Bar(x=df[col].to_list(), y=_labels(df["division"].to_list()), name=kind, orientation="h",
+                             marker_color=colour, hovertemplate=f"%{{y}}: %{{x}} {kind}<extra></extra>"))
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title="Assessments", dtick=1 if df["expected"].max() <= 10 else None)
@@ -306,15 +321,15 @@ def deadlines_timeline(df: pl.DataFrame, today: date, title: str | None = None, 
     if d.height == 0:
         return empty("No dated deadlines in this selection")
     d = d.sort("days_left").head(limit)
-    units = d.group_by("unit").agg(pl.col("days_left").min()).sort(["days_left", "unit"])["unit"].to_list()
+    units = _labels(d.group_by("unit").agg(pl.col("days_left").min()).sort(["days_left", "unit"])["unit"].to_list())
     fig = go.Figure()
     for kind in [k for k in KIND_SYMBOLS if k in set(d["kind"].to_list())]:
         s = d.filter(pl.col("kind") == kind)
         fig.add_trace(go.Scatter(
-            x=s["due_on"].to_list(), y=s["unit"].to_list(), mode="markers", name=kind,
+            x=s["due_on"].to_list(), y=_labels(s["unit"].to_list()), mode="markers", name=kind,
             marker=dict(symbol=KIND_SYMBOLS[kind], size=11, color=[BUCKET_COLOURS[b] for b in s["bucket"]],
                         line=dict(width=1.5, color=KIND_COLOURS[kind])),
-            customdata=list(zip(s["item"].to_list(), s["days_left"].to_list(), s["bucket"].to_list())),
+            customdata=list(zip(_labels(s["item"].to_list()), s["days_left"].to_list(), s["bucket"].to_list())),
             hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>due %{x|%d %b %Y} · %{customdata[2]}"
                           "<extra></extra>",
         ))
@@ -339,7 +354,7 @@ def bucket_bar(df: pl.DataFrame, by: str = "division", title: str | None = None)
         if s.height == 0:
             continue
         counts = dict(zip(s[by].to_list(), s["count"].to_list()))
-        fig.add_trace(go.Bar(x=[counts.get(r, 0) for r in rows], y=rows, name=b, orientation="h",
+        fig.add_trace(go.Bar(x=[counts.get(r, 0) for r in rows], y=_labels(rows), name=b, orientation="h",
                              marker_color=BUCKET_COLOURS[b], hovertemplate=f"%{{y}}: %{{x}} {b}<extra></extra>"))
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed")

@@ -12,9 +12,11 @@ from assessment.errors import EngineError, PermissionDenied
 from assessment.model import Actor
 from assessment.settings import load as load_settings
 from assessment.storage import Database
+from ui.format import plain
 
 SESSION_KEY = "itscm_session"
 DEVICE_KEY, DEVICE_COOKIE = "itscm_device_new", "itscm_device"  # token_urlsafe: safe inside the script below
+REFUSED_KEY = "itscm_refused"  # why the last write was refused and the user signed out (shown at sign-in)
 
 
 def _policy() -> auth.SessionPolicy:
@@ -66,7 +68,10 @@ def require_actor(db: Database) -> Actor:
         reason = auth.session_end_reason(db, token)
         st.session_state.pop(SESSION_KEY, None)
         if reason and reason != "logout":
-            st.warning(f"Your session ended ({reason}). Please sign in again.")
+            st.warning(f"Your session ended ({plain(reason)}). Please sign in again.")
+    refused = st.session_state.pop(REFUSED_KEY, None)
+    if refused:
+        st.error(plain(refused), icon=":material/lock:")
     _login_form(db)
     st.stop()
     raise AssertionError("unreachable")
@@ -111,12 +116,27 @@ def _store_device_cookie() -> None:
                 unsafe_allow_javascript=True)
 
 
+def end_after_refusal(db: Database, message: str) -> None:
+    """A write was refused because the session ended or the user's rights changed (auth.SessionEnded):
+    end the session here and on the server, and keep the engine's message for the sign-in form.
+
+    The page was drawn for rights the user no longer has, so the next run must not draw it again.
+    """
+    token = st.session_state.pop(SESSION_KEY, None)
+    st.session_state[REFUSED_KEY] = message
+    if token:
+        try:
+            auth.logout(db, token)
+        except EngineError:  # the session is already gone; the token is dropped either way
+            pass
+
+
 def sidebar_user(db: Database, actor: Actor) -> None:
     with st.sidebar:
         st.text(actor.username)  # plain text: with single sign-on the name comes from the identity provider
         st.caption(ROLE_LABELS.get(actor.role, actor.role))
         if actor.units:
-            st.caption("Units: " + ", ".join(sorted(actor.units)))
+            st.caption("Units: " + plain(", ".join(sorted(actor.units))))
         st.button("Sign out", key="logout", on_click=_sign_out, args=(db,))
 
 

@@ -1,25 +1,32 @@
-"""Helpers shared by the pages: cached engine reads keyed by the acting user, scope filters, formatting,
-status badges, flash messages and the display of engine errors.
+"""Widgets shared by the pages: selectboxes that forget stale choices, campaign and scope pickers, status
+badges, flash messages, and `run_action`, the one way a page performs an engine write.
 
-Pages call the engine only; this module never holds SQL or scoring logic either.
+Pages call the engine only; this module never holds SQL or scoring logic either. Cached reads are in
+ui.cache, text formatting and escaping in ui.format.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import polars as pl
 import streamlit as st
 
 from assessment import access, campaigns, catalog
-from assessment.errors import DatabaseError, EngineError, ValidationError
+from assessment.auth import SessionEnded
+from assessment.errors import ItscmError, ValidationError
 from assessment.model import Actor, Questionnaire
 from assessment.reports import Filters
 from assessment.storage import Database
+from ui import guard, session
+from ui.cache import read
+from ui.format import plain
+from ui.state import data_changed, get_db
 
-_FUNCTIONS: dict[str, Callable] = {}
+K = TypeVar("K")
 
 STATUS_COLOURS = {"draft": "gray", "submitted": "blue", "approved": "green", "returned": "orange",
                   "not in campaign": "gray", "open": "green", "planned": "blue", "closed": "gray"}
@@ -27,45 +34,9 @@ STATUS_LABELS = {"draft": "Draft", "submitted": "Submitted, awaiting review", "a
                  "returned": "Returned for rework", "not in campaign": "Not in this campaign"}
 
 
-def actor_key(actor: Actor) -> tuple:
-    """Everything the engine's access decisions depend on: the cache key part for the user."""
-    return actor.username, actor.role, tuple(sorted(actor.units)), actor.can_import
-
-
-@st.cache_data(ttl=300, max_entries=1000, show_spinner=False)
-def _cached_call(_db: Database, _actor: Actor, db_key: str, user: tuple, name: str, args: tuple,
-                 kwargs: tuple) -> Any:
-    return _FUNCTIONS[name](_db, _actor, *args, **dict(kwargs))
-
-
-def read(db: Database, actor: Actor, fn: Callable, *args, **kwargs) -> Any:
-    """Call an engine read fn(db, actor, *args, **kwargs) through st.cache_data.
-
-    The key is the user (name, role, units), the function and its arguments (filters included), so two
-    users never share an answer; ui.state.data_changed() clears everything after a write.
-    """
-    name = f"{fn.__module__}.{fn.__qualname__}"
-    _FUNCTIONS[name] = fn
-    return _cached_call(db, actor, str(db.path), actor_key(actor), name, args, tuple(sorted(kwargs.items())))
-
-
 def header(title: str, caption: str) -> None:
     st.title(title)
     st.caption(caption)
-
-
-def fmt(value: float | None, digits: int = 2, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def pct(part: int | float, whole: int | float) -> str:
-    return "—" if not whole else f"{100 * part / whole:.0f}%"
 
 
 def status_badge(status: str | None) -> None:
@@ -73,8 +44,10 @@ def status_badge(status: str | None) -> None:
     st.badge(STATUS_LABELS.get(status, status.capitalize()), color=STATUS_COLOURS.get(status, "gray"))
 
 
+# ---- messages and writes ------------------------------------------------------------------------------------
+
 def flash(kind: str, message: str) -> None:
-    """Show a message after the next rerun (st.rerun would otherwise swallow it)."""
+    """Show a message (Markdown: escape user text with ui.format.plain) after the next rerun."""
     st.session_state.setdefault("_flash", []).append((kind, message))
 
 
@@ -84,17 +57,94 @@ def show_flash() -> None:
 
 
 def error_text(exc: Exception) -> str:
-    """A person-readable message for an engine error, listing every problem."""
+    """A person-readable message for an engine error, listing every problem; input it quotes is escaped."""
     if isinstance(exc, ValidationError) and exc.problems:
-        return "Please correct the following:\n" + "\n".join(f"- {p}" for p in exc.problems)
-    return str(exc)
+        return "Please correct the following:\n" + "\n".join(f"- {plain(p)}" for p in exc.problems)
+    return plain(exc)
 
 
 def show_error(exc: Exception) -> None:
     st.error(error_text(exc), icon=":material/error:")
 
 
-ENGINE_ERRORS = (EngineError, DatabaseError)
+@dataclass(frozen=True)
+class Outcome:
+    """What run_action did: `ok` with the engine's return `value`, or not; `signed_out` when the write was
+    refused because the session ended (the caller should rerun to show the sign-in form)."""
+
+    ok: bool
+    value: Any = None
+    signed_out: bool = False
+
+
+def refuse(exc: Exception, where: str) -> Outcome:
+    """Turn an exception from a page action into what the user sees on the next run."""
+    if isinstance(exc, SessionEnded):
+        # The engine wrote nothing. Say so, and end the page's session so the next run shows the sign-in
+        # form instead of a page drawn for rights the user no longer has.
+        st.session_state.pop("_flash", None)
+        session.end_after_refusal(get_db(), str(exc))
+        return Outcome(False, signed_out=True)
+    if isinstance(exc, ItscmError):
+        flash("error", error_text(exc))
+    else:
+        flash("error", guard.message(guard.report(exc, where)))
+    return Outcome(False)
+
+
+def run_action(fn: Callable[..., Any], /, *args: Any, success: str | Callable[[Any], str] | None = None,
+               handle: Mapping[type[Exception], Callable[[Any], None]] | None = None,
+               writes: bool = True, **kwargs: Any) -> Outcome:
+    """Run one engine operation fn(*args, **kwargs) for a page and report its outcome as flash messages.
+
+    On success the cached reads are cleared (`writes`) and `success` (text, or a function of the result)
+    is flashed. `handle` maps exception types to page-specific handlers (a write conflict that keeps the
+    user's input, say) used instead of the generic message. A write refused because the session ended signs
+    the user out; an unexpected error is logged under a reference and shown without details.
+    """
+    try:
+        value = fn(*args, **kwargs)
+    except Exception as exc:
+        if not isinstance(exc, SessionEnded):
+            for kind, handler in (handle or {}).items():
+                if isinstance(exc, kind):
+                    handler(exc)
+                    return Outcome(False)
+        return refuse(exc, getattr(fn, "__qualname__", repr(fn)))
+    if writes:
+        data_changed()
+    if success is not None:
+        flash("success", success(value) if callable(success) else success)
+    return Outcome(True, value)
+
+
+def callback(fn: Callable[..., None]) -> Callable[..., None]:
+    """Decorate an on_click/on_change callback: whatever it raises becomes a message, never a traceback
+    (callbacks run before the page script, outside app.py's page guard)."""
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:
+            refuse(exc, fn.__qualname__)
+    return guarded
+
+
+# ---- pickers ------------------------------------------------------------------------------------------------
+
+def select(label: str, options: Mapping[K, str] | Sequence[K], *, key: str,
+           fmt: Callable[[K], str] | None = None, **kwargs: Any) -> K | None:
+    """A selectbox that forgets a remembered choice no longer offered (another cycle, unit or filter).
+
+    `options` is a list of values, or a mapping value -> label (then the label is shown). Option labels
+    are plain text in Streamlit, so user text needs no escaping here.
+    """
+    values = list(options)
+    if st.session_state.get(key) not in values:
+        st.session_state.pop(key, None)
+    if fmt is None:  # an unknown value raises, as AppTest expects when it is given a label instead
+        fmt = options.__getitem__ if isinstance(options, Mapping) else str
+    return st.selectbox(label, values, format_func=fmt, key=key, **kwargs)
 
 
 def campaign_label(row: dict) -> str:
@@ -102,18 +152,16 @@ def campaign_label(row: dict) -> str:
 
 
 def pick_campaign(db: Database, actor: Actor, key: str, label: str = "Campaign",
-                  statuses: tuple[str, ...] | None = None, help: str | None = None) -> dict | None:
-    """Campaign selectbox, newest first; None (with an info box) when there is none."""
+                  statuses: tuple[str, ...] | None = None, help: str | None = None,
+                  fmt: Callable[[dict], str] = campaign_label) -> dict | None:
+    """Campaign selectbox, newest first; None when there is none."""
     camps = read(db, actor, campaigns.list_campaigns)
     if statuses:
         camps = camps.filter(pl.col("status").is_in(list(statuses)))
     if camps.height == 0:
         return None
     rows = {r["campaign_id"]: r for r in camps.sort("opens_on", descending=True).iter_rows(named=True)}
-    ids = list(rows)
-    if st.session_state.get(key) not in rows:
-        st.session_state.pop(key, None)
-    cid = st.selectbox(label, ids, format_func=lambda c: campaign_label(rows[c]), key=key, help=help)
+    cid = select(label, {c: fmt(r) for c, r in rows.items()}, key=key, help=help)
     return rows[cid]
 
 
@@ -149,20 +197,8 @@ def question_texts(q: Questionnaire) -> dict[str, str]:
     return {x.id: x.text for x in q.questions}
 
 
-def days_phrase(days: int | None) -> str:
-    if days is None:
-        return "no date"
-    if days < 0:
-        return f"{-days} days overdue"
-    if days == 0:
-        return "due today"
-    return f"in {days} days"
-
-
 def unit_options(db: Database, actor: Actor, action: str = "read") -> dict[str, str]:
     """unit_id -> 'Name · division' of the units the user may `action`, in division/name order."""
     units = read(db, actor, catalog.units)
     return {r["unit_id"]: f"{r['name']} · {r['division']}" for r in units.iter_rows(named=True)
             if access.allowed(actor, action, r["unit_id"])}
-
-

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from assessment import access, users
-from assessment.errors import EngineError
+from ui import widgets as w
+from ui.format import plain
 from ui.session import require_actor
 from ui.state import get_db
 
@@ -13,9 +14,9 @@ db = get_db()
 actor = require_actor(db)
 
 st.title("My account")
-st.markdown(f"Signed in as **{actor.username}**, {access.ROLE_LABELS.get(actor.role, actor.role)}.")
+st.markdown(f"Signed in as **{plain(actor.username)}**, {access.ROLE_LABELS.get(actor.role, actor.role)}.")
 if actor.units:
-    st.markdown("Business units: " + ", ".join(sorted(actor.units)))
+    st.markdown("Business units: " + plain(", ".join(sorted(actor.units))))
 allowed = [a for a in access.PERMISSIONS if access.allowed(actor, a)]
 st.caption("You may: " + ", ".join(a.replace("_", " ") for a in allowed))
 
@@ -29,8 +30,8 @@ with st.form("change_password", clear_on_submit=True):
         if new != again:
             st.error("The two new passwords differ.")
         else:
-            try:
-                users.change_password(db, actor, current, new)
-                st.success("Password changed.")
-            except EngineError as exc:
-                st.error(str(exc))
+            done = w.run_action(users.change_password, db, actor, current, new, writes=False,
+                                success="Password changed.")
+            if done.signed_out:
+                st.rerun()
+            w.show_flash()

@@ -1,28 +1,21 @@
-"""Administration: user accounts, roles, unit assignments and import grants."""
+"""Administration: user accounts, roles, unit assignments and import grants; online backups."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from assessment import access, backup, catalog, users
-from assessment.errors import DatabaseError, EngineError
+from ui import widgets as w
+from ui.format import plain
 from ui.session import require_actor
-from ui.state import data_changed, get_db
+from ui.state import get_db
 
 db = get_db()
 actor = require_actor(db)
 
-st.title("Users")
-st.caption("Department heads see and edit only their assigned units. Disabling a user ends their access at "
-           "their next click. Every change here is in the audit trail.")
 
-table = users.list_users(db, actor)
-st.dataframe(table, hide_index=True, width="stretch")
-unit_ids = catalog.units(db, actor)["unit_id"].to_list()
-roles = list(access.ROLES)
-
-with st.expander("Create a user"):
-    with st.form("create_user", clear_on_submit=True):
+def create_user(unit_ids: list[str], roles: list[str]) -> None:
+    with st.expander("Create a user"), st.form("create_user", clear_on_submit=True):
         c1, c2 = st.columns(2)
         username = c1.text_input("User name", key="new_username")
         name = c2.text_input("Display name", key="new_name")
@@ -31,17 +24,15 @@ with st.expander("Create a user"):
         password = c1.text_input("Initial password", type="password", key="new_password")
         can_import = c2.checkbox("May import Excel files (auditors)", key="new_import")
         if st.form_submit_button("Create user", key="create_user_submit"):
-            try:
-                users.create(db, actor, username, name, role, password, units, can_import)
-                data_changed()
-                st.success(f"User {username} created.")
-                st.rerun()
-            except EngineError as exc:
-                st.error(str(exc))
+            w.run_action(users.create, db, actor, username, name, role, password, units, can_import,
+                         success=f"User {plain(username)} created.")
+            st.rerun()
 
-if table.height:
+
+def change_user(table, unit_ids: list[str], roles: list[str]) -> None:
+    """One form, one engine call: role, units, status, import grant and password change together or not at all."""
     st.subheader("Change a user")
-    who = st.selectbox("User", table["username"].to_list(), key="edit_user")
+    who = w.select("User", table["username"].to_list(), key="edit_user")
     row = table.filter(table["username"] == who).row(0, named=True)
     with st.form("edit_user_form"):
         c1, c2 = st.columns(2)
@@ -54,31 +45,41 @@ if table.height:
         can_import = c2.checkbox("May import Excel files", value=row["can_import"], key=f"edit_import_{who}")
         new_pw = c1.text_input("Set a new password (optional)", type="password", key=f"edit_pw_{who}")
         if st.form_submit_button("Save changes", key="edit_user_submit"):
-            try:
-                users.update(db, actor, who, role=role, unit_ids=units, active=active, can_import=can_import)
-                if new_pw:
-                    users.reset_password(db, actor, who, new_pw)
-                data_changed()
-                st.success(f"{who} updated.")
-                st.rerun()
-            except EngineError as exc:
-                st.error(str(exc))
+            w.run_action(users.change, db, actor, who, role=role, unit_ids=units, active=active,
+                         can_import=can_import, password=new_pw or None, success=f"{plain(who)} updated.")
+            st.rerun()
 
-st.divider()
-st.title("Backups")
-if getattr(db, "dialect", "duckdb") != "duckdb":
-    st.info("This deployment runs on PostgreSQL: back it up with the server's tools (see the README).")
-else:
+
+def backups() -> None:
+    st.title("Backups")
+    if getattr(db, "dialect", "duckdb") != "duckdb":
+        st.info("This deployment runs on PostgreSQL: back it up with the server's tools (see the README).")
+        return
     st.caption("Online copies of the embedded database, each verified against the source by row counts and "
                "content hashes. Scheduled backups run in the app (ITSCM_BACKUP_INTERVAL_HOURS, keeping "
                "ITSCM_BACKUP_KEEP).")
     if st.button("Back up now", key="backup_now"):
-        try:
-            info = backup.create_backup(db, actor)
-            st.success(f"Backup written: {info.path.name}")
-        except (EngineError, DatabaseError) as exc:
-            st.error(str(exc))
+        done = w.run_action(backup.create_backup, db, actor, writes=False,
+                            success=lambda info: f"Backup written: {plain(info.path.name)}")
+        if done.signed_out:
+            st.rerun()
+        w.show_flash()
     existing = backup.list_backups(backup.default_dir(db.path))
     st.dataframe({"backup": [p.name for p in existing],
                   "taken (UTC)": [backup.backup_time(p) for p in existing],
                   "size (MB)": [round(p.stat().st_size / 1e6, 2) for p in existing]}, hide_index=True)
+
+
+st.title("Users")
+st.caption("Department heads see and edit only their assigned units. Disabling a user ends their access at "
+           "their next click. Every change here is in the audit trail.")
+w.show_flash()
+table = users.list_users(db, actor)
+st.dataframe(table, hide_index=True, width="stretch")
+all_units = catalog.units(db, actor)["unit_id"].to_list()
+all_roles = list(access.ROLES)
+create_user(all_units, all_roles)
+if table.height:
+    change_user(table, all_units, all_roles)
+st.divider()
+backups()

@@ -9,6 +9,8 @@ import polars as pl
 import streamlit as st
 
 from assessment import audit, clock
+from ui import widgets as w
+from ui.format import plain
 from ui.session import require_actor
 from ui.state import get_db
 
@@ -25,7 +27,7 @@ c1.metric("Entries", seq)
 c2.markdown(f"**Head hash**  \n`{head_hash}`")
 if st.button("Verify the chain", key="audit_verify"):
     report = audit.verify(db, actor)
-    (st.success if report.ok else st.error)(str(report))
+    (st.success if report.ok else st.error)(plain(report))
 
 with st.form("audit_filters"):
     f1, f2, f3, f4 = st.columns(4)
@@ -43,7 +45,7 @@ st.dataframe(log.drop("before_json", "after_json").with_columns(pl.col("hash").s
              hide_index=True, width="stretch")
 
 if log.height:
-    pick = st.selectbox("Show the details of entry", log["seq"].to_list(), key="audit_pick")
+    pick = w.select("Show the details of entry", log["seq"].to_list(), key="audit_pick")
     row = log.filter(pl.col("seq") == pick).row(0, named=True)
     b, a = st.columns(2)
     b.markdown("**Before**")

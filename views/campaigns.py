@@ -3,15 +3,15 @@ with a comment), set a cycle's dates, open and close it, and create the next cyc
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import polars as pl
 import streamlit as st
 
 from assessment import access, campaigns, clock, reports, workflow
 from ui import widgets as w
+from ui.cache import read
+from ui.format import fmt, plain
 from ui.session import require_actor
-from ui.state import data_changed, get_db
+from ui.state import get_db
 
 db = get_db()
 actor = require_actor(db)
@@ -19,21 +19,49 @@ actor = require_actor(db)
 ACTIONS = {"open": ("Open the cycle", ":material/play_arrow:", "Department heads can answer and submit."),
            "closed": ("Close the cycle", ":material/stop:", "Answers are frozen; submitted assessments stay.")}
 
-w.header("Campaigns",
-         "Assessment cycles and their review. Approve submitted self-assessments or return them with a comment, "
-         "set each cycle's dates, open and close it, and start the next cycle from the previous one.")
 
-if not access.allowed(actor, "manage_campaigns"):
-    st.warning("Only continuity managers and administrators manage campaigns.", icon=":material/lock:")
-    st.stop()
+# ---- callbacks: each one engine write through run_action ------------------------------------------------------
 
-w.show_flash()
-camps = w.read(db, actor, campaigns.list_campaigns)
+@w.callback
+def on_review(cid: str, uid: str, unit: str, approve: bool) -> None:
+    comment = st.session_state.get("cp_comment", "") or ""
+    if approve:
+        done = w.run_action(workflow.approve, db, actor, cid, uid, comment, success=f"{plain(unit)}: approved.")
+    else:
+        done = w.run_action(workflow.return_for_rework, db, actor, cid, uid, comment,
+                            success=f"{plain(unit)}: returned for rework. The department head sees your comment "
+                                    "on the self-assessment page.")
+    if done.ok:
+        st.session_state["cp_comment"] = ""
 
-# ---- list ---------------------------------------------------------------------------------------------------
-if camps.height == 0:
-    st.info("No cycle yet: create the first one below.", icon=":material/info:")
-else:
+
+@w.callback
+def on_status(cid: str, status: str) -> None:
+    w.run_action(campaigns.set_status, db, actor, cid, status, success=f"{plain(cid)} is now {status}.")
+
+
+@w.callback
+def on_dates(cid: str) -> None:
+    ss = st.session_state
+    w.run_action(campaigns.set_dates, db, actor, cid, ss[f"cp_opens|{cid}"], ss[f"cp_due|{cid}"],
+                 ss[f"cp_closes|{cid}"], success=f"Dates of {plain(cid)} saved.")
+
+
+@w.callback
+def on_create() -> None:
+    ss = st.session_state
+    new_id = (ss.get("cp_new_id") or "").strip()
+    w.run_action(campaigns.create_from_previous, db, actor, ss["cp_prev"], new_id, ss.get("cp_new_name") or "",
+                 ss["cp_new_opens"], ss["cp_new_due"], ss["cp_new_closes"],
+                 success=f"Cycle {plain(new_id)} created as planned, with every active unit. Open it when ready.")
+
+
+# ---- sections -------------------------------------------------------------------------------------------------
+
+def cycle_list(camps: pl.DataFrame) -> None:
+    if camps.height == 0:
+        st.info("No cycle yet: create the first one below.", icon=":material/info:")
+        return
     st.dataframe(
         camps.sort("opens_on", descending=True).with_columns(
             (pl.col("submitted") / pl.when(pl.col("expected") > 0).then(pl.col("expected"))).alias("progress"),
@@ -50,164 +78,135 @@ else:
             "questionnaire": "Questionnaire"})
 
 
-def _done(kind: str, message: str) -> None:
-    data_changed()
-    w.flash(kind, message)
+def review_counts(assessments: pl.DataFrame) -> None:
+    counts = dict(assessments.group_by("status").len().iter_rows()) if assessments.height else {}
+    m = st.columns(4)
+    m[0].metric("Awaiting review", counts.get("submitted", 0), border=True)
+    m[1].metric("Approved", counts.get("approved", 0), border=True)
+    m[2].metric("Returned", counts.get("returned", 0), border=True)
+    m[3].metric("Not submitted", counts.get("draft", 0), f"of {assessments.height}", delta_color="off",
+                delta_arrow="off", border=True)
 
 
-def on_review(cid: str, uid: str, unit: str, approve: bool) -> None:
-    comment = st.session_state.get("cp_comment", "") or ""
-    try:
-        if approve:
-            workflow.approve(db, actor, cid, uid, comment)
-        else:
-            workflow.return_for_rework(db, actor, cid, uid, comment)
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
+def review_form(cid: str, waiting: pl.DataFrame) -> None:
+    """Pick one waiting assessment, then approve it or return it with a comment."""
+    names = dict(waiting.select("unit_id", "unit").iter_rows())
+    with st.container(border=True):
+        r1, r2 = st.columns([1, 2])
+        with r1:
+            uid = w.select("Assessment to review", names, key="cp_review_unit")
+        row = waiting.filter(pl.col("unit_id") == uid).row(0, named=True)
+        r1.markdown(f"Score **{fmt(row['score'])}** against target **{fmt(row['target'], 0)}**, "
+                    f"{row['capped']} answer(s) capped, {row['na']} N/A.")
+        if r1.button("Open the unit page", key="cp_open_unit", icon=":material/apartment:"):
+            st.session_state["unit_pick"] = uid
+            st.session_state["unit_campaign"] = cid
+            st.switch_page("views/unit.py")
+        r2.text_area("Comment", key="cp_comment", height=90,
+                     placeholder="Required when returning: say what must change (e.g. 'Add dated evidence "
+                                 "for TEST-02').")
+        b1, b2, _ = r2.columns([1, 1, 1])
+        b1.button("Approve", type="primary", icon=":material/check:", key="cp_approve", on_click=on_review,
+                  args=(cid, uid, names[uid], True), width="stretch")
+        b2.button("Return for rework", icon=":material/undo:", key="cp_return", on_click=on_review,
+                  args=(cid, uid, names[uid], False), width="stretch")
+
+
+def review_tab() -> None:
+    camp = w.pick_campaign(db, actor, "cp_review_campaign", label="Cycle")
+    cid = camp["campaign_id"]
+    assessments = read(db, actor, campaigns.assessments, cid)
+    review_counts(assessments)
+    scores = read(db, actor, reports.units, cid).select("unit_id", "score", "target", "gap", "capped", "na")
+    waiting = (assessments.filter(pl.col("status") == "submitted").join(scores, on="unit_id", how="left")
+               .sort("submitted_at"))
+    if waiting.height == 0:
+        st.success("No assessment is waiting for review in this cycle.", icon=":material/task_alt:")
         return
-    st.session_state["cp_comment"] = ""
-    _done("success", f"{unit}: approved." if approve else
-          f"{unit}: returned for rework. The department head sees your comment on the self-assessment page.")
+    st.caption("Submitted assessments, oldest first. Check the answers and evidence on the Business unit "
+               "page, then approve, or return with a comment saying what must change.")
+    st.dataframe(
+        waiting.select("unit", "division", "tier", "head", "submitted_by", "submitted_at", "score", "target",
+                       "gap", "capped", "na"),
+        hide_index=True,
+        column_config={"unit": "Unit", "division": "Division", "tier": "Tier", "head": "Head",
+                       "submitted_by": "Submitted by", "na": "N/A",
+                       "score": st.column_config.NumberColumn("Score", format="%.2f"),
+                       "target": st.column_config.NumberColumn("Target", format="%.0f"),
+                       "gap": st.column_config.NumberColumn("Gap", format="%+.2f"),
+                       "capped": st.column_config.NumberColumn("Capped", help="Answers capped by the "
+                                                                              "evidence rule"),
+                       "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD")})
+    review_form(cid, waiting)
 
 
-def on_status(cid: str, status: str) -> None:
-    try:
-        campaigns.set_status(db, actor, cid, status)
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
-        return
-    _done("success", f"{cid} is now {status}.")
+def manage_tab() -> None:
+    camp = w.pick_campaign(db, actor, "cp_manage_campaign", label="Cycle")
+    cid = camp["campaign_id"]
+    st.markdown(f"**{plain(camp['name'])}** · questionnaire "
+                f"{plain(camp['questionnaire_id'])}@{plain(camp['questionnaire_version'])}"
+                + (f" · follows {plain(camp['previous_campaign_id'])}" if camp["previous_campaign_id"] else ""))
+    w.status_badge(camp["status"])
+    d1, d2, d3 = st.columns(3)
+    d1.date_input("Opens on", value=camp["opens_on"], key=f"cp_opens|{cid}", format="YYYY-MM-DD")
+    d2.date_input("Due on", value=camp["due_on"], key=f"cp_due|{cid}", format="YYYY-MM-DD",
+                  help="Department heads see this date and the days left.")
+    d3.date_input("Closes on", value=camp["closes_on"], key=f"cp_closes|{cid}", format="YYYY-MM-DD")
+    st.button("Save dates", key="cp_save_dates", on_click=on_dates, args=(cid,), icon=":material/event:")
+    st.divider()
+    nexts = sorted(campaigns.TRANSITIONS.get(camp["status"], set()))
+    st.caption(f"The cycle is **{camp['status']}**. " + " ".join(ACTIONS[s][2] for s in nexts if s in ACTIONS))
+    cols = st.columns(max(len(nexts), 1) + 2)
+    for col, status in zip(cols, nexts):
+        label, icon, _ = ACTIONS.get(status, (status.capitalize(), None, ""))
+        if camp["status"] == "closed" and status == "open":
+            label = "Reopen the cycle"
+        col.button(label, key=f"cp_status_{status}", icon=icon, on_click=on_status, args=(cid, status))
 
 
-def on_dates(cid: str) -> None:
-    ss = st.session_state
-    try:
-        campaigns.set_dates(db, actor, cid, ss[f"cp_opens|{cid}"], ss[f"cp_due|{cid}"], ss[f"cp_closes|{cid}"])
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
-        return
-    _done("success", f"Dates of {cid} saved.")
+def new_cycle_tab(camps: pl.DataFrame) -> None:
+    proposal = campaigns.propose_next(camps, clock.today())
+    prev_rows = {r["campaign_id"]: w.campaign_label(r)
+                 for r in camps.sort("opens_on", descending=True).iter_rows(named=True)}
+    st.caption("The new cycle uses the previous cycle's questionnaire version and every active unit, and starts "
+               "as *planned*: open it on the Dates and status tab when it should start.")
+    n1, n2 = st.columns(2)
+    with n1:
+        w.select("Start from", prev_rows, key="cp_prev")
+    n2.text_input("Id", value=proposal.campaign_id, key="cp_new_id",
+                  help="Letters, digits, '.', '_' or '-'; must be unique.")
+    st.text_input("Name", value=proposal.name, key="cp_new_name")
+    e1, e2, e3 = st.columns(3)
+    e1.date_input("Opens on", value=proposal.opens_on, key="cp_new_opens", format="YYYY-MM-DD")
+    e2.date_input("Due on", value=proposal.due_on, key="cp_new_due", format="YYYY-MM-DD")
+    e3.date_input("Closes on", value=proposal.closes_on, key="cp_new_closes", format="YYYY-MM-DD")
+    st.button("Create the cycle", type="primary", key="cp_create", on_click=on_create, icon=":material/add:")
 
 
-def on_create() -> None:
-    ss = st.session_state
-    try:
-        campaigns.create_from_previous(db, actor, ss["cp_prev"], (ss.get("cp_new_id") or "").strip(),
-                                       ss.get("cp_new_name") or "", ss["cp_new_opens"], ss["cp_new_due"],
-                                       ss["cp_new_closes"])
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
-        return
-    _done("success", f"Cycle {ss['cp_new_id']} created as planned, with every active unit. Open it when ready.")
-
-
-review_tab, manage_tab, new_tab = st.tabs(["Review submissions", "Dates and status", "New cycle"])
-
-# ---- review -------------------------------------------------------------------------------------------------
-with review_tab:
-    if camps.height == 0:
+# ---- page ---------------------------------------------------------------------------------------------------
+w.header("Campaigns",
+         "Assessment cycles and their review. Approve submitted self-assessments or return them with a comment, "
+         "set each cycle's dates, open and close it, and start the next cycle from the previous one.")
+if not access.allowed(actor, "manage_campaigns"):
+    st.warning("Only continuity managers and administrators manage campaigns.", icon=":material/lock:")
+    st.stop()
+w.show_flash()
+all_camps = read(db, actor, campaigns.list_campaigns)
+cycle_list(all_camps)
+review, manage, new = st.tabs(["Review submissions", "Dates and status", "New cycle"])
+with review:
+    if all_camps.height == 0:
         st.info("Nothing to review yet.")
     else:
-        camp = w.pick_campaign(db, actor, "cp_review_campaign", label="Cycle")
-        cid = camp["campaign_id"]
-        assessments = w.read(db, actor, campaigns.assessments, cid)
-        counts = dict(assessments.group_by("status").len().iter_rows()) if assessments.height else {}
-        m = st.columns(4)
-        m[0].metric("Awaiting review", counts.get("submitted", 0), border=True)
-        m[1].metric("Approved", counts.get("approved", 0), border=True)
-        m[2].metric("Returned", counts.get("returned", 0), border=True)
-        m[3].metric("Not submitted", counts.get("draft", 0), f"of {assessments.height}", delta_color="off",
-                    delta_arrow="off", border=True)
-        scores = w.read(db, actor, reports.units, cid).select("unit_id", "score", "target", "gap", "capped", "na")
-        waiting = (assessments.filter(pl.col("status") == "submitted").join(scores, on="unit_id", how="left")
-                   .sort("submitted_at"))
-        if waiting.height == 0:
-            st.success("No assessment is waiting for review in this cycle.", icon=":material/task_alt:")
-        else:
-            st.caption("Submitted assessments, oldest first. Check the answers and evidence on the Business unit "
-                       "page, then approve, or return with a comment saying what must change.")
-            st.dataframe(
-                waiting.select("unit", "division", "tier", "head", "submitted_by", "submitted_at", "score", "target",
-                               "gap", "capped", "na"),
-                hide_index=True,
-                column_config={"unit": "Unit", "division": "Division", "tier": "Tier", "head": "Head",
-                               "submitted_by": "Submitted by", "na": "N/A",
-                               "score": st.column_config.NumberColumn("Score", format="%.2f"),
-                               "target": st.column_config.NumberColumn("Target", format="%.0f"),
-                               "gap": st.column_config.NumberColumn("Gap", format="%+.2f"),
-                               "capped": st.column_config.NumberColumn("Capped", help="Answers capped by the "
-                                                                                      "evidence rule"),
-                               "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD")})
-            names = dict(waiting.select("unit_id", "unit").iter_rows())
-            if st.session_state.get("cp_review_unit") not in names:
-                st.session_state.pop("cp_review_unit", None)
-            with st.container(border=True):
-                r1, r2 = st.columns([1, 2])
-                uid = r1.selectbox("Assessment to review", list(names), format_func=names.get, key="cp_review_unit")
-                row = waiting.filter(pl.col("unit_id") == uid).row(0, named=True)
-                r1.markdown(f"Score **{w.fmt(row['score'])}** against target **{w.fmt(row['target'], 0)}**, "
-                            f"{row['capped']} answer(s) capped, {row['na']} N/A.")
-                if r1.button("Open the unit page", key="cp_open_unit", icon=":material/apartment:"):
-                    st.session_state["unit_pick"] = uid
-                    st.session_state["unit_campaign"] = cid
-                    st.switch_page("views/unit.py")
-                r2.text_area("Comment", key="cp_comment", height=90,
-                             placeholder="Required when returning: say what must change (e.g. 'Add dated evidence "
-                                         "for TEST-02').")
-                b1, b2, _ = r2.columns([1, 1, 1])
-                b1.button("Approve", type="primary", icon=":material/check:", key="cp_approve", on_click=on_review,
-                          args=(cid, uid, names[uid], True), width="stretch")
-                b2.button("Return for rework", icon=":material/undo:", key="cp_return", on_click=on_review,
-                          args=(cid, uid, names[uid], False), width="stretch")
-
-# ---- dates and status ---------------------------------------------------------------------------------------
-with manage_tab:
-    if camps.height == 0:
+        review_tab()
+with manage:
+    if all_camps.height == 0:
         st.info("No cycle yet.")
     else:
-        camp = w.pick_campaign(db, actor, "cp_manage_campaign", label="Cycle")
-        cid = camp["campaign_id"]
-        st.markdown(f"**{camp['name']}** · questionnaire {camp['questionnaire_id']}@{camp['questionnaire_version']}"
-                    + (f" · follows {camp['previous_campaign_id']}" if camp["previous_campaign_id"] else ""))
-        w.status_badge(camp["status"])
-        d1, d2, d3 = st.columns(3)
-        d1.date_input("Opens on", value=camp["opens_on"], key=f"cp_opens|{cid}", format="YYYY-MM-DD")
-        d2.date_input("Due on", value=camp["due_on"], key=f"cp_due|{cid}", format="YYYY-MM-DD",
-                      help="Department heads see this date and the days left.")
-        d3.date_input("Closes on", value=camp["closes_on"], key=f"cp_closes|{cid}", format="YYYY-MM-DD")
-        st.button("Save dates", key="cp_save_dates", on_click=on_dates, args=(cid,), icon=":material/event:")
-        st.divider()
-        nexts = sorted(campaigns.TRANSITIONS.get(camp["status"], set()))
-        st.caption(f"The cycle is **{camp['status']}**. "
-                   + " ".join(ACTIONS[s][2] for s in nexts if s in ACTIONS))
-        cols = st.columns(max(len(nexts), 1) + 2)
-        for col, status in zip(cols, nexts):
-            label, icon, _ = ACTIONS.get(status, (status.capitalize(), None, ""))
-            if camp["status"] == "closed" and status == "open":
-                label = "Reopen the cycle"
-            col.button(label, key=f"cp_status_{status}", icon=icon, on_click=on_status, args=(cid, status))
-
-# ---- new cycle ----------------------------------------------------------------------------------------------
-with new_tab:
-    if camps.height == 0:
+        manage_tab()
+with new:
+    if all_camps.height == 0:
         st.info("Create the first cycle with the command line (`python -m assessment`) or load the demo; later "
                 "cycles start from the previous one here.")
     else:
-        latest = camps.sort("opens_on", descending=True).row(0, named=True)
-        prev_rows = {r["campaign_id"]: r for r in camps.sort("opens_on", descending=True).iter_rows(named=True)}
-        st.caption("The new cycle uses the previous cycle's questionnaire version and every active unit, and starts "
-                   "as *planned*: open it on the Dates and status tab when it should start.")
-        n1, n2 = st.columns(2)
-        n1.selectbox("Start from", list(prev_rows), key="cp_prev",
-                     format_func=lambda c: w.campaign_label(prev_rows[c]))
-        opens = max(clock.today(), latest["opens_on"] + timedelta(days=182))
-        half = "H1" if opens.month <= 6 else "H2"
-        new_id = f"{opens.year}-{half}" if f"{opens.year}-{half}" not in prev_rows else f"{opens.year}-{half}-2"
-        n2.text_input("Id", value=new_id, key="cp_new_id",
-                      help="Letters, digits, '.', '_' or '-'; must be unique.")
-        st.text_input("Name", value=f"ITSCM self-assessment {opens.year} {half}", key="cp_new_name")
-        e1, e2, e3 = st.columns(3)
-        e1.date_input("Opens on", value=opens, key="cp_new_opens", format="YYYY-MM-DD")
-        e2.date_input("Due on", value=opens + timedelta(days=38), key="cp_new_due", format="YYYY-MM-DD")
-        e3.date_input("Closes on", value=opens + timedelta(days=50), key="cp_new_closes", format="YYYY-MM-DD")
-        st.button("Create the cycle", type="primary", key="cp_create", on_click=on_create, icon=":material/add:")
+        new_cycle_tab(all_camps)

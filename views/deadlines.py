@@ -9,6 +9,7 @@ import streamlit as st
 from assessment import clock, reports
 from ui import figures
 from ui import widgets as w
+from ui.cache import read
 from ui.session import require_actor
 from ui.state import get_db
 
@@ -33,27 +34,29 @@ with st.container(border=True):
         filters = w.scope_filters(db, actor, "dl", w.questionnaire_for(db, camp["campaign_id"]) if camp else None)
     g1, g2 = st.columns([2, 1])
     kinds = g1.multiselect("Kind", list(KINDS), default=list(KINDS), format_func=KINDS.get, key="dl_kinds")
-    horizon = g2.selectbox("Show items due in the", list(HORIZONS), format_func=HORIZONS.get, key="dl_horizon")
+    with g2:
+        horizon = w.select("Show items due in the", HORIZONS, key="dl_horizon")
 
 today = clock.today()
 cid = camp["campaign_id"] if camp else None
-everything = w.read(db, actor, reports.deadlines, cid, filters)
+everything = read(db, actor, reports.deadlines, cid, filters)
 df = everything.filter(pl.col("kind").is_in(kinds))
-
-counts = dict(df.group_by("bucket").len().iter_rows()) if df.height else {}
+counts = reports.bucket_counts(df)
 m = st.columns(5)
-m[0].metric("Overdue", counts.get("overdue", 0), help="Past their due date.", border=True)
-m[1].metric("Due in 30 days", counts.get("due in 30 days", 0), border=True)
-m[2].metric("Due in 31-60 days", counts.get("due in 60 days", 0), border=True)
-m[3].metric("Due in 61-90 days", counts.get("due in 90 days", 0), border=True)
-m[4].metric("Never reviewed", counts.get("never reviewed", 0), border=True,
+m[0].metric("Overdue", counts[reports.OVERDUE], help="Past their due date.", border=True)
+since = 0
+for col, (days, bucket) in zip(m[1:4], reports.DUE_WITHIN):
+    col.metric(f"Due in {days} days" if since == 0 else f"Due in {since + 1}-{days} days", counts[bucket], border=True)
+    since = days
+m[4].metric("Never reviewed", counts[reports.NEVER_REVIEWED], border=True,
             help="Units with no recorded continuity plan review: treat as overdue.")
 
 if df.height == 0:
     st.info("No deadlines in this selection.", icon=":material/event_available:")
     st.stop()
 
-shown = df if horizon == 0 else df.filter(pl.col("days_left").is_null() | (pl.col("days_left") <= horizon))
+shown = read(db, actor, reports.deadlines, cid, filters, horizon_days=horizon or None).filter(
+    pl.col("kind").is_in(kinds))
 
 st.subheader("Timeline")
 st.caption(f"Each marker is one deadline ({', '.join(KINDS[k].lower() for k in kinds)}), coloured by urgency; the "
@@ -64,27 +67,18 @@ st.plotly_chart(figures.deadlines_timeline(shown, today), key="dl_timeline", con
 left, right = st.columns(2, gap="large")
 with left:
     st.subheader("By division")
-    by_div = shown.group_by("division", "bucket").agg(pl.len().alias("count"))
-    st.plotly_chart(figures.bucket_bar(by_div, "division"), key="dl_by_division", config={"displayModeBar": False})
+    st.plotly_chart(figures.bucket_bar(reports.buckets_by(shown, "division"), "division"), key="dl_by_division",
+                    config={"displayModeBar": False})
 with right:
     st.subheader("Units with the most urgent items")
-    per_unit = (
-        shown.group_by("unit").agg(
-            (pl.col("bucket").is_in(["overdue", "never reviewed"])).sum().alias("overdue"),
-            (pl.col("bucket") == "due in 30 days").sum().alias("30 days"),
-            (pl.col("bucket") == "due in 60 days").sum().alias("60 days"),
-            (pl.col("bucket") == "due in 90 days").sum().alias("90 days"),
-            pl.len().alias("total"), pl.col("days_left").min().alias("most urgent"))
-        .sort(["overdue", "30 days", "most urgent"], descending=[True, True, False], nulls_last=True).head(15)
-    )
-    st.dataframe(per_unit, hide_index=True, column_config={
+    st.dataframe(reports.most_urgent_units(shown, limit=15), hide_index=True, column_config={
         "unit": "Unit",
         "most urgent": st.column_config.NumberColumn("Days left (min)", help="Negative: overdue by that many days")})
 
 st.subheader("All deadlines")
 t1, t2 = st.columns([2, 1])
-buckets = [b for b in figures.BUCKETS if b in set(shown["bucket"].to_list())]
-pick = t1.multiselect("Urgency", buckets, default=[b for b in buckets if b != "later"], key="dl_buckets")
+buckets = [b for b in reports.BUCKETS if b in set(shown["bucket"].to_list())]
+pick = t1.multiselect("Urgency", buckets, default=[b for b in buckets if b != reports.LATER], key="dl_buckets")
 search = t2.text_input("Find a unit or item", key="dl_search", placeholder="e.g. Payments or GOV-01")
 table = shown.filter(pl.col("bucket").is_in(pick))
 if search.strip():

@@ -12,8 +12,10 @@ from assessment.excel import importer as excel_import
 from assessment.excel import template as excel_template
 from assessment.settings import load as load_settings
 from ui import widgets as w
+from ui.cache import read
+from ui.format import plain
 from ui.session import require_actor
-from ui.state import data_changed, get_db
+from ui.state import get_db
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -38,29 +40,29 @@ with tab_pack:
         st.caption("About, Scores, Answers, Gaps, Deadlines, Trends, Questionnaire"
                    + (" and the Audit log" if access.allowed(actor, "read_audit") else "")
                    + ". Text is always written as literal text: no cell can hold a formula.")
-        units_df = w.read(db, actor, catalog.units)
+        units_df = read(db, actor, catalog.units)
         divisions = dict(units_df.select("division_id", "division").unique().sort("division").iter_rows())
         c1, c2 = st.columns(2)
-        division = c1.selectbox("Division", [None, *divisions], key="xl_division",
-                                format_func=lambda d: "All divisions" if d is None else divisions[d])
+        with c1:
+            division = w.select("Division", [None, *divisions], key="xl_division",
+                                fmt=lambda d: "All divisions" if d is None else divisions[d])
         shown = units_df if division is None else units_df.filter(pl.col("division_id") == division)
         names = dict(zip(shown["unit_id"].to_list(), shown["name"].to_list()))
-        if st.session_state.get("xl_unit") not in names:
-            st.session_state.pop("xl_unit", None)  # the unit is not in the chosen division
-        unit = c2.selectbox("Business unit", [None, *names], key="xl_unit",
-                            format_func=lambda u: "All units" if u is None else f"{names.get(u, u)} ({u})")
+        with c2:  # a unit outside the chosen division is forgotten
+            unit = w.select("Business unit", [None, *names], key="xl_unit",
+                            fmt=lambda u: "All units" if u is None else f"{names.get(u, u)} ({u})")
         filters = reports.Filters(division_ids=(division,) if division else None,
                                   unit_ids=(unit,) if unit in names else None)
         wanted = (campaign_id, filters)
         if st.session_state.get("xl_pack", (None,))[0] != wanted:
             st.session_state.pop("xl_pack", None)
         if st.button("Prepare the auditor pack", key="xl_pack_build", type="primary"):
-            try:
-                with st.spinner("Writing the workbook..."):
-                    data, res = excel_export.auditor_pack_bytes(db, actor, campaign_id, filters)
+            with st.spinner("Writing the workbook..."):
+                done = w.run_action(excel_export.auditor_pack_bytes, db, actor, campaign_id, filters, writes=False)
+            if done.ok:
+                data, res = done.value
                 st.session_state["xl_pack"] = (wanted, data, res.filename, res.sheets)
-            except w.ENGINE_ERRORS as exc:
-                w.show_error(exc)
+            w.show_flash()
         if "xl_pack" in st.session_state:
             _, data, name, sheets = st.session_state["xl_pack"]
             st.download_button(f"Download {name}", data, file_name=name, mime=XLSX, key="xl_pack_download",
@@ -75,13 +77,13 @@ with tab_template:
         st.caption("One workbook per unit: the questions with their six level descriptors, your current answers, "
                    "a level list and a date rule. Hidden ids match every row, so answers changed in the "
                    "application meanwhile are detected as conflicts on import.")
-        unit = st.selectbox("Business unit", list(units), format_func=units.get, key="xl_template_unit")
+        unit = w.select("Business unit", units, key="xl_template_unit")
         if st.button("Prepare the template", key="xl_template_build", type="primary"):
-            try:
-                data, res = excel_template.unit_template_bytes(db, actor, campaign_id, unit)
+            done = w.run_action(excel_template.unit_template_bytes, db, actor, campaign_id, unit, writes=False)
+            if done.ok:
+                data, res = done.value
                 st.session_state["xl_template"] = ((campaign_id, unit), data, res.filename)
-            except w.ENGINE_ERRORS as exc:
-                w.show_error(exc)
+            w.show_flash()
         if st.session_state.get("xl_template", (None,))[0] == (campaign_id, unit):
             _, data, name = st.session_state["xl_template"]
             st.download_button(f"Download {name}", data, file_name=name, mime=XLSX, key="xl_template_download",
@@ -97,14 +99,14 @@ with tab_import:
                                   type=["xlsx"], key="xl_upload")
         if upload is not None:
             upload.seek(0)
-            try:
-                result = excel_import.analyse(db, actor, upload, upload.name)
-            except w.ENGINE_ERRORS as exc:
-                w.show_error(exc)
+            analysed = w.run_action(excel_import.analyse, db, actor, upload, upload.name, writes=False)
+            if not analysed.ok:
+                w.show_flash()
                 st.stop()
+            result = analysed.value
             if result.problems:
-                st.error(f"{len(result.problems)} problem(s) in {upload.name}: nothing can be imported until they "
-                         "are corrected.", icon=":material/error:")
+                st.error(f"{len(result.problems)} problem(s) in {plain(upload.name)}: nothing can be imported until "
+                         "they are corrected.", icon=":material/error:")
                 st.dataframe(result.problems_frame(), hide_index=True, key="xl_problems")
             else:
                 s = result.summary
@@ -113,7 +115,7 @@ with tab_import:
                 m[1].metric("Changed", s["changed"], border=True)
                 m[2].metric("Unchanged", s["unchanged"], border=True)
                 m[3].metric("Conflicts", s["conflict"], border=True)
-                st.caption(f"{result.kind} for campaign {result.campaign_id}; SHA-256 {result.sha256}")
+                st.caption(f"{plain(result.kind)} for campaign {plain(result.campaign_id)}; SHA-256 {result.sha256}")
                 st.dataframe(result.by_unit(), hide_index=True, key="xl_by_unit")
                 changes = result.diff.filter(pl.col("action") != "unchanged")
                 if changes.height:
@@ -132,14 +134,16 @@ with tab_import:
                     st.success("Nothing to import: every answer in the file is already saved.")
                 if st.button(f"Import {writes} answer(s)", key="xl_commit", type="primary", disabled=blocked):
                     upload.seek(0)
-                    try:
-                        done = excel_import.commit(db, actor, upload, upload.name, exclude_conflicts=exclude)
-                    except w.ENGINE_ERRORS as exc:
-                        w.show_error(exc)
+                    committed = w.run_action(excel_import.commit, db, actor, upload, upload.name,
+                                             exclude_conflicts=exclude)
+                    if committed.signed_out:
+                        st.rerun()
+                    if not committed.ok:
+                        w.show_flash()
                         st.stop()
+                    done = committed.value
                     if done.problems:
-                        st.error("Nothing was saved:\n" + "\n".join(f"- {p}" for p in done.problems))
+                        st.error("Nothing was saved:\n" + "\n".join(f"- {plain(p)}" for p in done.problems))
                     else:
-                        data_changed()
-                        w.flash("success", f"Imported {upload.name}: {done.summary_text()}.")
+                        w.flash("success", f"Imported {plain(upload.name)}: {plain(done.summary_text())}.")
                         st.rerun()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assessment import answer_rules, campaigns, clock, workflow
+from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
 from ui import widgets as w
+from ui.cache import read
+from ui.format import days_phrase, plain
 from ui.session import require_actor
-from ui.state import data_changed, get_db
+from ui.state import get_db
 
 db = get_db()
 actor = require_actor(db)
@@ -78,21 +80,20 @@ def _save(cid: str, uid: str, q: Questionnaire, quiet: bool = False) -> bool:
         if not quiet:
             w.flash("info", "Nothing to save: no answer changed since the last save.")
         return True
-    try:
-        result = workflow.save_answers(db, actor, cid, uid, edits, base_events=st.session_state[FORMS][form_id]["base"])
-    except StaleWrite as exc:
+
+    def stale(exc: StaleWrite) -> None:
         st.session_state.setdefault(CONFLICTS, {})[form_id] = [c["question_id"] for c in exc.conflicts]
-        w.flash("error", str(exc))
+        w.flash("error", plain(exc))
+
+    done = w.run_action(
+        workflow.save_answers, db, actor, cid, uid, edits, base_events=st.session_state[FORMS][form_id]["base"],
+        handle={StaleWrite: stale},
+        success=None if quiet else lambda r: (f"Draft saved: {r.saved} answer(s) changed. You can come back and "
+                                              "continue at any time before the due date."))
+    if not done.ok:
         return False
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
-        return False
-    data_changed()
     _refresh_saved(cid, uid, [a.question_id for a in edits])
     st.session_state.get(CONFLICTS, {}).pop(form_id, None)
-    if not quiet:
-        w.flash("success", f"Draft saved: {result.saved} answer(s) changed. You can come back and continue at "
-                           "any time before the due date.")
     return True
 
 
@@ -108,103 +109,102 @@ def _refresh_saved(cid: str, uid: str, qids: list[str]) -> None:
         form["comments"][qid] = a.comment
 
 
+@w.callback
 def on_save(cid: str, uid: str, q: Questionnaire) -> None:
     st.session_state.get(MISSING, {}).pop(f"{cid}|{uid}", None)
     _save(cid, uid, q)
 
 
+@w.callback
 def on_submit(cid: str, uid: str, q: Questionnaire) -> None:
     form_id = f"{cid}|{uid}"
     if not _save(cid, uid, q, quiet=True):
         return
-    try:
-        result = workflow.submit(db, actor, cid, uid)
-    except IncompleteAssessment as exc:
+
+    def incomplete(exc: IncompleteAssessment) -> None:
         st.session_state.setdefault(MISSING, {})[form_id] = exc.missing
-        data_changed()
-        return
-    except w.ENGINE_ERRORS as exc:
-        w.flash("error", w.error_text(exc))
-        return
-    data_changed()
-    st.session_state.get(MISSING, {}).pop(form_id, None)
-    st.session_state[FORMS].pop(form_id, None)
-    score = "—" if result["score"] is None else f"{result['score']:.2f}"
-    w.flash("success", f"Submitted for review. Score {score} against the target of {result['target']:.0f} for this "
-                       "unit's tier. The continuity manager will approve it or return it with comments.")
+
+    def submitted(result: dict) -> str:
+        score = "—" if result["score"] is None else f"{result['score']:.2f}"
+        return (f"Submitted for review. Score {score} against the target of {result['target']:.0f} for this "
+                "unit's tier. The continuity manager will approve it or return it with comments.")
+
+    done = w.run_action(workflow.submit, db, actor, cid, uid, handle={IncompleteAssessment: incomplete},
+                        success=submitted)
+    if done.ok:
+        st.session_state.get(MISSING, {}).pop(form_id, None)
+        st.session_state[FORMS].pop(form_id, None)
 
 
+@w.callback
 def on_discard(cid: str, uid: str, q: Questionnaire, only: list[str] | None = None) -> None:
     _load(cid, uid, q, only)
     st.session_state.get(CONFLICTS, {}).pop(f"{cid}|{uid}", None)
     w.flash("info", "Loaded the saved answers." if only else "Unsaved changes discarded.")
 
 
+@w.callback
 def on_overwrite(cid: str, uid: str, q: Questionnaire, qids: list[str]) -> None:
     """Keep my input for the conflicting questions and save it over the newer answers."""
     _refresh_saved(cid, uid, qids)
     _save(cid, uid, q)
 
 
-# ---- page ---------------------------------------------------------------------------------------------------
-w.header("Self-assessment",
-         "Answer each question for your business unit on the 0-5 maturity scale, with evidence. Save a draft "
-         "whenever you like; submit when every question is answered. Your continuity manager then reviews it.")
+def _answered(cid: str, uid: str, questions) -> int:
+    """How many of `questions` the form has answered (a level, or N/A where allowed)."""
+    return sum(answer_rules.is_answered(_form_answer(cid, uid, x)) for x in questions)
 
-unit_opts = w.unit_options(db, actor, "answer")
-if not unit_opts:
-    st.info("You are not responsible for a business unit, so there is no self-assessment for you to fill in.",
-            icon=":material/info:")
-    st.stop()
-open_camps = w.read(db, actor, campaigns.list_campaigns).filter(pl.col("status") == "open")
-if open_camps.height == 0:
-    st.info("No assessment cycle is open at the moment. You will be able to answer once the continuity manager "
-            "opens the next cycle.", icon=":material/event_busy:")
-    st.stop()
 
-c1, c2 = st.columns(2)
-if st.session_state.get("sa_unit") not in unit_opts:
-    st.session_state.pop("sa_unit", None)
-uid = c1.selectbox("Business unit", list(unit_opts), format_func=unit_opts.get, key="sa_unit",
-                   help="Only the units you are responsible for are listed.")
-camp_rows = {r["campaign_id"]: r for r in open_camps.sort("opens_on", descending=True).iter_rows(named=True)}
-if st.session_state.get("sa_campaign") not in camp_rows:
-    st.session_state.pop("sa_campaign", None)
-cid = c2.selectbox("Assessment cycle", list(camp_rows), key="sa_campaign",
-                   format_func=lambda c: camp_rows[c]["name"], help="Only open cycles can be answered.")
-camp = camp_rows[cid]
+# ---- page sections ------------------------------------------------------------------------------------------
 
-try:
-    a = workflow.assessment(db, actor, cid, uid)
-except NotFound:
-    st.warning(f"{unit_opts[uid]} is not part of {camp['name']}. Ask your continuity manager to add it.")
-    st.stop()
-q = w.questionnaire_for(db, cid)
-form_id = f"{cid}|{uid}"
-days_left = (camp["due_on"] - clock.today()).days
+def choose() -> tuple[str, dict]:
+    """The unit and the open cycle to answer; stops the page when there is nothing to answer."""
+    unit_opts = w.unit_options(db, actor, "answer")
+    if not unit_opts:
+        st.info("You are not responsible for a business unit, so there is no self-assessment for you to fill in.",
+                icon=":material/info:")
+        st.stop()
+    c1, c2 = st.columns(2)
+    with c1:
+        uid = w.select("Business unit", unit_opts, key="sa_unit", help="Only the units you are responsible for "
+                       "are listed.")
+    with c2:
+        camp = w.pick_campaign(db, actor, "sa_campaign", label="Assessment cycle", statuses=("open",),
+                               help="Only open cycles can be answered.", fmt=lambda r: r["name"])
+    if camp is None:
+        st.info("No assessment cycle is open at the moment. You will be able to answer once the continuity manager "
+                "opens the next cycle.", icon=":material/event_busy:")
+        st.stop()
+    return uid, camp
 
-with st.container(border=True):
-    s1, s2, s3 = st.columns([2, 2, 3])
-    with s1:
-        st.caption("Status")
-        w.status_badge(a["status"])
-    with s2:
-        st.caption("Due date")
-        st.markdown(f"**{camp['due_on']:%d %b %Y}** ({w.days_phrase(days_left)})")
-    with s3:
-        st.caption("Questionnaire")
-        st.markdown(f"{q.title}, version {q.version} · {len(q.questions)} questions in {len(q.domains)} domains")
 
-if a["status"] in SCORED:
+def status_box(a: dict, camp: dict, q: Questionnaire) -> None:
+    days_left = (camp["due_on"] - clock.today()).days
+    with st.container(border=True):
+        s1, s2, s3 = st.columns([2, 2, 3])
+        with s1:
+            st.caption("Status")
+            w.status_badge(a["status"])
+        with s2:
+            st.caption("Due date")
+            st.markdown(f"**{camp['due_on']:%d %b %Y}** ({days_phrase(days_left)})")
+        with s3:
+            st.caption("Questionnaire")
+            st.markdown(f"{plain(q.title)}, version {plain(q.version)} · {len(q.questions)} questions in "
+                        f"{len(q.domains)} domains")
+
+
+def read_only(cid: str, uid: str, q: Questionnaire, a: dict) -> None:
+    """A submitted or approved assessment: its answers as a table, no form."""
     who = a["approved_by"] if a["status"] == "approved" else a["submitted_by"]
     when = a["approved_at"] if a["status"] == "approved" else a["submitted_at"]
     w.show_flash()
-    st.info(f"This assessment was {a['status']} by {who} on {when:%d %b %Y}. It is read-only"
+    st.info(f"This assessment was {a['status']} by {plain(who)} on {when:%d %b %Y}. It is read-only"
             + (" until the continuity manager returns it for rework." if a["status"] == "submitted" else "."),
             icon=":material/lock:")
     current = workflow.current_answers(db, actor, cid, uid)
     rows = {r["question_id"]: r for r in current.iter_rows(named=True)}
-    for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
+    for tab, d in zip(st.tabs([plain(d.name) for d in q.domains]), q.domains):
         with tab:
             table = []
             for x in d.questions:
@@ -226,95 +226,135 @@ if a["status"] in SCORED:
                                         "Evidence date": st.column_config.DateColumn(width="small")})
     st.page_link("views/unit.py", label="See the scores and why each one is what it is on the Business unit page",
                  icon=":material/apartment:")
-    st.stop()
 
-if a["status"] == "returned":
-    st.warning(f"**Returned for rework** by {a['returned_by']} on {a['returned_at']:%d %b %Y}:\n\n"
-               f"> {a['return_comment'] or '(no comment)'}\n\nChange what is asked, save, and submit again.",
+
+def returned_notice(a: dict) -> None:
+    st.warning(f"**Returned for rework** by {plain(a['returned_by'])} on {a['returned_at']:%d %b %Y}:\n\n"
+               f"{plain(a['return_comment'] or '(no comment)')}\n\nChange what is asked, save, and submit again.",
                icon=":material/undo:")
 
-if form_id not in st.session_state.get(FORMS, {}):
-    _load(cid, uid, q)
 
-rule = q.policy.evidence_rule
-answered = sum(answer_rules.is_answered(_form_answer(cid, uid, x)) for x in q.questions)
-total = len(q.questions)
-st.progress(answered / total, text=f"**{answered} of {total}** questions answered ({100 * answered // total}%)")
-st.caption(f"Evidence rule: a level of {rule.min_level} or more needs evidence (a description or a link) dated "
-           f"within the last {rule.max_age_months} months, otherwise it counts as {rule.cap_level}. "
-           + ("N/A needs a reason and is left out of the score." if q.policy.na_reason_required else ""))
+def progress(cid: str, uid: str, q: Questionnaire) -> None:
+    rule = q.policy.evidence_rule
+    answered, total = _answered(cid, uid, q.questions), len(q.questions)
+    st.progress(answered / total, text=f"**{answered} of {total}** questions answered ({100 * answered // total}%)")
+    st.caption(f"Evidence rule: a level of {rule.min_level} or more needs evidence (a description or a link) dated "
+               f"within the last {rule.max_age_months} months, otherwise it counts as {rule.cap_level}. "
+               + ("N/A needs a reason and is left out of the score." if q.policy.na_reason_required else ""))
 
-preview = w.read(db, actor, workflow.preview, cid, uid)
-capped = preview.questions.filter(pl.col("status") == "capped")
-capped_why = dict(zip(capped["question_id"].to_list(), capped["explanation"].to_list()))
-today = clock.today()
-level_help = "; ".join(f"{lv.level} {lv.name}" for lv in q.scale)
-for tab, d in zip(st.tabs([d.name for d in q.domains]), q.domains):
-    with tab:
-        done = sum(answer_rules.is_answered(_form_answer(cid, uid, x)) for x in d.questions)
-        st.caption(f"{d.description}  \n**{done} of {len(d.questions)}** answered in this domain.")
-        for x in d.questions:
-            na = bool(x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
-            is_done = answer_rules.is_answered(_form_answer(cid, uid, x))
-            with st.container(border=True, key=f"sa_q_{x.id}"):
-                icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
-                st.markdown(f"{icon} **{x.id}** · {x.text}")
-                st.caption(f"**Guidance:** {x.guidance}  \n**Expected evidence:** {x.evidence}")
-                if x.id in capped_why:
-                    st.markdown(f":orange[:material/warning: **Will be capped** — {capped_why[x.id]}.]")
-                left, right = st.columns([3, 2], gap="medium")
-                with left:
-                    st.radio("Maturity level", list(range(len(x.levels))), index=None,
-                             format_func=lambda lv, x=x: f"{lv} — {x.levels[lv]}",
-                             key=key(cid, uid, x.id, "level"), disabled=na, help=level_help,
-                             persist_state=PERSIST)
-                with right:
-                    st.text_area("Evidence", key=key(cid, uid, x.id, "evidence"), height=68,
-                                 placeholder="What shows this level: document, record, test report…",
-                                 persist_state=PERSIST)
-                    st.text_input("Link to evidence", key=key(cid, uid, x.id, "url"),
-                                  placeholder="https://…", persist_state=PERSIST)
-                    st.date_input("Evidence date", value=None, min_value=answer_rules.MIN_EVIDENCE_DATE,
-                                  max_value=today, key=key(cid, uid, x.id, "date"), format="YYYY-MM-DD",
+
+def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help: str) -> None:
+    """One question: its text and guidance, the level, evidence and N/A inputs."""
+    na = bool(x.na_allowed and st.session_state.get(key(cid, uid, x.id, "na")))
+    is_done = answer_rules.is_answered(_form_answer(cid, uid, x))
+    with st.container(border=True, key=f"sa_q_{x.id}"):
+        icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
+        st.markdown(f"{icon} **{plain(x.id)}** · {plain(x.text)}")
+        st.caption(f"**Guidance:** {plain(x.guidance)}  \n**Expected evidence:** {plain(x.evidence)}")
+        if x.id in capped_why:
+            st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
+        left, right = st.columns([3, 2], gap="medium")
+        with left:
+            st.radio("Maturity level", list(range(len(x.levels))), index=None,
+                     format_func=lambda lv, x=x: f"{lv} — {plain(x.levels[lv])}",
+                     key=key(cid, uid, x.id, "level"), disabled=na, help=level_help,
+                     persist_state=PERSIST)
+        with right:
+            st.text_area("Evidence", key=key(cid, uid, x.id, "evidence"), height=68,
+                         placeholder="What shows this level: document, record, test report…",
+                         persist_state=PERSIST)
+            st.text_input("Link to evidence", key=key(cid, uid, x.id, "url"),
+                          placeholder="https://…", persist_state=PERSIST)
+            st.date_input("Evidence date", value=None, min_value=answer_rules.MIN_EVIDENCE_DATE,
+                          max_value=clock.today(), key=key(cid, uid, x.id, "date"), format="YYYY-MM-DD",
+                          persist_state=PERSIST)
+            if x.na_allowed:
+                st.checkbox("Not applicable to this unit (N/A)", key=key(cid, uid, x.id, "na"),
+                            persist_state=PERSIST)
+                if na:
+                    st.text_input("Why is it not applicable? (required)", key=key(cid, uid, x.id, "reason"),
                                   persist_state=PERSIST)
-                    if x.na_allowed:
-                        st.checkbox("Not applicable to this unit (N/A)", key=key(cid, uid, x.id, "na"),
-                                    persist_state=PERSIST)
-                        if na:
-                            st.text_input("Why is it not applicable? (required)", key=key(cid, uid, x.id, "reason"),
-                                          persist_state=PERSIST)
 
-# ---- actions ------------------------------------------------------------------------------------------------
+
+def questions(cid: str, uid: str, q: Questionnaire, capped: pl.DataFrame) -> None:
+    """The form: one tab per domain, one box per question."""
+    capped_why = dict(zip(capped["question_id"].to_list(), capped["explanation"].to_list()))
+    level_help = "; ".join(f"{lv.level} {plain(lv.name)}" for lv in q.scale)
+    for tab, d in zip(st.tabs([plain(d.name) for d in q.domains]), q.domains):
+        with tab:
+            st.caption(f"{plain(d.description)}  \n**{_answered(cid, uid, d.questions)} of {len(d.questions)}** "
+                       "answered in this domain.")
+            for x in d.questions:
+                question_form(cid, uid, x, capped_why, level_help)
+
+
+def notices(cid: str, uid: str, q: Questionnaire, capped: pl.DataFrame) -> None:
+    """What the last action left to do: missing answers, conflicting changes, answers the rule will cap."""
+    form_id = f"{cid}|{uid}"
+    missing = st.session_state.get(MISSING, {}).get(form_id)
+    if missing:
+        texts = w.question_texts(q)
+        st.error(f"**Not submitted: {len(missing)} question(s) still need an answer** (a level, or N/A with a "
+                 "reason):\n" + "\n".join(f"- **{plain(m)}** · {plain(texts.get(m, ''))}" for m in missing),
+                 icon=":material/playlist_remove:")
+    conflicts = st.session_state.get(CONFLICTS, {}).get(form_id)
+    if conflicts:
+        st.warning("Someone else changed " + plain(", ".join(conflicts)) + " after you opened this form. Load "
+                   "their answers for these questions, or keep yours and save them over theirs.",
+                   icon=":material/sync_problem:")
+        b1, b2, _ = st.columns([1, 1, 2])
+        b1.button("Load their answers", key="sa_take_theirs", on_click=on_discard, args=(cid, uid, q, conflicts))
+        b2.button("Keep mine and save", key="sa_keep_mine", on_click=on_overwrite, args=(cid, uid, q, conflicts))
+    if capped.height:
+        rule = q.policy.evidence_rule
+        st.warning(f"**The evidence rule will cap {capped.height} answer(s) at level {rule.cap_level}** when scored "
+                   f"(based on the saved answers): {plain(', '.join(capped['question_id'].to_list()))}. Add evidence "
+                   f"dated within the last {rule.max_age_months} months to keep the level you chose.",
+                   icon=":material/warning:")
+        with st.expander("Why each of these answers is capped"):
+            st.markdown("\n".join(f"- **{plain(r['question_id'])}**: {plain(r['explanation'])}"
+                                   for r in capped.iter_rows(named=True)))
+
+
+def actions(cid: str, uid: str, q: Questionnaire, pending: list[Answer]) -> None:
+    with st.container(border=True):
+        a1, a2, a3, a4 = st.columns([1, 1, 1, 2], vertical_alignment="center")
+        a1.button("Save draft", type="primary", icon=":material/save:", key="sa_save", on_click=on_save,
+                  args=(cid, uid, q), width="stretch")
+        a2.button("Submit for review", icon=":material/send:", key="sa_submit", on_click=on_submit,
+                  args=(cid, uid, q), width="stretch", help="Saves your changes, checks every question is answered, "
+                                                             "scores the assessment and locks it for review.")
+        a3.button("Discard changes", icon=":material/undo:", key="sa_discard", on_click=on_discard,
+                  args=(cid, uid, q), disabled=not pending, width="stretch")
+        a4.caption(f":orange[**{len(pending)} unsaved change(s)**]" if pending else "All changes saved.")
+
+
+# ---- page ---------------------------------------------------------------------------------------------------
+w.header("Self-assessment",
+         "Answer each question for your business unit on the 0-5 maturity scale, with evidence. Save a draft "
+         "whenever you like; submit when every question is answered. Your continuity manager then reviews it.")
+uid, camp = choose()
+cid = camp["campaign_id"]
+try:
+    a = workflow.assessment(db, actor, cid, uid)
+except NotFound:
+    st.warning(f"{plain(w.unit_options(db, actor, 'answer')[uid])} is not part of {plain(camp['name'])}. Ask your "
+               "continuity manager to add it.")
+    st.stop()
+q = w.questionnaire_for(db, cid)
+status_box(a, camp, q)
+if a["status"] in SCORED:
+    read_only(cid, uid, q, a)
+    st.stop()
+if a["status"] == "returned":
+    returned_notice(a)
+if f"{cid}|{uid}" not in st.session_state.get(FORMS, {}):
+    _load(cid, uid, q)
+progress(cid, uid, q)
+capped = read(db, actor, workflow.preview, cid, uid).questions.filter(pl.col("status") == "capped")
+questions(cid, uid, q, capped)
 st.divider()
 pending = _edits(cid, uid, q)
 w.show_flash()
-missing = st.session_state.get(MISSING, {}).get(form_id)
-if missing:
-    texts = w.question_texts(q)
-    st.error(f"**Not submitted: {len(missing)} question(s) still need an answer** (a level, or N/A with a reason):\n"
-             + "\n".join(f"- **{m}** · {texts.get(m, '')}" for m in missing), icon=":material/playlist_remove:")
-conflicts = st.session_state.get(CONFLICTS, {}).get(form_id)
-if conflicts:
-    st.warning("Someone else changed " + ", ".join(conflicts) + " after you opened this form. Load their "
-               "answers for these questions, or keep yours and save them over theirs.", icon=":material/sync_problem:")
-    b1, b2, _ = st.columns([1, 1, 2])
-    b1.button("Load their answers", key="sa_take_theirs", on_click=on_discard, args=(cid, uid, q, conflicts))
-    b2.button("Keep mine and save", key="sa_keep_mine", on_click=on_overwrite, args=(cid, uid, q, conflicts))
-
-if capped.height:
-    st.warning(f"**The evidence rule will cap {capped.height} answer(s) at level {rule.cap_level}** when scored "
-               f"(based on the saved answers): {', '.join(capped['question_id'].to_list())}. Add evidence dated "
-               f"within the last {rule.max_age_months} months to keep the level you chose.", icon=":material/warning:")
-    with st.expander("Why each of these answers is capped"):
-        st.markdown("\n".join(f"- **{r['question_id']}**: {r['explanation']}" for r in capped.iter_rows(named=True)))
-
-with st.container(border=True):
-    a1, a2, a3, a4 = st.columns([1, 1, 1, 2], vertical_alignment="center")
-    a1.button("Save draft", type="primary", icon=":material/save:", key="sa_save", on_click=on_save,
-              args=(cid, uid, q), width="stretch")
-    a2.button("Submit for review", icon=":material/send:", key="sa_submit", on_click=on_submit, args=(cid, uid, q),
-              width="stretch", help="Saves your changes, checks every question is answered, scores the "
-                                             "assessment and locks it for review.")
-    a3.button("Discard changes", icon=":material/undo:", key="sa_discard", on_click=on_discard, args=(cid, uid, q),
-              disabled=not pending, width="stretch")
-    a4.caption(f":orange[**{len(pending)} unsaved change(s)**]" if pending else "All changes saved.")
+notices(cid, uid, q, capped)
+actions(cid, uid, q, pending)

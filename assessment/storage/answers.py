@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ._sql import in_list, latest_answers
+from ._sql import fetch_row, in_list, latest_answers
 from .db import frame, insert_frame
 
 EVENT_COLUMNS = ["campaign_id", "unit_id", "question_id", "level", "is_na", "na_reason", "evidence",
@@ -32,3 +32,10 @@ def history(cur, campaign_id: str, unit_id: str, question_id: str | None = None)
         where += " AND question_id = ?"
         params.append(question_id)
     return frame(cur, f"SELECT * FROM answer_events WHERE {where} ORDER BY question_id, event_id DESC", params)
+
+
+def answered_by(cur, campaign_id: str, unit_id: str, username: str) -> bool:
+    """Whether `username` saved any answer event in this assessment, ever (returned rounds included)."""
+    row = fetch_row(cur, "SELECT count(*) AS n FROM answer_events WHERE campaign_id = ? AND unit_id = ? "
+                         "AND answered_by = ?", [campaign_id, unit_id, username])
+    return bool(row and row["n"])

@@ -134,6 +134,21 @@ def number(text: str) -> float:
     return float(m.group())
 
 
+def open_campaign() -> str:
+    """The demo's open cycle (the one the self-assessment page answers)."""
+    import polars as pl
+
+    from assessment import access, campaigns
+
+    c = campaigns.list_campaigns(app_db(), access.SYSTEM).filter(pl.col("status") == "open")
+    return c["campaign_id"][0]
+
+
+def sa_key(cid: str, uid: str, qid: str, field: str) -> str:
+    """The session-state key of one self-assessment form field."""
+    return f"sa|{cid}|{uid}|{qid}|{field}"
+
+
 def by_key(widgets, key: str):
     for wdg in widgets:
         if wdg.key == key:
