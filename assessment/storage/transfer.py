@@ -13,6 +13,8 @@ TABLES = [
     "questionnaires", "q_domains", "q_questions", "q_checklist", "q_question_checklist", "q_tiers",
     "divisions", "business_units", "campaigns", "assessments", "answer_events", "question_scores",
     "domain_scores", "unit_scores", "users", "user_units", "audit_log", "audit_head", "sessions",
+    "suppliers", "sites", "services", "service_versions", "service_dependencies", "exercises",
+    "exercise_suppliers", "exercise_results", "incidents", "incident_services",
 ]
 
 
