@@ -193,8 +193,9 @@ def _domain_scores(questions: pl.DataFrame) -> pl.DataFrame:
         pl.col("target").first(), pl.col("factor").first(), pl.col("domain_pos").first(),
         (pl.col("status").is_in([ANSWERED, *CAPPED_STATUSES])).sum().cast(pl.Int64).alias("answered"),
         (pl.col("status") == NA).sum().cast(pl.Int64).alias("na"),
-        # Answers capped by any rule, the evidence rule or a record rule (question status says which).
-        (pl.col("status").is_in(list(CAPPED_STATUSES))).sum().cast(pl.Int64).alias("capped"),
+        # Answers capped by the evidence rule, as every view labels it; those a record rule capped are counted
+        # from the question scores (status capped_records).
+        (pl.col("status") == CAPPED).sum().cast(pl.Int64).alias("capped"),
     )
     gap = pl.col("target") - pl.col("score")
     return df.with_columns(

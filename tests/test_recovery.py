@@ -157,7 +157,7 @@ def test_submit_preview_and_rescore_read_the_records_as_of_the_assessment(logged
         got["TEST-01"]["explanation"]
     assert preview.sort("question_id")["explanation"].to_list() == stored.sort("question_id")["explanation"].to_list()
     # GOV 2:(4x1 + 1x3)/4 = 1.75, TEST (2+2)/2 = 2; unit = (1.75x2 + 2x1)/3
-    assert result["score"] == pytest.approx((1.75 * 2 + 2.0) / 3) and result["capped"] == 3
+    assert result["score"] == pytest.approx((1.75 * 2 + 2.0) / 3) and result["capped"] == 0  # evidence caps only
 
     # Later facts do not change the submitted assessment until it is re-scored, and then only facts dated
     # up to the submission day count: a passing failover on 2026-07-05 does not lift TEST-01.
