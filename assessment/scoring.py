@@ -126,6 +126,9 @@ def _apply_record_rules(q: Questionnaire, df: pl.DataFrame, units: pl.DataFrame,
     outcomes = record_rules.outcomes(q, units, records)
     if outcomes.height == 0:
         return df
+    # Only the questions with record rules change: work on their rows (a few percent of the grid).
+    ruled = pl.col("question_id").is_in(sorted({r.question_id for r in q.policy.record_rules}))
+    rest, df = df.filter(~ruled), df.filter(ruled)
     triggered = pl.col("status").is_in([ANSWERED, CAPPED]) & (pl.col("level") >= pl.col("min_level"))
     failing = triggered & pl.col("applies") & ~pl.col("holds") & (pl.col("level") > pl.col("cap_level"))
     per_question = (
@@ -154,11 +157,12 @@ def _apply_record_rules(q: Questionnaire, df: pl.DataFrame, units: pl.DataFrame,
         .then(pl.format("{}; {}", "explanation", "_rec_note"))
         .otherwise(pl.col("explanation"))
     )
-    return df.with_columns(
+    df = df.with_columns(
         pl.when(lowered).then(cap.cast(pl.Float64)).otherwise(pl.col("score")).alias("score"),
         pl.when(lowered).then(pl.lit(CAPPED_RECORDS)).otherwise(pl.col("status")).alias("status"),
         explanation.alias("explanation"),
     ).drop("_rec_cap", "_rec_why", "_rec_note")
+    return pl.concat([rest, df], how="vertical_relaxed")
 
 
 def _explanation(min_level: int, months: int, cap: int) -> pl.Expr:

@@ -24,14 +24,16 @@ def facts(cur, units: pl.DataFrame) -> RecordFacts:
     points = units.select(pl.col("unit_id").cast(pl.String), pl.col("as_of").cast(pl.Date)).with_columns(
         (pl.col("as_of").cast(pl.Datetime("us")) + pl.duration(days=1) - pl.duration(microseconds=1)).alias("until"))
     with registered(cur, "_fact_units", points):
+        # A version is valid from its recording until the next version of the service; joining on the unit
+        # keeps the work proportional to the units' own services, however many as-of dates there are.
         services = frame(cur, """
-            WITH p AS (SELECT DISTINCT as_of, until FROM _fact_units),
-            snap AS (SELECT p.as_of, v.service_id, max(v.revision) AS revision
-                     FROM p JOIN service_versions v ON v.updated_at <= p.until GROUP BY p.as_of, v.service_id)
+            WITH v AS (SELECT sv.*, lead(sv.updated_at) OVER (PARTITION BY sv.service_id ORDER BY sv.revision)
+                                    AS valid_to
+                       FROM service_versions sv)
             SELECT fu.unit_id, v.service_id, v.name, v.recovery_tier, v.rto_minutes, v.rpo_minutes, v.holds_data,
                    v.approved_on
-            FROM snap JOIN service_versions v ON v.service_id = snap.service_id AND v.revision = snap.revision
-            JOIN _fact_units fu ON fu.as_of = snap.as_of AND fu.unit_id = v.unit_id
+            FROM _fact_units fu JOIN v ON v.unit_id = fu.unit_id AND v.updated_at <= fu.until
+                 AND (v.valid_to IS NULL OR v.valid_to > fu.until)
             WHERE v.active""")
     services = services.cast(FACT_SCHEMAS["services"])
     if services.height == 0:
