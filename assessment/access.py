@@ -28,6 +28,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "import": frozenset({ADMIN, MANAGER, HEAD, AUDITOR}),
     "read_audit": frozenset({ADMIN, AUDITOR}),
     "backup": frozenset({ADMIN}),
+    # Continuity records: heads maintain the services of their own units; exercises, incidents and the
+    # supplier and site registers are the continuity office's. Everyone reads (heads their own units).
+    "manage_services": frozenset({ADMIN, MANAGER, HEAD}),
+    "manage_suppliers": frozenset({ADMIN, MANAGER}),
+    "record_exercises": frozenset({ADMIN, MANAGER}),
+    "record_incidents": frozenset({ADMIN, MANAGER}),
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 

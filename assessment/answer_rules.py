@@ -15,14 +15,14 @@ from datetime import date, datetime
 
 import polars as pl
 
-from .model import EDITABLE, MAX_LEVEL, MIN_LEVEL, Answer, Questionnaire
+from .model import EDITABLE, LINK_PREFIXES, MAX_LEVEL, MIN_LEVEL, Answer, Questionnaire
 
 # The earliest evidence date accepted anywhere (page, the template's date rule, import, CLI). Older dates are
 # typing errors (0026 for 2026, Excel's day 0 in 1900); real ITSCM evidence that old would be capped by the
 # evidence rule anyway.
 MIN_EVIDENCE_DATE = date(2000, 1, 1)
 # The only link forms accepted: web addresses, file URLs and UNC paths; never javascript:, data: and the like.
-URL_PREFIXES = ("http://", "https://", "file://", "\\\\")
+URL_PREFIXES = LINK_PREFIXES  # one list of accepted link schemes (model.LINK_PREFIXES)
 # Characters per text field (after stripping). Evidence and comments describe and point to documents; the
 # documents themselves belong behind the link. 2,000 is the longest URL browsers and proxies reliably handle.
 MAX_LENGTH: dict[str, int] = {"na_reason": 1_000, "evidence": 4_000, "evidence_url": 2_000, "comment": 4_000}

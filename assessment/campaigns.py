@@ -91,23 +91,29 @@ def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionn
     if problems:
         raise ValidationError(problems, "campaign")
     register_questionnaire(db, actor, q)
+    return db.transaction(lambda cur: create_in(cur, actor, campaign_id, name, q, opens_on, due_on, closes_on,
+                                                unit_ids, previous, status))
 
-    def work(cur) -> dict:
-        if campaigns_sql.campaign(cur, campaign_id):
-            raise InvalidState(f"campaign {campaign_id!r} already exists")
-        if previous and not campaigns_sql.campaign(cur, previous):
-            raise NotFound(f"unknown previous campaign {previous!r}")
-        ids = unit_ids if unit_ids is not None else catalog_sql.units(cur)["unit_id"].to_list()
-        at = now()
-        campaigns_sql.insert_campaign(cur, campaign_id, name.strip(), q.id, q.version, opens_on, due_on, closes_on,
+
+def create_in(cur, actor: Actor, campaign_id: str, name: str, q: Questionnaire, opens_on: date, due_on: date,
+              closes_on: date, unit_ids: list[str] | None = None, previous: str | None = None,
+              status: str = "planned") -> dict:
+    """The write of create() inside the caller's transaction (the demo builds its organisation in one): the
+    questionnaire must be registered and the input checked by the caller (create does both)."""
+    access.require(actor, "manage_campaigns")
+    if campaigns_sql.campaign(cur, campaign_id):
+        raise InvalidState(f"campaign {campaign_id!r} already exists")
+    if previous and not campaigns_sql.campaign(cur, previous):
+        raise NotFound(f"unknown previous campaign {previous!r}")
+    ids = unit_ids if unit_ids is not None else catalog_sql.units(cur)["unit_id"].to_list()
+    at = now()
+    campaigns_sql.insert_campaign(cur, campaign_id, name.strip(), q.id, q.version, opens_on, due_on, closes_on,
                                   status, previous, at, actor.username)
-        campaigns_sql.create_assessments(cur, campaign_id, ids, at)
-        after = {"name": name, "questionnaire": f"{q.id}@{q.version}", "opens_on": opens_on, "due_on": due_on,
-                 "closes_on": closes_on, "status": status, "previous": previous, "units": len(ids)}
-        audit.record(cur, actor, "campaign.create", "campaign", campaign_id, after=after)
-        return after
-
-    return db.transaction(work)
+    campaigns_sql.create_assessments(cur, campaign_id, ids, at)
+    after = {"name": name, "questionnaire": f"{q.id}@{q.version}", "opens_on": opens_on, "due_on": due_on,
+             "closes_on": closes_on, "status": status, "previous": previous, "units": len(ids)}
+    audit.record(cur, actor, "campaign.create", "campaign", campaign_id, after=after)
+    return after
 
 
 def create_from_previous(db: Database, actor: Actor, previous_id: str, campaign_id: str, name: str,

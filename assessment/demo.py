@@ -1,4 +1,8 @@
-"""Deterministic demo organisation: divisions, units across tiers, past cycles with believable trends."""
+"""Deterministic demo organisation: divisions, units across tiers, past cycles with believable trends, and
+the continuity records (demo_records) that the open cycle's record rules check answers against.
+
+The closed cycles use questionnaire 1.0.0; the open cycle moves to 1.1.0, created from the previous cycle as a
+continuity manager would (campaigns.create_in), so its 47 questions and record rules apply to it."""
 
 from __future__ import annotations
 
@@ -9,15 +13,20 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from . import audit, clock, scoring
+from . import audit, campaigns, clock, demo_records, scoring
 from .catalog import register_questionnaire
 from .clock import now
 from .model import SCORED, Actor, Questionnaire
+from .questionnaire import QUESTIONNAIRE_DIR, load_file
 from .storage import Database
 from .storage import answers as answers_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
+from .storage import exercises as exercises_sql
+from .storage import incidents as incidents_sql
+from .storage import recovery as recovery_sql
 from .storage import scores as scores_sql
+from .storage import services as services_sql
 
 DIVISIONS = [
     ("RET", "Retail Banking"),
@@ -50,6 +59,17 @@ SKIPPED_LAST_CLOSED = {"GRP-LEG", "CMK-CB"}
 REVIEW_AGE_MONTHS = {"RET-MORT": 17, "CMK-TRD": 14, "GRP-PROC": 20, "GRP-LEG": None, "OPT-SD": 11,
                      "CMK-CUS": 13}
 CYCLES = 5  # four closed, one open
+OPEN_CYCLE_QUESTIONNAIRE = QUESTIONNAIRE_DIR / "itscm-core-1.1.yaml"
+MANAGER = "continuity.manager"
+# Open-cycle states the pages and the story rely on (the others come from the generator): Payments is an empty
+# draft and Corporate Banking a partly answered one (the heads' forms in the tests); the story units have
+# submitted.
+OPEN_CYCLE_STATES = {"RET-PAY": ("draft", 0.0), "CMK-CB": ("draft", 0.5), "RET-CARD": ("submitted", 1.0),
+                     "CMK-TRD": ("submitted", 1.0), "RET-MORT": ("submitted", 1.0), "OPT-DC": ("submitted", 1.0)}
+# What the story units claim in the open cycle, with fresh evidence, so only the record rules can cap them
+# (see demo_records for what the records say).
+STORY_ANSWERS = {("RET-CARD", "TEST-02"): 4, ("RET-CARD", "TEST-07"): 3, ("CMK-TRD", "TEST-02"): 4,
+                 ("RET-MORT", "RISK-04"): 3, ("OPT-DC", "TEST-03"): 4}
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,8 @@ class DemoData:
     campaigns: list[dict]
     answers: pl.DataFrame          # every answer event of every campaign
     states: pl.DataFrame           # campaign_id, unit_id, status, submitted/approved by and at
+    records: demo_records.DemoRecords
+    open_questionnaire: Questionnaire
 
 
 def _months_ago(today: date, months: int, day: int = 1) -> date:
@@ -66,8 +88,9 @@ def _months_ago(today: date, months: int, day: int = 1) -> date:
     return date(y, m + 1, min(day, 28))
 
 
-def generate(q: Questionnaire, today: date, seed: int = 7) -> DemoData:
-    """Pure and deterministic for a given questionnaire, date and seed."""
+def generate(q: Questionnaire, today: date, seed: int = 7, open_q: Questionnaire | None = None) -> DemoData:
+    """Pure and deterministic for given questionnaires (closed cycles, open cycle), date and seed."""
+    open_q = open_q or load_file(OPEN_CYCLE_QUESTIONNAIRE)
     rng = random.Random(seed)
     divisions = pl.DataFrame({"division_id": [d[0] for d in DIVISIONS], "name": [d[1] for d in DIVISIONS]})
     units = pl.DataFrame([
@@ -78,21 +101,35 @@ def generate(q: Questionnaire, today: date, seed: int = 7) -> DemoData:
     camps = _campaigns(today)
     rows, states = [], []
     for ci, c in enumerate(camps):
+        cq = open_q if c["status"] == "open" else q
         for u, _, _, _, head, profile in UNITS:
             st = _state(rng, ci, u, c, today)
+            if c["status"] == "open" and u in OPEN_CYCLE_STATES:
+                st = _forced(st, *OPEN_CYCLE_STATES[u], c, today)
             if st["submitted_at"] is not None:
                 st["submitted_by"] = username_for(head)
             states.append({"campaign_id": c["campaign_id"], "unit_id": u, **st})
-            rows.extend(_answers(rng, q, c, ci, u, head, profile, st))
+            rows.extend(_answers(rng, cq, c, ci, u, head, profile, st))
     answers = pl.DataFrame(rows, schema={
         "campaign_id": pl.String, "unit_id": pl.String, "question_id": pl.String, "level": pl.Int64,
         "is_na": pl.Boolean, "na_reason": pl.String, "evidence": pl.String, "evidence_url": pl.String,
         "evidence_date": pl.Date, "comment": pl.String, "answered_by": pl.String,
         "answered_at": pl.Datetime("us"), "source": pl.String})
+    records = demo_records.generate(today, {u: username_for(h) for u, _, _, _, h, _ in UNITS}, MANAGER)
     return DemoData(divisions, units, camps, answers, pl.DataFrame(states, schema={
         "campaign_id": pl.String, "unit_id": pl.String, "status": pl.String, "submitted_by": pl.String,
         "submitted_at": pl.Datetime("us"), "approved_by": pl.String, "approved_at": pl.Datetime("us"),
-        "answered_share": pl.Float64}))
+        "answered_share": pl.Float64}), records, open_q)
+
+
+def _forced(st: dict, status: str, share: float, c: dict, today: date) -> dict:
+    """An open-cycle state set by OPEN_CYCLE_STATES (the generator's draws are still made, so the other
+    units keep theirs)."""
+    if status == "draft":
+        return {**st, "status": "draft", "submitted_at": None, "answered_share": share}
+    latest = max(5, min(35, (today - c["opens_on"]).days - 1))
+    at = st["submitted_at"] or datetime.combine(c["opens_on"] + timedelta(days=min(5, latest)), time(10, 30))
+    return {**st, "status": "submitted", "submitted_at": at, "answered_share": 1.0}
 
 
 def _review_date(today: date, unit_id: str) -> date | None:
@@ -160,6 +197,9 @@ def _answers(rng: random.Random, q: Questionnaire, c: dict, ci: int, unit_id: st
                 stale = rng.random() < 0.3 * (1 - habit) + 0.03
                 age_days = rng.randint(400, 700) if stale else rng.randint(20, 300)
                 ev_date = when.date() - timedelta(days=age_days)
+            if c["status"] == "open" and (unit_id, x.id) in STORY_ANSWERS:
+                level = STORY_ANSWERS[(unit_id, x.id)]
+                ev, ev_date = f"{x.id} evidence pack, {unit_id}", when.date() - timedelta(days=30)
             rows.append(_row(c, unit_id, x.id, level, False, None, ev, ev_date, author, when))
     return rows
 
@@ -185,33 +225,54 @@ def hash_str(s: str) -> int:
     return h
 
 
-def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None, seed: int = 7) -> DemoData:
-    """Insert the demo organisation into an empty database in one transaction, scores included."""
-    data = generate(q, today or clock.today(), seed)
+def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None, seed: int = 7,
+         open_q: Questionnaire | None = None) -> DemoData:
+    """Insert the demo organisation into an empty database in one transaction, records and scores included.
+    `q` is the closed cycles' questionnaire; the open cycle uses `open_q` (default: 1.1.0)."""
+    data = generate(q, today or clock.today(), seed, open_q)
     register_questionnaire(db, actor, q)
+    register_questionnaire(db, actor, data.open_questionnaire)
 
     def work(cur) -> None:
         if catalog_sql.count_rows(cur, "business_units"):
             raise RuntimeError("the database already has business units; the demo loads only into an empty one")
         catalog_sql.insert_divisions(cur, data.divisions)
         catalog_sql.insert_units(cur, data.units)
+        _insert_records(cur, data.records)
         unit_ids = data.units["unit_id"].to_list()
         for c in data.campaigns:
             cid = c["campaign_id"]
             camp_states = data.states.filter(pl.col("campaign_id") == cid)
-            campaigns_sql.insert_campaign(cur, cid, c["name"], q.id, q.version, c["opens_on"], c["due_on"],
-                                      c["closes_on"], c["status"], _prev(data.campaigns, cid),
-                                      datetime.combine(c["opens_on"], time(8)), actor.username)
-            campaigns_sql.create_assessments(cur, cid, unit_ids, datetime.combine(c["opens_on"], time(8)))
+            cq = data.open_questionnaire if c["status"] == "open" else q
+            if c["status"] == "open":  # as a continuity manager: from the previous cycle, with the newer version
+                campaigns.create_in(cur, actor, cid, c["name"], cq, c["opens_on"], c["due_on"], c["closes_on"],
+                                    unit_ids, _prev(data.campaigns, cid), status="open")
+            else:
+                campaigns_sql.insert_campaign(cur, cid, c["name"], cq.id, cq.version, c["opens_on"], c["due_on"],
+                                              c["closes_on"], c["status"], _prev(data.campaigns, cid),
+                                              datetime.combine(c["opens_on"], time(8)), actor.username)
+                campaigns_sql.create_assessments(cur, cid, unit_ids, datetime.combine(c["opens_on"], time(8)))
             campaigns_sql.load_states(cur, cid, camp_states.drop("campaign_id", "answered_share"))
             answers_sql.append_events(cur, data.answers.filter(pl.col("campaign_id") == cid))
-            _score(cur, q, cid, camp_states, data)
+            _score(cur, cq, cid, camp_states, data)
+        r = data.records
         audit.record(cur, actor, "demo.load", "organisation", "demo",
                      after={"units": len(unit_ids), "campaigns": len(data.campaigns), "answers": data.answers.height,
-                      "seed": seed})
+                            "services": r.versions["service_id"].n_unique(), "exercises": r.exercises.height,
+                            "incidents": r.incidents.height, "seed": seed})
 
     db.transaction(work)
     return data
+
+
+def _insert_records(cur, r: demo_records.DemoRecords) -> None:
+    services_sql.insert_register(cur, "supplier", r.suppliers)
+    services_sql.insert_register(cur, "site", r.sites)
+    services_sql.append_versions(cur, r.versions, pl.col("change"))
+    services_sql.insert_current(cur, r.versions.sort("revision").group_by("service_id", maintain_order=True).last())
+    services_sql.insert_dependencies(cur, r.dependencies)
+    exercises_sql.insert(cur, r.exercises, r.results, r.exercise_suppliers)
+    incidents_sql.insert(cur, r.incidents, r.incident_services)
 
 
 def _prev(camps: list[dict], cid: str) -> str | None:
@@ -227,5 +288,6 @@ def _score(cur, q: Questionnaire, cid: str, states: pl.DataFrame, data: DemoData
     units = done.join(data.units, on="unit_id").select(
         "unit_id", "division_id", "tier", pl.col("submitted_at").cast(pl.Date).alias("as_of"))
     answers = data.answers.filter(pl.col("campaign_id") == cid)
-    s = scoring.score(q, answers, units)
+    records = recovery_sql.facts(cur, units) if q.policy.record_rules else None
+    s = scoring.score(q, answers, units, records=records)
     scores_sql.replace(cur, cid, done["unit_id"].to_list(), s.questions, s.domains, s.units, now())

@@ -1,9 +1,11 @@
-"""Immutable domain objects shared by the engine: questionnaire, policy, answers."""
+"""Immutable domain objects shared by the engine: questionnaire, policy, answers, continuity records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
+
+import polars as pl
 
 # Who is best placed to answer a question. The one home of these labels: every page, sheet or CLI line
 # that shows a respondent takes its label from here.
@@ -54,6 +56,63 @@ class EvidenceRule:
     cap_level: int
 
 
+# Continuity records (services, exercises, incidents). The recovery tier of a service is a product constant,
+# not questionnaire data: the service register outlives questionnaire versions, and a service keeps its tier
+# when a new cycle moves to a newer version. What each tier must do (how often it is tested) is policy data
+# in the questionnaire (Policy.recovery_testing). Tier 1 is the most critical.
+RECOVERY_TIERS: dict[int, str] = {
+    1: "Tier 1 - mission critical",
+    2: "Tier 2 - business critical",
+    3: "Tier 3 - business operational",
+    4: "Tier 4 - administrative",
+}
+TOP_RECOVERY_TIER = min(RECOVERY_TIERS)
+EXERCISE_TYPES: dict[str, str] = {
+    "walkthrough": "Walkthrough",
+    "tabletop": "Tabletop",
+    "restore_test": "Restore test",
+    "failover": "Failover/switchover",
+    "full_interruption": "Full interruption",
+}
+# Links a record or an answer may carry (reports, ITSM tickets, evidence): the one list of accepted schemes.
+LINK_PREFIXES: tuple[str, ...] = ("http://", "https://", "file://", "\\\\")
+SEVERITIES: dict[str, str] = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+# What a service may depend on: another service, a supplier or a site.
+DEPENDENCY_KINDS: tuple[str, ...] = ("service", "supplier", "site")
+# The checks a record rule can make (questionnaires/FORMAT.md, "Record rules").
+RULE_CHECKS: dict[str, str] = {
+    "exercise_passed": "the latest exercise result of the given types within the window passed, for every "
+                       "service in scope",
+    "objectives_approved": "every service in scope has an approved RTO (and an RPO where it holds data)",
+    "postmortem_done": "every incident over RTO within the window on a service in scope has its post-mortem done",
+}
+# Which services of a unit a record rule looks at: the unit's highest (most critical) recovery tier, or all.
+RULE_SERVICES: tuple[str, ...] = ("top_tier", "all")
+
+
+@dataclass(frozen=True)
+class RecordRule:
+    """Scoring policy checked against the continuity records: an answer of `min_level` or more to `question_id`
+    is capped at `cap_level` unless the records bear it out (see RULE_CHECKS)."""
+
+    question_id: str
+    check: str
+    services: str | tuple[int, ...]          # "top_tier", "all", or explicit recovery tiers
+    min_level: int
+    cap_level: int
+    window_months: int | None = None         # records older than this (before the as-of date) do not count
+    exercise_types: tuple[str, ...] = ()     # exercise_passed only: the types that count as proof
+
+
+@dataclass(frozen=True)
+class RecoveryTest:
+    """How often a service of one recovery tier must be exercised, and which exercise types count."""
+
+    tier: int
+    every_months: int
+    exercise_types: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Rollup:
     question_to_domain: str = "weighted_mean"
@@ -72,6 +131,9 @@ class Policy:
     cumulative: bool = False
     # The level counted as "compliant" with a cited clause in the standards view.
     compliance_level: int = DEFAULT_COMPLIANCE_LEVEL
+    # Answers checked against the continuity records, and the test frequency per recovery tier.
+    record_rules: tuple[RecordRule, ...] = ()
+    recovery_testing: tuple[RecoveryTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,9 +261,134 @@ class Actor:
         return replace(self, source=source)
 
 
+@dataclass(frozen=True)
+class Dependency:
+    """What a service needs to run: another service, a supplier or a site (DEPENDENCY_KINDS).
+
+    `accepted_inversion` records a formally accepted RTO inversion over this dependency (why the longer RTO
+    of what it depends on is tolerable, and who accepted it): the register then lets it stand and the
+    recovery views list it as an accepted risk instead of refusing the service."""
+
+    kind: str
+    target_id: str
+    note: str = ""
+    accepted_inversion: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service in the register (BIA-lite): recovery objectives in whole minutes (durations.py reads and
+    prints them); `owner` is the user name (login) of the person responsible."""
+
+    service_id: str
+    name: str
+    unit_id: str
+    owner: str
+    recovery_tier: int
+    activity: str = ""
+    mtpd_minutes: int | None = None
+    rto_minutes: int | None = None
+    rpo_minutes: int | None = None
+    holds_data: bool = True
+    min_service_level: str = ""
+    approved_by: str = ""
+    approved_on: date | None = None
+    next_review: date | None = None
+    dependencies: tuple[Dependency, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    """What one service achieved in an exercise; pass or fail is computed when it is recorded."""
+
+    service_id: str
+    achieved_recovery_minutes: int | None = None
+    achieved_data_loss_minutes: int | None = None
+    findings: str = ""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A continuity exercise or test (EXERCISE_TYPES) with a result per service in scope."""
+
+    exercise_date: date
+    exercise_type: str
+    title: str
+    results: tuple[ExerciseResult, ...]
+    scenario: str = ""
+    participants: str = ""
+    supplier_ids: tuple[str, ...] = ()
+    objectives: str = ""
+    objectives_met: bool | None = None
+    report_url: str = ""
+
+
+@dataclass(frozen=True)
+class AffectedService:
+    """A service hit by an incident; the outage defaults to the incident's duration."""
+
+    service_id: str
+    outage_minutes: int | None = None
+    data_loss_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A major incident or plan invocation, linked to its ITSM ticket rather than rebuilt here."""
+
+    title: str
+    severity: str
+    started_at: datetime
+    services: tuple[AffectedService, ...]
+    ended_at: datetime | None = None
+    plan_invoked: bool = False
+    postmortem_due: date | None = None
+    postmortem_done: date | None = None
+    report_url: str = ""
+    ticket_url: str = ""
+
+
+# Facts from the continuity records that the record rules read, for the units being scored (storage/recovery.py
+# reads them as of each unit's as_of date). Column names and types are the contract between storage and
+# scoring; empty() gives frames with these schemas.
+FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    # The unit's active services, in the version valid at the unit's as_of date.
+    "services": {"unit_id": pl.String, "service_id": pl.String, "name": pl.String, "recovery_tier": pl.Int64,
+                 "rto_minutes": pl.Int64, "rpo_minutes": pl.Int64, "holds_data": pl.Boolean,
+                 "approved_on": pl.Date},
+    # Exercise results of those services (withdrawn exercises left out), judged when recorded.
+    "results": {"service_id": pl.String, "exercise_id": pl.String, "exercise_date": pl.Date,
+                "exercise_type": pl.String, "achieved_recovery_minutes": pl.Int64,
+                "achieved_data_loss_minutes": pl.Int64, "rto_minutes": pl.Int64, "rpo_minutes": pl.Int64,
+                "recovery_met": pl.Boolean, "data_met": pl.Boolean, "passed": pl.Boolean},
+    # Incidents on those services, with the outage judged against the RTO valid when they started.
+    "incidents": {"service_id": pl.String, "incident_id": pl.String, "started_on": pl.Date,
+                  "outage_minutes": pl.Int64, "rto_minutes": pl.Int64, "over_rto": pl.Boolean,
+                  "postmortem_due": pl.Date, "postmortem_done": pl.Date},
+}
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """The continuity records a set of units is scored against (see FACT_SCHEMAS)."""
+
+    services: pl.DataFrame
+    results: pl.DataFrame
+    incidents: pl.DataFrame
+
+    @staticmethod
+    def empty() -> RecordFacts:
+        return RecordFacts(*(pl.DataFrame(schema=FACT_SCHEMAS[k]) for k in ("services", "results", "incidents")))
+
+
 # Workflow states of an assessment, in one place: the engine, SQL (storage/_sql.py) and pages use these.
 DRAFT, SUBMITTED, APPROVED, RETURNED = "draft", "submitted", "approved", "returned"
 EDITABLE: tuple[str, ...] = (DRAFT, RETURNED)    # answers may change
 SCORED: tuple[str, ...] = (SUBMITTED, APPROVED)  # scores are persisted and count in every report
 MIN_LEVEL, MAX_LEVEL = 0, 5                      # the maturity scale (questionnaire.py checks six levels)
 LEVELS: tuple[int, ...] = tuple(range(MIN_LEVEL, MAX_LEVEL + 1))
+
+# Question score statuses. A cap by the evidence rule is "capped"; when a record rule lowers the score it is
+# "capped_records" (the explanation then also says whether the evidence rule applied). Both count as answered.
+ANSWERED, CAPPED, CAPPED_RECORDS, NA, MISSING = "answered", "capped", "capped_records", "na", "missing"
+CAPPED_STATUSES: tuple[str, ...] = (CAPPED, CAPPED_RECORDS)

@@ -16,7 +16,11 @@ from .errors import ItscmError
 from .model import (
     DEFAULT_COMPLIANCE_LEVEL,
     DEFAULT_RESPONDENT,
+    EXERCISE_TYPES,
+    RECOVERY_TIERS,
     RESPONDENTS,
+    RULE_CHECKS,
+    RULE_SERVICES,
     TAG_KINDS,
     Band,
     ChecklistItem,
@@ -26,6 +30,8 @@ from .model import (
     Policy,
     Question,
     Questionnaire,
+    RecordRule,
+    RecoveryTest,
     Reference,
     Rollup,
     Tier,
@@ -239,6 +245,7 @@ def _build(root: dict, standards: dict[str, dict] | None, chk: _Checker) -> Ques
     domains = _domains(root.get("domains"), {k: {t.id for t in v} for k, v in tags.items()}, standards, chk)
     for kind, items in tags.items():
         _check_coverage(kind, items, domains, chk)
+    _check_rule_questions(policy.record_rules, domains, chk)
     if chk.problems:
         return None
     return Questionnaire(
@@ -335,7 +342,90 @@ def _policy(node: Any, chk: _Checker) -> Policy:
     compliance = (chk.integer(m, "compliance_level", "policy", 0, 5) if "compliance_level" in m
                   else DEFAULT_COMPLIANCE_LEVEL)
     return Policy(chk.boolean(na, "reason_required", "policy.na", True), rule, tuple(tiers), rollup,
-                  cumulative=cumulative, compliance_level=compliance)
+                  cumulative=cumulative, compliance_level=compliance,
+                  record_rules=_record_rules(m.get("record_rules", []), chk),
+                  recovery_testing=_recovery_testing(m.get("recovery_testing", []), chk))
+
+
+def _exercise_types(node: Any, p: str, chk: _Checker) -> tuple[str, ...]:
+    types = chk.seq(node, p)
+    if node is not None and not types:
+        chk.add(p, "name at least one exercise type")
+    for k, t in enumerate(types):
+        if t not in EXERCISE_TYPES:
+            chk.add(f"{p}[{k}]", f"expected one of {', '.join(EXERCISE_TYPES)}, got {t!r}")
+    if len(set(map(str, types))) < len(types):
+        chk.add(p, "an exercise type is listed twice")
+    return tuple(str(t) for t in types)
+
+
+def _rule_services(node: Any, p: str, chk: _Checker) -> str | tuple[int, ...]:
+    if isinstance(node, str) and node in RULE_SERVICES:
+        return node
+    if isinstance(node, list) and node and all(isinstance(t, int) and not isinstance(t, bool) for t in node):
+        unknown = [t for t in node if t not in RECOVERY_TIERS]
+        if unknown:
+            chk.add(p, f"unknown recovery tier(s) {unknown} (recovery tiers are {', '.join(map(str, RECOVERY_TIERS))})")
+        return tuple(sorted(set(node)))
+    chk.add(p, f"expected {' or '.join(RULE_SERVICES)}, or a list of recovery tiers such as [1, 2], got {node!r}")
+    return "all"
+
+
+def _record_rules(node: Any, chk: _Checker) -> tuple[RecordRule, ...]:
+    """Scoring policy checked against the continuity records (FORMAT.md, "Record rules")."""
+    rules, seen = [], set()
+    for i, item in enumerate(chk.seq(node, "policy.record_rules")):
+        p = f"policy.record_rules[{i}]"
+        m = chk.mapping(item, p)
+        qid = chk.text(m, "question", p)
+        check = m.get("check")
+        if check not in RULE_CHECKS:
+            chk.add(f"{p}.check", f"expected one of {', '.join(RULE_CHECKS)}, got {check!r}")
+        min_level = chk.integer(m, "min_level", p, 1, 5)
+        cap_level = chk.integer(m, "cap_level", p, 0, 4)
+        if cap_level >= min_level:
+            # A cap at or above the guarded level would claim what the records deny.
+            chk.add(f"{p}.cap_level", f"must be below min_level ({min_level}), got {cap_level}")
+        window = chk.integer(m, "window_months", p, 1, 120) if "window_months" in m else None
+        if window is None and check in ("exercise_passed", "postmortem_done"):
+            chk.add(f"{p}.window_months", f"missing: the {check} check needs a window (1-120 months)")
+        types: tuple[str, ...] = ()
+        if check == "exercise_passed":
+            types = _exercise_types(m.get("exercise_types"), f"{p}.exercise_types", chk)
+        elif "exercise_types" in m:
+            chk.add(f"{p}.exercise_types", "only an exercise_passed rule names exercise types")
+        unknown = set(m) - {"question", "check", "services", "min_level", "cap_level", "window_months",
+                            "exercise_types"}
+        for key in sorted(unknown):
+            chk.add(f"{p}.{key}", "unknown field")
+        if (qid, check) in seen:
+            chk.add(p, f"a second {check} rule for {qid}: combine them into one")
+        seen.add((qid, check))
+        rules.append(RecordRule(qid, str(check), _rule_services(m.get("services", "all"), f"{p}.services", chk),
+                                min_level, cap_level, window, types))
+    return tuple(rules)
+
+
+def _recovery_testing(node: Any, chk: _Checker) -> tuple[RecoveryTest, ...]:
+    """How often the services of each recovery tier are exercised (the deadlines view uses it)."""
+    out = []
+    for i, item in enumerate(chk.seq(node, "policy.recovery_testing")):
+        p = f"policy.recovery_testing[{i}]"
+        m = chk.mapping(item, p)
+        tier = chk.integer(m, "tier", p, min(RECOVERY_TIERS), max(RECOVERY_TIERS))
+        if tier in {t.tier for t in out}:
+            chk.add(f"{p}.tier", f"recovery tier {tier} is listed twice")
+        types = (_exercise_types(m.get("exercise_types"), f"{p}.exercise_types", chk) if "exercise_types" in m
+                 else tuple(EXERCISE_TYPES))
+        out.append(RecoveryTest(tier, chk.integer(m, "every_months", p, 1, 120), types))
+    return tuple(out)
+
+
+def _check_rule_questions(rules: tuple[RecordRule, ...], domains: tuple[Domain, ...], chk: _Checker) -> None:
+    known = {q.id for d in domains for q in d.questions}
+    for i, r in enumerate(rules):
+        if r.question_id and r.question_id not in known:
+            chk.add(f"policy.record_rules[{i}].question", f"unknown question {r.question_id!r}")
 
 
 def _tag_list(node: Any, kind: str, chk: _Checker) -> tuple[ChecklistItem, ...]:

@@ -12,6 +12,7 @@ from .campaigns import previous_of
 from .catalog import campaign_questionnaire
 from .model import Actor
 from .storage import Database
+from .storage import recovery as recovery_sql
 from .storage import reports as reports_sql
 from .storage.reports import Scope
 
@@ -97,16 +98,22 @@ def checklist_coverage(db: Database, actor: Actor, campaign_id: str, filters: Fi
 
 def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filters | None = None,
               today: date | None = None, horizon_days: int | None = None) -> pl.DataFrame:
-    """Plan reviews, open assessments and expiring evidence, each with days left (negative = overdue)."""
+    """Plan reviews, open assessments, service objective reviews, and (with a campaign) expiring evidence and
+    exercises due under each recovery tier's test frequency, each with days left (negative = overdue)."""
     today = today or clock.today()
     scope = scope_for(actor, filters)
+    where, params = scope.where("u")
     with db.read() as cur:
-        frames = [reports_sql.plan_reviews(cur, scope, today), reports_sql.campaign_deadlines(cur, scope, today)]
+        frames = [reports_sql.plan_reviews(cur, scope, today), reports_sql.campaign_deadlines(cur, scope, today),
+                  recovery_sql.service_reviews(cur, where, params, today)]
     if campaign_id:
-        rule = campaign_questionnaire(db, campaign_id).policy.evidence_rule
+        policy = campaign_questionnaire(db, campaign_id).policy
+        rule = policy.evidence_rule
         with db.read() as cur:
             frames.append(reports_sql.evidence_expiry(cur, campaign_id, scope, today, rule.min_level,
                                                       rule.max_age_months))
+            if policy.recovery_testing:
+                frames.append(recovery_sql.exercise_deadlines(cur, where, params, policy.recovery_testing, today))
     frames = [f.with_columns(pl.col("since").cast(pl.Date), pl.col("due_on").cast(pl.Date),
                              pl.col("days_left").cast(pl.Int64)) for f in frames if f.height]
     if not frames:

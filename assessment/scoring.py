@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from . import record_rules
 from .errors import InvalidState
-from .model import Questionnaire
+from .model import ANSWERED, CAPPED, CAPPED_RECORDS, CAPPED_STATUSES, MISSING, NA, Questionnaire, RecordFacts
 
 ANSWER_SCHEMA = {
     "unit_id": pl.String, "question_id": pl.String, "level": pl.Int64, "is_na": pl.Boolean,
@@ -40,12 +41,17 @@ def tier_table(q: Questionnaire) -> pl.DataFrame:
     )
 
 
-def score(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> Scores:
+def score(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame, *,
+          records: RecordFacts | None = None) -> Scores:
     """Score units (columns unit_id, division_id, tier, as_of) from their current answers.
 
     Every unit gets a row for every question: unanswered questions are reported as missing
-    rather than dropped, so a score always says what it was computed from.
+    rather than dropped, so a score always says what it was computed from. When the questionnaire has
+    record rules, `records` holds the units' continuity records as of their as_of dates (see
+    storage/recovery.facts); the rules then cap what the records do not bear out, after the evidence rule.
     """
+    if q.policy.record_rules and records is None:
+        raise ValueError(f"{q.policy_label} has record rules: pass the units' records (storage.recovery.facts)")
     answers = _conform(answers)
     units = units.select(
         pl.col("unit_id").cast(pl.String), pl.col("division_id").cast(pl.String),
@@ -55,7 +61,7 @@ def score(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> Score
     if unknown.height:
         raise InvalidState(f"tier(s) {sorted(set(unknown['tier']))} not defined by {q.policy_label}: give the unit a "
                            "tier the questionnaire's policy defines")
-    questions = _question_scores(q, answers, units)
+    questions = _question_scores(q, answers, units, records or RecordFacts.empty())
     domains = _domain_scores(questions)
     unit_scores = _unit_scores(q, domains, questions, units)
     return Scores(questions.drop("domain_pos", "question_pos", "domain_weight", "factor", "division_id"),
@@ -72,7 +78,8 @@ def _conform(answers: pl.DataFrame) -> pl.DataFrame:
     return answers.select(cols).with_columns(pl.col("is_na").fill_null(False))
 
 
-def _question_scores(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+def _question_scores(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFrame,
+                     records: RecordFacts) -> pl.DataFrame:
     rule = q.policy.evidence_rule
     grid = units.join(question_table(q), how="cross").join(tier_table(q), on="tier", how="left")
     df = grid.join(answers, on=["unit_id", "question_id"], how="left").with_columns(
@@ -86,23 +93,24 @@ def _question_scores(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFram
     fresh = pl.col("evidence_date").is_not_null() & (pl.col("evidence_date") >= cutoff)
     needs = pl.col("level") >= rule.min_level
     status = (
-        pl.when(pl.col("is_na")).then(pl.lit("na"))
-        .when(pl.col("level").is_null()).then(pl.lit("missing"))
-        .when(needs & ~(has_evidence & fresh) & (pl.col("level") > rule.cap_level)).then(pl.lit("capped"))
-        .otherwise(pl.lit("answered"))
+        pl.when(pl.col("is_na")).then(pl.lit(NA))
+        .when(pl.col("level").is_null()).then(pl.lit(MISSING))
+        .when(needs & ~(has_evidence & fresh) & (pl.col("level") > rule.cap_level)).then(pl.lit(CAPPED))
+        .otherwise(pl.lit(ANSWERED))
     )
     df = df.with_columns(status.alias("status"), has_evidence.alias("_has_ev"), cutoff.alias("_cutoff"))
     score_expr = (
-        pl.when(pl.col("status") == "capped").then(pl.lit(float(rule.cap_level)))
-        .when(pl.col("status") == "answered").then(pl.col("level").cast(pl.Float64))
+        pl.when(pl.col("status") == CAPPED).then(pl.lit(float(rule.cap_level)))
+        .when(pl.col("status") == ANSWERED).then(pl.col("level").cast(pl.Float64))
         .otherwise(pl.lit(None, dtype=pl.Float64))
     )
-    df = df.with_columns(score_expr.alias("score"))
+    df = df.with_columns(score_expr.alias("score"), _explanation(rule.min_level, rule.max_age_months,
+                                                                 rule.cap_level).alias("explanation"))
+    df = _apply_record_rules(q, df, units, records)
     gap = pl.col("target") - pl.col("score")
     df = df.with_columns(
         gap.alias("gap"),
         (gap.clip(lower_bound=0) * pl.col("weight") * pl.col("factor")).alias("priority"),
-        _explanation(rule.min_level, rule.max_age_months, rule.cap_level).alias("explanation"),
         pl.lit(q.policy_label).alias("policy"),
     )
     return df.select(
@@ -110,6 +118,51 @@ def _question_scores(q: Questionnaire, answers: pl.DataFrame, units: pl.DataFram
         "score", "status", "explanation", "weight", "domain_weight", "target", "factor", "gap", "priority",
         "policy",
     ).sort("unit_id", "domain_pos", "question_pos")
+
+
+def _apply_record_rules(q: Questionnaire, df: pl.DataFrame, units: pl.DataFrame,
+                        records: RecordFacts) -> pl.DataFrame:
+    """Cap what the records do not bear out (a cap never raises a score), and name the facts either way."""
+    outcomes = record_rules.outcomes(q, units, records)
+    if outcomes.height == 0:
+        return df
+    # Only the questions with record rules change: work on their rows (a few percent of the grid).
+    ruled = pl.col("question_id").is_in(sorted({r.question_id for r in q.policy.record_rules}))
+    rest, df = df.filter(~ruled), df.filter(ruled)
+    triggered = pl.col("status").is_in([ANSWERED, CAPPED]) & (pl.col("level") >= pl.col("min_level"))
+    failing = triggered & pl.col("applies") & ~pl.col("holds") & (pl.col("level") > pl.col("cap_level"))
+    per_question = (
+        outcomes.join(df.select("unit_id", "question_id", "level", "status"), on=["unit_id", "question_id"])
+        .sort("rule")
+        .group_by("unit_id", "question_id")
+        .agg(pl.col("cap_level").filter(failing).min().alias("_rec_cap"),
+             pl.col("why").filter(failing).str.join("; ").alias("_rec_why"),
+             pl.col("note").filter(triggered & ~failing).str.join("; ").alias("_rec_note"))
+    )
+    df = df.join(per_question, on=["unit_id", "question_id"], how="left")
+    cap = pl.col("_rec_cap")
+    # A record rule that fails sets the score when it is as low as what the evidence rule left (on a tie the
+    # records are named first); one that would cap higher is only reported.
+    lowered = cap.is_not_null() & (cap.cast(pl.Float64) <= pl.col("score"))
+    evidence_why = pl.col("explanation").str.replace(r"^Answered level \d+, capped at \d+: ", "")
+    explanation = (
+        pl.when(lowered & (pl.col("status") == CAPPED))
+        .then(pl.format("Answered level {}, capped at {}: {}; the evidence rule applies as well: {}", "level",
+                        cap, "_rec_why", evidence_why))
+        .when(lowered)
+        .then(pl.format("Answered level {}, capped at {}: {}", "level", cap, "_rec_why"))
+        .when(cap.is_not_null())
+        .then(pl.format("{}; the records do not bear it out either ({} at most): {}", "explanation", cap, "_rec_why"))
+        .when(pl.col("_rec_note").fill_null("") != "")
+        .then(pl.format("{}; {}", "explanation", "_rec_note"))
+        .otherwise(pl.col("explanation"))
+    )
+    df = df.with_columns(
+        pl.when(lowered).then(cap.cast(pl.Float64)).otherwise(pl.col("score")).alias("score"),
+        pl.when(lowered).then(pl.lit(CAPPED_RECORDS)).otherwise(pl.col("status")).alias("status"),
+        explanation.alias("explanation"),
+    ).drop("_rec_cap", "_rec_why", "_rec_note")
+    return pl.concat([rest, df], how="vertical_relaxed")
 
 
 def _explanation(min_level: int, months: int, cap: int) -> pl.Expr:
@@ -120,10 +173,10 @@ def _explanation(min_level: int, months: int, cap: int) -> pl.Expr:
         .otherwise(pl.format("the evidence is dated {}, before {}", pl.col("evidence_date"), pl.col("_cutoff")))
     )
     return (
-        pl.when(pl.col("status") == "na")
+        pl.when(pl.col("status") == NA)
         .then(pl.format("Excluded as N/A: {}", pl.col("na_reason").fill_null("(no reason)")))
-        .when(pl.col("status") == "missing").then(pl.lit("Not answered: excluded from the score"))
-        .when(pl.col("status") == "capped")
+        .when(pl.col("status") == MISSING).then(pl.lit("Not answered: excluded from the score"))
+        .when(pl.col("status") == CAPPED)
         .then(pl.format(
             f"Answered level {{}}, capped at {cap}: a level of {min_level} or more needs evidence dated "
             f"within {months} months, and {{}}", level, why_capped))
@@ -142,9 +195,11 @@ def _domain_scores(questions: pl.DataFrame) -> pl.DataFrame:
         _weighted_mean("score", "weight").alias("score"),
         pl.col("domain_weight").first().alias("weight"),
         pl.col("target").first(), pl.col("factor").first(), pl.col("domain_pos").first(),
-        (pl.col("status").is_in(["answered", "capped"])).sum().cast(pl.Int64).alias("answered"),
-        (pl.col("status") == "na").sum().cast(pl.Int64).alias("na"),
-        (pl.col("status") == "capped").sum().cast(pl.Int64).alias("capped"),
+        (pl.col("status").is_in([ANSWERED, *CAPPED_STATUSES])).sum().cast(pl.Int64).alias("answered"),
+        (pl.col("status") == NA).sum().cast(pl.Int64).alias("na"),
+        # Answers capped by the evidence rule, as every view labels it; those a record rule capped are counted
+        # from the question scores (status capped_records).
+        (pl.col("status") == CAPPED).sum().cast(pl.Int64).alias("capped"),
     )
     gap = pl.col("target") - pl.col("score")
     return df.with_columns(

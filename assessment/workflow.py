@@ -11,11 +11,12 @@ from . import access, answer_rules, audit, clock, scoring, settings
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
-from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire
+from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire, RecordFacts
 from .storage import Database
 from .storage import answers as answers_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
+from .storage import recovery as recovery_sql
 from .storage import scores as scores_sql
 
 
@@ -37,6 +38,11 @@ def _context(cur, campaign_id: str, unit_id: str) -> tuple[dict, dict, dict]:
     if a is None:
         raise NotFound(f"unit {unit_id} is not part of campaign {campaign_id}")
     return c, u, a
+
+
+def _records(cur, q: Questionnaire, units: pl.DataFrame) -> RecordFacts | None:
+    """The units' continuity records as of their as_of dates, when the questionnaire has record rules."""
+    return recovery_sql.facts(cur, units) if q.policy.record_rules else None
 
 
 def validation_messages(problems: list[answer_rules.Violation]) -> list[str]:
@@ -180,9 +186,10 @@ def preview(db: Database, actor: Actor, campaign_id: str, unit_id: str, as_of: d
     with db.read() as cur:
         _, u, _ = _context(cur, campaign_id, unit_id)
         current = answers_sql.current(cur, campaign_id, [unit_id])
-    units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
-                           "as_of": as_of or clock.today()}])
-    return scoring.score(q, current, units)
+        units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
+                               "as_of": as_of or clock.today()}])
+        records = _records(cur, q, units)
+    return scoring.score(q, current, units, records=records)
 
 
 def missing_questions(q: Questionnaire, current: pl.DataFrame) -> list[str]:
@@ -207,7 +214,7 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
             raise IncompleteAssessment(missing)
         units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
                                "as_of": as_of}])
-        s = scoring.score(q, current, units)
+        s = scoring.score(q, current, units, records=_records(cur, q, units))
         at = now()
         scores_sql.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
         campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, SUBMITTED, at, actor.username)
@@ -276,7 +283,7 @@ def rescore_campaign(db: Database, actor: Actor, campaign_id: str) -> int:
         current = answers_sql.current(cur, campaign_id)
         units = done.select("unit_id", "division_id", "tier",
                             pl.col("submitted_at").cast(pl.Date).alias("as_of"))
-        s = scoring.score(q, current, units)
+        s = scoring.score(q, current, units, records=_records(cur, q, units))
         scores_sql.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
         audit.record(cur, actor, "campaign.rescore", "campaign", campaign_id,
                      after={"units": len(ids), "policy": q.policy_label})

@@ -17,7 +17,7 @@ from assessment.storage import catalog
 from assessment.storage.db import open_database
 
 FIXTURES = Path(__file__).parent / "fixtures"
-pytest_plugins = ["tests.helpers.apptest"]  # its fixtures (app_env, demo_template, empty_app_env) for every module
+pytest_plugins = ["tests.helpers.apptest", "tests.helpers.records"]  # app_env, demo_template, empty_app_env; reg
 # Pages started by AppTest and the browser test must not run scheduled backups in the background.
 os.environ.setdefault("ITSCM_BACKUPS", "0")
 # Audit checkpoints are signed with this key in tests (and their subprocesses), never with a file in the

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 
 import pytest
 
-from assessment import access, audit, campaigns, catalog, reports, users, workflow
+from assessment import (
+    access,
+    audit,
+    campaigns,
+    catalog,
+    clock,
+    exercises,
+    incidents,
+    recovery,
+    reports,
+    services,
+    users,
+    workflow,
+)
 from assessment.errors import PermissionDenied
-from assessment.model import Actor, Answer
+from assessment.model import Actor, AffectedService, Answer, Exercise, ExerciseResult, Incident, Service
 from assessment.storage import audit as audit_store
 
 from .conftest import ADMIN
@@ -67,6 +80,59 @@ def op_plan_review(db, actor, unit):
     catalog.record_plan_review(db, actor, unit, date(2026, 6, 1))
 
 
+def _service(unit, sid=None, **changes) -> Service:
+    base = dict(service_id=sid or f"SVC-{unit}", name=f"Service of {unit}", unit_id=unit, owner="owner.one",
+                recovery_tier=1, rto_minutes=60, rpo_minutes=15)
+    return Service(**{**base, **changes})
+
+
+def _with_service(db, unit) -> str:
+    """The unit's service, registered (once) before the exercises and incidents of TODAY."""
+    if services.list_services(db, ADMIN, reports.Filters(unit_ids=(unit,))).height == 0:
+        with clock.frozen(datetime(2026, 1, 1)):
+            services.create_service(db, ADMIN, _service(unit))
+    return f"SVC-{unit}"
+
+
+def op_create_service(db, actor, unit):
+    services.create_service(db, actor, _service(unit, "NEW-1"))
+
+
+def op_update_service(db, actor, unit):
+    _with_service(db, unit)
+    services.update_service(db, actor, _service(unit, rto_minutes=30), base_revision=1)
+
+
+def op_deactivate_service(db, actor, unit):
+    sid = _with_service(db, unit)
+    services.deactivate_service(db, actor, sid, base_revision=1, reason="retired")
+
+
+def op_read_service(db, actor, unit):
+    services.get_service(db, actor, _with_service(db, unit))
+
+
+def op_read_exercise(db, actor, unit):
+    sid = _with_service(db, unit)
+    eid = exercises.record_exercise(db, ADMIN, Exercise(TODAY, "failover", "x", (ExerciseResult(sid, 30),)),
+                                    today=TODAY)
+    exercises.get_exercise(db, actor, eid)
+
+
+def op_read_incident(db, actor, unit):
+    sid = _with_service(db, unit)
+    start = datetime.combine(TODAY, time(8))
+    iid = incidents.record_incident(db, ADMIN, Incident("x", "high", start, (AffectedService(sid),)), now=start)
+    incidents.get_incident(db, actor, iid)
+
+
+def op_record_checks(db, actor, unit):
+    recovery.record_checks(db, actor, "C1", unit)
+
+
+# Setup of these operations is done by ADMIN inside the op; a denied actor fails on its own call.
+RECORD_SETUP = {"update service", "deactivate service", "read service", "read exercise", "read incident"}
+
 UNIT_OPS = {
     "read unit": op_read_unit,
     "read answers": op_read_answers,
@@ -76,6 +142,13 @@ UNIT_OPS = {
     "approve": op_approve,
     "return": op_return,
     "record plan review": op_plan_review,
+    "create service": op_create_service,
+    "update service": op_update_service,
+    "deactivate service": op_deactivate_service,
+    "read service": op_read_service,
+    "read exercise": op_read_exercise,
+    "read incident": op_read_incident,
+    "record checks": op_record_checks,
 }
 R, W = "read", "write"
 # (operation, own unit) -> roles allowed
@@ -88,6 +161,14 @@ UNIT_ALLOWED = {
     "approve": {True: {"admin", "manager"}, False: {"admin", "manager"}},
     "return": {True: {"admin", "manager"}, False: {"admin", "manager"}},
     "record plan review": {True: {"admin", "manager"}, False: {"admin", "manager"}},
+    # Heads maintain the services of their own units; everyone reads (heads their own units).
+    "create service": {True: {"admin", "manager", "head"}, False: {"admin", "manager"}},
+    "update service": {True: {"admin", "manager", "head"}, False: {"admin", "manager"}},
+    "deactivate service": {True: {"admin", "manager", "head"}, False: {"admin", "manager"}},
+    "read service": {True: set(ACTORS), False: set(ACTORS) - {"head"}},
+    "read exercise": {True: set(ACTORS), False: set(ACTORS) - {"head"}},
+    "read incident": {True: set(ACTORS), False: set(ACTORS) - {"head"}},
+    "record checks": {True: set(ACTORS), False: set(ACTORS) - {"head"}},
 }
 
 
@@ -110,6 +191,11 @@ def test_unit_operations(org, role, own, op):
         _submitted(org, unit)
     if op == "submit":
         workflow.save_answers(org, ADMIN, "C1", unit, FULL, today=TODAY)
+    if op in RECORD_SETUP:
+        # The op sets up its record as ADMIN, then the denied actor's own call must fail and write nothing.
+        with pytest.raises(PermissionDenied):
+            _denied_record_op(org, op, actor, unit)
+        return
     before = _state(org)
     with pytest.raises(PermissionDenied):
         if op == "submit":
@@ -121,6 +207,31 @@ def test_unit_operations(org, role, own, op):
         else:
             UNIT_OPS[op](org, actor, unit)
     assert _state(org) == before
+
+
+def _denied_record_op(db, op, actor, unit):
+    """Run a record operation's setup as ADMIN, then check that the actor's own call writes nothing."""
+    sid = _with_service(db, unit)
+    if op == "read exercise":
+        eid = exercises.record_exercise(db, ADMIN, Exercise(TODAY, "failover", "x", (ExerciseResult(sid, 30),)),
+                                        today=TODAY)
+    if op == "read incident":
+        start = datetime.combine(TODAY, time(8))
+        iid = incidents.record_incident(db, ADMIN, Incident("x", "high", start, (AffectedService(sid),)), now=start)
+    before = _state(db)
+    try:
+        if op == "update service":
+            services.update_service(db, actor, _service(unit, rto_minutes=30), base_revision=1)
+        elif op == "deactivate service":
+            services.deactivate_service(db, actor, sid, base_revision=1, reason="retired")
+        elif op == "read service":
+            services.get_service(db, actor, sid)
+        elif op == "read exercise":
+            exercises.get_exercise(db, actor, eid)
+        else:
+            incidents.get_incident(db, actor, iid)
+    finally:
+        assert _state(db) == before
 
 
 def op_create_campaign(db, actor, mini_q):
@@ -155,6 +266,40 @@ def op_rescore(db, actor, mini_q):
     workflow.rescore_campaign(db, actor, "C1")
 
 
+def op_create_supplier(db, actor, mini_q):
+    services.create_supplier(db, actor, supplier_id="ACME", name="Acme")
+
+
+def op_create_site(db, actor, mini_q):
+    services.create_site(db, actor, site_id="DC1", name="Data centre")
+
+
+def op_record_exercise(db, actor, mini_q):
+    sid = _with_service(db, "U1")
+    exercises.record_exercise(db, actor, Exercise(TODAY, "restore_test", "x", (ExerciseResult(sid, 30),)),
+                              today=TODAY)
+
+
+def _an_exercise(db) -> str:
+    """An exercise of U1's service recorded by the administrator (once)."""
+    log = exercises.exercise_log(db, ADMIN)
+    if log.height:
+        return log["exercise_id"][0]
+    sid = _with_service(db, "U1")
+    return exercises.record_exercise(db, ADMIN, Exercise(TODAY, "failover", "x", (ExerciseResult(sid, 30),)),
+                                     today=TODAY)
+
+
+def op_withdraw_exercise(db, actor, mini_q):
+    exercises.withdraw_exercise(db, actor, _an_exercise(db), reason="wrong")
+
+
+def op_record_incident(db, actor, mini_q):
+    sid = _with_service(db, "U1")
+    start = datetime.combine(TODAY, time(8))
+    incidents.record_incident(db, actor, Incident("x", "high", start, (AffectedService(sid),)), now=start)
+
+
 GLOBAL_OPS = {
     "create campaign": (op_create_campaign, {"admin", "manager"}),
     "close campaign": (op_close_campaign, {"admin", "manager"}),
@@ -164,6 +309,11 @@ GLOBAL_OPS = {
     "create user": (op_create_user, {"admin"}),
     "read audit": (op_read_audit, {"admin", "auditor", "auditor+import"}),
     "verify audit": (op_verify_audit, {"admin", "auditor", "auditor+import"}),
+    "create supplier": (op_create_supplier, {"admin", "manager"}),
+    "create site": (op_create_site, {"admin", "manager"}),
+    "record exercise": (op_record_exercise, {"admin", "manager"}),
+    "withdraw exercise": (op_withdraw_exercise, {"admin", "manager"}),
+    "record incident": (op_record_incident, {"admin", "manager"}),
 }
 
 
@@ -174,6 +324,10 @@ def test_global_operations(org, mini_q, role, op):
     if role in allowed:
         fn(org, ACTORS[role], mini_q)
         return
+    if op in ("record exercise", "record incident"):
+        _with_service(org, "U1")  # the setup is the administrator's; only the actor's call must fail
+    if op == "withdraw exercise":
+        _an_exercise(org)
     before = _state(org)
     with pytest.raises(PermissionDenied):
         fn(org, ACTORS[role], mini_q)
@@ -198,7 +352,8 @@ def test_reports_only_cover_readable_units(org, role, units):
 
 def test_every_permission_is_exercised():
     covered = {"read", "answer", "submit", "review", "manage_campaigns", "manage_questionnaires", "manage_units",
-               "manage_users", "read_audit"}
+               "manage_users", "read_audit", "manage_services", "manage_suppliers", "record_exercises",
+               "record_incidents"}
     # export, template, import and backup are covered by the Excel and backup test suites.
     assert covered | {"export", "template", "import", "backup"} == set(access.PERMISSIONS)
 

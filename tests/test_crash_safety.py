@@ -144,7 +144,7 @@ def check_consistency(path: Path, verified: set[str]) -> dict:
             tables = {r[0] for r in one("SELECT table_name FROM duckdb_tables()")}
             indexes = {r[0] for r in one("SELECT index_name FROM duckdb_indexes()")}
             # Migrations: recorded versions and the tables present agree, and each step is complete.
-            assert set(range(1, BASE_VERSION + 1)) <= versions
+            assert {v for v, _, _ in migrations.MIGRATIONS} <= versions  # numbers may have gaps between branches
             for n in range(BASE_VERSION + 1, BASE_VERSION + EXTRA_MIGRATIONS + 1):
                 assert (n in versions) == (f"extra_{n}" in tables), (n, versions, tables)
                 if n in versions:

@@ -61,7 +61,7 @@ def test_an_old_file_is_upgraded_on_open_with_its_data_intact(v1):
             catalog = fp_store.current_catalog(cur)
             after = fp_store.fingerprint(cur, catalog)
             assert cur.execute("SELECT seq, hash FROM audit_head").fetchall() == [(0, "genesis")]
-        assert versions == list(range(1, migrations.LATEST + 1))
+        assert versions == [v for v, _, _ in migrations.MIGRATIONS]  # every step, in order (numbers may have gaps)
         for table, value in before.items():
             if table != "schema_migrations":
                 assert after[table] == value, f"{table} changed during the upgrade"

@@ -83,3 +83,11 @@ def update_fields(cur: Any, table: str, key_col: str, key: Any, allowed: set[str
         return
     sets = ", ".join(f"{k} = ?" for k in fields)
     cur.execute(f"UPDATE {table} SET {sets} WHERE {key_col} = ?", [*fields.values(), key])
+
+
+def next_id(cur: Any, table: str, key: str, prefix: str) -> str:
+    """The next id of a record numbered from the highest stored one ("EX-00042"); no sequence, so copied
+    and restored databases go on from their own content."""
+    row = fetch_row(cur, f"SELECT max(CAST(substr({key}, {len(prefix) + 1}) AS INTEGER)) AS n FROM {table} "
+                         f"WHERE {key} LIKE ?", [prefix + "%"])
+    return f"{prefix}{((row or {}).get('n') or 0) + 1:05d}"

@@ -150,6 +150,65 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "FROM audit_head",
         ],
     ),
+    (
+        7,
+        "continuity records: suppliers, sites, services with history, exercises, incidents",
+        # Services keep every version (service_versions, append-only): a cycle reads the version valid at
+        # its date, so a changed RTO shows in history and never rewrites a closed cycle. `services` holds the
+        # current version (its revision is the stale-write check); dependencies belong to a version.
+        # Exercise results and incident outages store the RTO/RPO they were judged against. Exercise and
+        # incident ids are numbered from the highest stored one (no sequence, so copy-db and restore keep
+        # handing out fresh ids).
+        [
+            """CREATE TABLE suppliers (
+                supplier_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
+                updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL)""",
+            """CREATE TABLE sites (
+                site_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
+                updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL)""",
+            """CREATE TABLE services (
+                service_id VARCHAR PRIMARY KEY, revision INTEGER NOT NULL, name VARCHAR NOT NULL,
+                unit_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, recovery_tier INTEGER NOT NULL, activity TEXT,
+                mtpd_minutes BIGINT, rto_minutes BIGINT, rpo_minutes BIGINT, holds_data BOOLEAN NOT NULL,
+                min_service_level TEXT, approved_by VARCHAR, approved_on DATE, next_review DATE,
+                active BOOLEAN NOT NULL, updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL)""",
+            """CREATE TABLE service_versions (
+                service_id VARCHAR NOT NULL, revision INTEGER NOT NULL, name VARCHAR NOT NULL,
+                unit_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, recovery_tier INTEGER NOT NULL, activity TEXT,
+                mtpd_minutes BIGINT, rto_minutes BIGINT, rpo_minutes BIGINT, holds_data BOOLEAN NOT NULL,
+                min_service_level TEXT, approved_by VARCHAR, approved_on DATE, next_review DATE,
+                active BOOLEAN NOT NULL, updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL,
+                change VARCHAR NOT NULL, PRIMARY KEY (service_id, revision))""",
+            """CREATE TABLE service_dependencies (
+                service_id VARCHAR NOT NULL, revision INTEGER NOT NULL, kind VARCHAR NOT NULL,
+                target_id VARCHAR NOT NULL, note TEXT, accepted_inversion TEXT,
+                PRIMARY KEY (service_id, revision, kind, target_id))""",
+            """CREATE TABLE exercises (
+                exercise_id VARCHAR PRIMARY KEY, exercise_date DATE NOT NULL, exercise_type VARCHAR NOT NULL,
+                title VARCHAR NOT NULL, scenario TEXT, participants TEXT, objectives TEXT, objectives_met BOOLEAN,
+                report_url TEXT, recorded_at TIMESTAMP NOT NULL, recorded_by VARCHAR NOT NULL,
+                withdrawn_at TIMESTAMP, withdrawn_by VARCHAR, withdrawn_reason TEXT)""",
+            """CREATE TABLE exercise_suppliers (
+                exercise_id VARCHAR NOT NULL, supplier_id VARCHAR NOT NULL, PRIMARY KEY (exercise_id, supplier_id))""",
+            """CREATE TABLE exercise_results (
+                exercise_id VARCHAR NOT NULL, service_id VARCHAR NOT NULL, service_revision INTEGER NOT NULL,
+                unit_id VARCHAR NOT NULL, achieved_recovery_minutes BIGINT, achieved_data_loss_minutes BIGINT,
+                rto_minutes BIGINT, rpo_minutes BIGINT, recovery_met BOOLEAN, data_met BOOLEAN, passed BOOLEAN,
+                findings TEXT, PRIMARY KEY (exercise_id, service_id))""",
+            "CREATE INDEX exercise_results_service ON exercise_results (service_id)",
+            """CREATE TABLE incidents (
+                incident_id VARCHAR PRIMARY KEY, revision INTEGER NOT NULL, title VARCHAR NOT NULL,
+                severity VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP,
+                plan_invoked BOOLEAN NOT NULL, postmortem_due DATE, postmortem_done DATE, report_url TEXT,
+                ticket_url TEXT, recorded_at TIMESTAMP NOT NULL, recorded_by VARCHAR NOT NULL,
+                updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL)""",
+            """CREATE TABLE incident_services (
+                incident_id VARCHAR NOT NULL, service_id VARCHAR NOT NULL, service_revision INTEGER NOT NULL,
+                unit_id VARCHAR NOT NULL, outage_minutes BIGINT, data_loss_minutes BIGINT, rto_minutes BIGINT,
+                rpo_minutes BIGINT, over_rto BOOLEAN, over_rpo BOOLEAN, PRIMARY KEY (incident_id, service_id))""",
+            "CREATE INDEX incident_services_service ON incident_services (service_id)",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -14,6 +14,8 @@ TABLES = [
     "divisions", "business_units", "campaigns", "assessments", "answer_events", "question_scores",
     "domain_scores", "unit_scores", "users", "user_units", "audit_log", "audit_head", "sessions",
     "login_throttle", "login_devices", "audit_checkpoints",
+    "suppliers", "sites", "services", "service_versions", "service_dependencies", "exercises",
+    "exercise_suppliers", "exercise_results", "incidents", "incident_services",
 ]
 MIGRATION_ROWS = ("audit_head", "audit_checkpoints")  # the target's migrations wrote a genesis / baseline row
 
