@@ -118,7 +118,8 @@ def change(db: Database, actor: Actor, username: str, *, role: str | None = None
             after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
             audit.record(cur, actor, "user.update", "user", username, before=before, after=after)
         if pw_hash is not None:
-            users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=at, failed_logins=0)
+            users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=at)
+            throttle.reset(cur, username)
             audit.record(cur, actor, "user.password", "user", username, after={"changed": True})
 
     db.transaction(work)

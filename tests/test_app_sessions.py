@@ -14,13 +14,12 @@ import pytest
 
 from assessment import access, clock, users, workflow
 from assessment.model import Answer
-from assessment.questionnaire import load_default
+from assessment.catalog import campaign_questionnaire
 
 from .helpers.apptest import HEAD_PAY, MANAGER, UNIT_PAY, app_db, by_key, open_campaign, open_page, sa_key
 from .helpers.excel import fingerprint
 
 SYSTEM = access.SYSTEM
-Q = load_default()
 HEAD_KINDS = ["user disabled", "unit removed", "demoted to leadership", "idle timeout", "absolute timeout"]
 MANAGER_KINDS = ["user disabled", "demoted to leadership", "idle timeout", "absolute timeout"]
 
@@ -79,7 +78,8 @@ def test_save_draft_after_revocation_saves_nothing_and_signs_out(kind):
 @pytest.mark.parametrize("kind", HEAD_KINDS)
 def test_submit_after_revocation_submits_nothing_and_signs_out(kind):
     cid = open_campaign()
-    workflow.save_answers(app_db(), SYSTEM, cid, UNIT_PAY, [Answer(x.id, 2) for x in Q.questions])
+    questions = campaign_questionnaire(app_db(), cid).questions
+    workflow.save_answers(app_db(), SYSTEM, cid, UNIT_PAY, [Answer(x.id, 2) for x in questions])
     at = open_page(HEAD_PAY, "self_assessment.py")
     when = revoke(kind, HEAD_PAY)
     before = fingerprint(app_db())
