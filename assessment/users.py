@@ -19,6 +19,18 @@ from .storage import catalog as catalog_sql
 from .storage import users as users_sql
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+# Deliberately loose (one @, a dot in the domain, no spaces): the mail server is the judge of deliverability.
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 254
+
+
+def email_problems(email: str | None) -> list[str]:
+    """What is wrong with an email address ('' and None mean none is set)."""
+    if not email:
+        return []
+    if len(email) > EMAIL_MAX or not EMAIL_RE.match(email):
+        return [f"email: expected an address such as name@example.org, got {email[:80]!r}"]
+    return []
 
 
 def _check(username: str, role: str, password: str | None, unit_ids: list[str]) -> list[str]:
@@ -36,18 +48,19 @@ def _check(username: str, role: str, password: str | None, unit_ids: list[str]) 
 
 def _public(u: dict, units: list[str]) -> dict:
     return {"role": u["role"], "active": u["active"], "can_import": u["can_import"], "units": units,
-            "display_name": u["display_name"]}
+            "display_name": u["display_name"], "email": u.get("email")}
 
 
 def create(db: Database, actor: Actor, username: str, display_name: str, role: str, password: str | None,
-           unit_ids: list[str] | None = None, can_import: bool = False) -> None:
+           unit_ids: list[str] | None = None, can_import: bool = False, email: str | None = None) -> None:
     access.require(actor, "manage_users")
-    _create(db, actor, username.strip().lower(), display_name, role, password, unit_ids or [], can_import)
+    _create(db, actor, username.strip().lower(), display_name, role, password, unit_ids or [], can_import,
+            (email or "").strip() or None)
 
 
 def _create(db: Database, actor: Actor, username: str, display_name: str, role: str, password: str | None,
-            unit_ids: list[str], can_import: bool) -> None:
-    problems = _check(username, role, password, unit_ids)
+            unit_ids: list[str], can_import: bool, email: str | None = None) -> None:
+    problems = _check(username, role, password, unit_ids) + email_problems(email)
     if problems:
         raise ValidationError(problems, f"user {username}")
     pw_hash = passwords.hash_password(password) if password else None
@@ -59,11 +72,11 @@ def _create(db: Database, actor: Actor, username: str, display_name: str, role: 
         if unknown:
             raise ValidationError([f"units: unknown business unit {u!r}" for u in unknown], f"user {username}")
         at = now()
-        users_sql.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at)
+        users_sql.insert_user(cur, username, display_name or username, role, pw_hash, can_import, at, email)
         users_sql.set_user_units(cur, username, unit_ids)
         audit.record(cur, actor, "user.create", "user", username,
                      after={"role": role, "units": sorted(unit_ids), "can_import": can_import,
-                      "display_name": display_name})
+                            "display_name": display_name, "email": email})
 
     db.transaction(work)
 
@@ -79,8 +92,9 @@ def create_first_admin(db: Database, username: str, password: str, display_name:
 
 def change(db: Database, actor: Actor, username: str, *, role: str | None = None,
            unit_ids: list[str] | None = None, active: bool | None = None, can_import: bool | None = None,
-           password: str | None = None) -> None:
-    """Change any of a user's role, units, status, import grant and password in one transaction.
+           password: str | None = None, email: str | None = None, display_name: str | None = None) -> None:
+    """Change any of a user's role, units, status, import grant, email, display name and password in one
+    transaction (email '' removes the address).
 
     Every problem (with the role, the units, the password, or an administrator demoting or disabling
     themself) is reported at once and nothing is written unless all of it can be. Disabling ends the
@@ -92,6 +106,11 @@ def change(db: Database, actor: Actor, username: str, *, role: str | None = None
         problems.append("you cannot disable or demote your own account")
     if password is not None:
         problems += [f"password: {p}" for p in passwords.problems(password, username)]
+    if email is not None:
+        email = email.strip()
+        problems += email_problems(email)
+    if display_name is not None and not display_name.strip():
+        problems.append("display_name: a user needs a display name")
     # argon2 is slow on purpose: hash once, before the transaction (which may be retried).
     pw_hash = passwords.hash_password(password) if password is not None and not problems else None
 
@@ -105,8 +124,11 @@ def change(db: Database, actor: Actor, username: str, *, role: str | None = None
         found += [f"units: unknown business unit {x!r}" for x in new_units if catalog_sql.unit(cur, x) is None]
         if found:
             raise ValidationError(found, f"user {username}")
-        fields: dict = {k: v for k, v in (("role", role), ("active", active), ("can_import", can_import))
+        fields: dict = {k: v for k, v in (("role", role), ("active", active), ("can_import", can_import),
+                                          ("display_name", display_name and display_name.strip()))
                         if v is not None}
+        if email is not None:
+            fields["email"] = email or None
         at = now()
         if fields or unit_ids is not None:
             if fields:

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from assessment import access, clock, users, workflow
-from assessment.model import Answer
 from assessment.catalog import campaign_questionnaire
+from assessment.model import Answer
 
 from .helpers.apptest import HEAD_PAY, MANAGER, UNIT_PAY, app_db, by_key, open_campaign, open_page, sa_key
 from .helpers.excel import fingerprint

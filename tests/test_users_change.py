@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from assessment import access, auth, users
+from assessment import access, audit, auth, users
 from assessment.errors import ValidationError
 from assessment.storage import audit as audit_sql
 
@@ -72,3 +72,26 @@ def test_disabling_ends_the_users_sessions(head):
     token = auth.login(head, "head.u1", PASSPHRASE)
     users.change(head, ADMIN, "head.u1", active=False)
     assert auth.resolve(head, token) is None
+
+
+def test_an_email_is_stored_changed_removed_and_audited(head):
+    users.create(head, ADMIN, "head.mail", "Head Mail", access.HEAD, PASSPHRASE, ["U1"], email=" h@example.org ")
+    table = users.list_users(head, ADMIN).filter(pl.col("username") == "head.mail")
+    assert table["email"].to_list() == ["h@example.org"]
+    users.change(head, ADMIN, "head.mail", email="new@example.org", display_name="Head M.")
+    row = users.list_users(head, ADMIN).filter(pl.col("username") == "head.mail").row(0, named=True)
+    assert (row["email"], row["display_name"]) == ("new@example.org", "Head M.")
+    entry = audit.entries(head, ADMIN, action="user.update").row(0, named=True)       # newest first
+    assert "new@example.org" in entry["after_json"] and "h@example.org" in entry["before_json"]
+    users.change(head, ADMIN, "head.mail", email="")
+    assert users.list_users(head, ADMIN).filter(pl.col("username") == "head.mail")["email"].to_list() == [None]
+
+
+@pytest.mark.parametrize("bad", ["no-at-sign", "two@@example.org", "a b@example.org", "x@nodot", "a" * 65 + "@x.org"])
+def test_a_bad_email_is_refused_and_saves_nothing(head, bad):
+    before = fingerprint(head)
+    with pytest.raises(ValidationError, match="email: expected an address"):
+        users.change(head, ADMIN, "head.u1", email=bad)
+    with pytest.raises(ValidationError, match="email: expected an address"):
+        users.create(head, ADMIN, "head.bad", "Bad", access.HEAD, PASSPHRASE, ["U1"], email=bad)
+    assert fingerprint(head) == before

@@ -209,6 +209,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX incident_services_service ON incident_services (service_id)",
         ],
     ),
+    (
+        8,
+        "an email address per user, for reminders and organisation imports",
+        ["ALTER TABLE users ADD COLUMN email VARCHAR"],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -9,15 +9,15 @@ import polars as pl
 from .db import fetch_one, frame
 
 # users.failed_logins and last_failed_at (schema 2) are superseded by login_throttle (schema 5) and no longer written.
-USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "password_changed_at"}
+USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "password_changed_at", "email"}
 
 
 def insert_user(cur, username: str, display_name: str, role: str, password_hash: str | None, can_import: bool,
-                at: datetime) -> None:
+                at: datetime, email: str | None = None) -> None:
     cur.execute(
         "INSERT INTO users (username, display_name, role, password_hash, active, can_import, failed_logins, "
-        "created_at, password_changed_at) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?, ?)",
-        [username, display_name, role, password_hash, can_import, at, at if password_hash else None],
+        "created_at, password_changed_at, email) VALUES (?, ?, ?, ?, TRUE, ?, 0, ?, ?, ?)",
+        [username, display_name, role, password_hash, can_import, at, at if password_hash else None, email],
     )
 
 
@@ -28,12 +28,13 @@ def user(cur, username: str) -> dict | None:
 
 def users(cur) -> pl.DataFrame:
     return frame(cur, """
-        SELECT u.username, u.display_name, u.role, u.active, u.can_import,
+        SELECT u.username, u.display_name, u.email, u.role, u.active, u.can_import,
                coalesce(max(t.failures), 0) AS failed_logins, u.created_at, u.password_changed_at,
                coalesce(string_agg(uu.unit_id, ', ' ORDER BY uu.unit_id), '') AS units
         FROM users u LEFT JOIN user_units uu ON uu.username = u.username
         LEFT JOIN login_throttle t ON t.throttle_key = 'name:' || u.username
-        GROUP BY u.username, u.display_name, u.role, u.active, u.can_import, u.created_at, u.password_changed_at
+        GROUP BY u.username, u.display_name, u.email, u.role, u.active, u.can_import, u.created_at,
+                 u.password_changed_at
         ORDER BY u.username""")
 
 
