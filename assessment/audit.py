@@ -15,6 +15,7 @@ from .checkpoints import Checkpoint
 from .model import Actor
 from .storage import Database
 from .storage import audit as audit_sql
+from .storage.reports import Scope
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,15 @@ def head(db: Database) -> tuple[int, str]:
     """Head of the chain (sequence, hash): printed into every auditor export."""
     with db.read() as cur:
         return audit_sql.head(cur)
+
+
+def entries_about(db: Database, actor: Actor, scope: Scope, limit: int = 1000) -> pl.DataFrame:
+    """The entries about the units of a report scope (a division's or a unit's pack), newest first: what an
+    auditor of those units needs, and nothing about the rest of the organisation."""
+    access.require(actor, "read_audit")
+    where, params = scope.where("u")
+    with db.read() as cur:
+        return audit_sql.about_units(cur, f"SELECT u.unit_id FROM business_units u WHERE {where}", params, limit)
 
 
 def entries(db: Database, actor: Actor, user: str | None = None, action: str | None = None,

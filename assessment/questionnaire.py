@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -135,11 +136,20 @@ def load_standards(path: Path) -> dict[str, dict]:
 
     Raises QuestionnaireError listing every problem of the catalogue file.
     """
-    chk = _Checker([])
-    out = _standards(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, chk)
-    if chk.problems:
-        raise QuestionnaireError(str(path), chk.problems)
+    stat = path.stat()
+    out, problems = _parsed_catalogue(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if problems:
+        raise QuestionnaireError(str(path), list(problems))
     return out
+
+
+@lru_cache(maxsize=8)
+def _parsed_catalogue(path: str, mtime_ns: int, size: int) -> tuple[dict[str, dict], tuple[str, ...]]:
+    # PyYAML is pure Python (about 150 ms for the catalogue): parse each version of the file once per process.
+    # Keyed by modification time and size so an edited catalogue is read again. Callers must not mutate it.
+    chk = _Checker([])
+    out = _standards(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}, chk)
+    return out, tuple(chk.problems)
 
 
 def _standards(raw: Any, chk: _Checker) -> dict[str, dict]:

@@ -189,3 +189,24 @@ def test_export_writes_nothing(hostile):
     before = fingerprint(hostile)
     _pack(hostile)
     assert fingerprint(hostile) == before
+
+
+def _audit_objects(data: bytes) -> list[tuple[str, str]]:
+    ws = workbook(data)["Audit log"]
+    head = [c.value for c in ws[1]]
+    col_type, col_id = head.index("Object type"), head.index("Object ID")
+    return [(from_literal(r[col_type]), from_literal(r[col_id])) for r in ws.iter_rows(min_row=2, values_only=True)]
+
+
+def test_a_unit_pack_carries_only_that_units_audit_entries(org):
+    save(org, "U1", [Answer("GOV-01", 3)])
+    save(org, "U2", [Answer("GOV-01", 1)])
+    whole = _audit_objects(_pack(org))
+    assert ("assessment", "C1/U1") in whole and ("assessment", "C1/U2") in whole
+    one = _audit_objects(_pack(org, filters=reports.Filters(unit_ids=("U1",))))
+    assert ("assessment", "C1/U1") in one
+    assert all(obj in {("assessment", "C1/U1")} for obj in one), one      # nothing about U2 or anyone else
+    about = {r[0]: r[1] for r in workbook(_pack(org, filters=reports.Filters(unit_ids=("U1",))))["About"].iter_rows(
+        values_only=True)}
+    assert "units in this pack only" in about["Audit log scope"]
+    assert "Audit log scope" not in {r[0] for r in workbook(_pack(org))["About"].iter_rows(values_only=True)}

@@ -95,3 +95,20 @@ class TestShippedQuestionnaire:
         out = capsys.readouterr().out
         for c in q.checklist:
             assert f"| {c.id} " in out
+
+
+def test_the_standards_catalogue_is_parsed_once_per_process_and_again_when_edited(tmp_path, monkeypatch):
+    import yaml
+
+    from assessment import questionnaire as qmod
+
+    path = tmp_path / "standards.yaml"
+    path.write_text((qmod.QUESTIONNAIRE_DIR / "standards.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    calls = []
+    real = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: calls.append(1) or real(text))
+    first = qmod.load_standards(path)
+    assert qmod.load_standards(path) == first and len(calls) == 1
+    path.write_text(path.read_text(encoding="utf-8").replace("DORA", "DORA", 1) + "\n# edited\n", encoding="utf-8")
+    qmod.load_standards(path)
+    assert len(calls) == 2

@@ -354,7 +354,8 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
             .with_row_index("rank", offset=1))
     audit_log = None
     if access.allowed(actor, "read_audit"):
-        audit_log = audit.entries(db, actor, limit=AUDIT_LIMIT).sort("seq")
+        audit_log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
+                     else audit.entries(db, actor, limit=AUDIT_LIMIT)).sort("seq")
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
@@ -397,9 +398,19 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
     rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in data.counts.items()]
     if data.audit_log is None:
         rows.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
-    elif data.audit_log.height >= AUDIT_LIMIT:
+    elif _narrowed(data.filters):
+        rows.append(("Audit log scope", "the entries about the units in this pack only (their assessments, "
+                     "services, exercises and incidents); the head above verifies the whole trail"))
+    if data.audit_log is not None and data.audit_log.height >= AUDIT_LIMIT:
         rows.append(("Audit log", f"only the latest {AUDIT_LIMIT:,} entries are included"))
     return rows
+
+
+def _narrowed(filters: reports.Filters | None) -> bool:
+    """A division's, tier's or unit's pack carries the audit entries about its units only; a whole-campaign
+    pack carries the whole trail (up to AUDIT_LIMIT)."""
+    return filters is not None and any(v is not None for v in (filters.division_ids, filters.tiers,
+                                                               filters.unit_ids))
 
 
 def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:

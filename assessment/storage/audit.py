@@ -86,6 +86,25 @@ def latest_signed_checkpoint(cur) -> Checkpoint | None:
     return Checkpoint(int(row[0]), *row[1:]) if row else None
 
 
+def about_units(cur, units_sql: str, params: list, limit: int) -> pl.DataFrame:
+    """The entries about a set of units (`units_sql` selects their unit_id): their assessments in any campaign,
+    the units themselves, their services, and the exercises and incidents that touched those services."""
+    sql = f"""
+        WITH scoped AS ({units_sql}),
+        svc AS (SELECT service_id FROM services WHERE unit_id IN (SELECT unit_id FROM scoped)),
+        exr AS (SELECT DISTINCT exercise_id FROM exercise_results WHERE unit_id IN (SELECT unit_id FROM scoped)),
+        inc AS (SELECT DISTINCT incident_id FROM incident_services WHERE unit_id IN (SELECT unit_id FROM scoped))
+        SELECT seq, logged_at, actor, source, action, object_type, object_id, before_json, after_json, hash
+        FROM audit_log
+        WHERE (object_type = 'assessment' AND split_part(object_id, '/', 2) IN (SELECT unit_id FROM scoped))
+           OR (object_type = 'unit' AND object_id IN (SELECT unit_id FROM scoped))
+           OR (object_type = 'service' AND object_id IN (SELECT service_id FROM svc))
+           OR (object_type = 'exercise' AND object_id IN (SELECT exercise_id FROM exr))
+           OR (object_type = 'incident' AND object_id IN (SELECT incident_id FROM inc))
+        ORDER BY seq DESC LIMIT {int(limit)}"""
+    return frame(cur, sql, params)
+
+
 def head(cur) -> tuple[int, str]:
     seq, h = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
     return int(seq), str(h)
