@@ -29,6 +29,9 @@ TEMPLATE_SHEETS = ("Instructions", ANSWERS_SHEET, LIST_SHEET, META_SHEET, IDS_SH
 PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log",
                META_SHEET, IDS_SHEET)
 SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
+READ_SHEETS = (ANSWERS_SHEET, META_SHEET, IDS_SHEET)
+# Sheets this application issues and the answer import never opens: they are listed, not scanned cell by cell.
+UNREAD_SHEETS = frozenset(s for sheets in SHEETS.values() for s in sheets) - set(READ_SHEETS)
 
 # Hidden per-row ids: rows are matched by these, never by visible text.
 ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (

@@ -60,6 +60,7 @@ from .format import (
     PACK_KIND,
     SHEETS,
     TEMPLATE_KIND,
+    UNREAD_SHEETS,
     manifest_digest,
 )
 from .reading import (
@@ -517,7 +518,7 @@ def _open(source: str | Path | BinaryIO | bytes, file: str | None, limits: Limit
     name = file or (Path(source).name if isinstance(source, str | Path) else "upload.xlsx")
     result = ImportResult(name)
     try:
-        checked = check_workbook(source, name, limits)
+        checked = check_workbook(source, name, limits, skip=UNREAD_SHEETS)
         result.sha256, result.size = checked.sha256, checked.size
         parsed = _parse(checked)
     except UnsafeWorkbook as exc:
