@@ -27,6 +27,7 @@ bench: $(STAMP)
 # Static checks; CI runs them before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml (--all keeps setuptools, which the
 # wheel test builds with; pip itself is left out).

@@ -55,7 +55,7 @@ def record(cur, actor: Actor, action: str, object_type: str, object_id: str, *, 
 def checkpoint(db: Database, actor: Actor, reason: str = "on demand") -> Checkpoint:
     """Sign a checkpoint over the head now (after this operation's own audit entry), e.g. before a backup."""
     access.require(actor, "read_audit")
-    key = checkpoints.load_key(create=True)
+    key = checkpoints.signing_key()
 
     def work(cur) -> Checkpoint:
         record(cur, actor, "audit.checkpoint", "audit", "head", after={"reason": reason})
@@ -121,7 +121,7 @@ def verify(db: Database, actor: Actor, expected_head: str | None = None,
                                     f"which now ends at #{last} {prev[:16]}: entries after that export's head "
                                     "were removed, or the chain was rewritten")
     signed = [cp for cp in (*(stored or ()), *external) if cp.signed]
-    notes = ()
+    notes: tuple[str, ...] = ()
     if stored is None:
         notes = ("this database predates keyed checkpoints (schema version 5): only the hash chain was checked",)
     elif stored and not stored[0].signed and stored[0].seq:

@@ -92,7 +92,7 @@ def login(db: Database, username: str, password: str, *, client: str | None = No
     with db.read() as cur:
         u = users_sql.user(cur, username)
     ok = passwords.verify(u["password_hash"] if u else None, password)
-    if not ok or not u["active"]:
+    if not ok or u is None or not u["active"]:
         who = excerpt(username) or "(blank)"
         after = {"reason": "disabled" if u and ok else "bad credentials", "device": decision.via_device}
         if client:
@@ -100,10 +100,11 @@ def login(db: Database, username: str, password: str, *, client: str | None = No
         db.transaction(lambda cur: audit_sql.append(cur, who, source, "login.failed", "user", who, None, after))
         raise LoginFailed(WRONG)
     token = secrets.token_urlsafe(32)
+    stored_hash = u["password_hash"]
 
     def succeed(cur) -> None:
         throttle.succeeded(cur, username=username, device_hash=device_hash, via_device=decision.via_device, at=at)
-        if passwords.needs_rehash(u["password_hash"]):
+        if passwords.needs_rehash(stored_hash):
             users_sql.update_user(cur, username, password_hash=passwords.hash_password(password))
         users_sql.insert_session(cur, token_hash(token), username, at)
         audit_sql.append(cur, username, source, "login", "user", username, None,
@@ -170,8 +171,8 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     if s is None or s["ended_at"] is not None:
         return None
     reason = _end_reason(s, u, policy, at)
-    if reason:
-        db.transaction(lambda cur: users_sql.end_session(cur, th, at, reason))
+    if reason or u is None:
+        db.transaction(lambda cur: users_sql.end_session(cur, th, at, reason or "user deleted"))
         return None
     if at - s["last_seen_at"] > timedelta(seconds=30):  # avoid a write on every rerun
         db.transaction(lambda cur: users_sql.touch_session(cur, th, at))
@@ -192,10 +193,10 @@ def require_current(cur, actor: Actor, policy: SessionPolicy | None = None, at: 
     s = users_sql.session(cur, actor.session)
     u = users_sql.user(cur, actor.username) if s else None
     reason = _end_reason(s, u, policy, at)
-    if reason is None and s["username"] != actor.username:
+    if reason is None and (s is None or u is None or s["username"] != actor.username):
         reason = "the session belongs to another user"
-    if reason is None and (u["role"], frozenset(users_sql.user_units(cur, actor.username)), bool(u["can_import"])) \
-            != (actor.role, actor.units, actor.can_import):
+    rights = (u["role"], frozenset(users_sql.user_units(cur, actor.username)), bool(u["can_import"])) if u else None
+    if reason is None and rights != (actor.role, actor.units, actor.can_import):
         reason = "your role or units changed"
     if reason:
         raise SessionEnded(f"Nothing was saved: your session ended ({reason}) after this page was shown. "

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
@@ -308,7 +309,7 @@ def _verify_open(ro: Database, path: Path, actor: Actor, expected: backup_sql.Fi
         catalog = backup_sql.current_catalog(cur)
         fp = backup_sql.fingerprint(cur, catalog)
         version = backup_sql.schema_version(cur, catalog)
-        problems, notes = backup_sql.sequence_problems(cur, catalog), []
+        problems, notes = backup_sql.sequence_problems(cur, catalog), list[str]()
     if version == 0:
         problems.append(f"{path.name} holds no schema_migrations table: it is not a database of this product")
         return VerifyReport(path, False, problems, notes, version, fp)
@@ -324,7 +325,7 @@ def _verify_open(ro: Database, path: Path, actor: Actor, expected: backup_sql.Fi
         problems += compare(expected, fp, "expected content", "file")
     elif isinstance(manifest, str):
         problems.append(manifest)
-    else:
+    elif manifest is not None:
         want = {t: (v["rows"], v["md5"]) for t, v in manifest["tables"].items()}
         problems += compare(want, fp, "manifest (database at backup time)", "backup file")
     if version >= 2 and not {"audit_log", "audit_head"} & set(missing):
@@ -440,8 +441,8 @@ class _exclusive:
 
     def __init__(self, path: Path):
         self.path = path
-        self.con = None
-        self.fh = None
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.fh: BinaryIO | None = None
 
     def __enter__(self) -> bool:
         existed = self.path.exists()
@@ -454,7 +455,7 @@ class _exclusive:
             if not existed:
                 raise
             self._os_lock()  # a damaged file: the reason for restoring; make sure nobody has it open
-        if not existed:
+        if not existed and self.con is not None:
             self.con.close()
             self.con = None
             _remove(self.path)
@@ -466,14 +467,14 @@ class _exclusive:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: DuckDB's lock could not be taken, trust the caller
             return
-        self.fh = open(self.path, "r+b")  # noqa: SIM115 - held until __exit__
+        fh = open(self.path, "r+b")  # noqa: SIM115 - held until __exit__
         try:
-            fcntl.lockf(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            self.fh.close()
-            self.fh = None
+            fh.close()
             raise DatabaseLocked(f"the database {self.path} is in use by another process (probably the running "
                                  "app): stop the app, then restore") from exc
+        self.fh = fh
 
     def __exit__(self, *exc) -> None:
         if self.con is not None:

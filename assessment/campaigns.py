@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 import polars as pl
 
@@ -41,7 +42,7 @@ def propose_next(previous: pl.DataFrame, today: date) -> Proposal:
     It opens half a year after the latest cycle opened, or today if that is later, and is named for its
     half year (2027-H1); an id already taken gets a suffix (2027-H1-2, -3, ...).
     """
-    latest = previous["opens_on"].max() if previous.height else None
+    latest = cast("date | None", previous["opens_on"].max()) if previous.height else None
     opens = max(today, latest + timedelta(days=CYCLE_DAYS)) if latest is not None else today
     half = "H1" if opens.month <= 6 else "H2"
     base, taken = f"{opens.year}-{half}", set(previous["campaign_id"].to_list()) if previous.height else set()

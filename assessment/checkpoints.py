@@ -73,7 +73,7 @@ class Checkpoint:
         if self.key_id != key.key_id:
             return (f"{self.label()} was signed with another key (id {self.key_id}), not this installation's "
                     f"(id {key.key_id}, from {key.source}): verify with the key that made it")
-        if not hmac.compare_digest(self.mac, key.mac(self.seq, self.head_hash, self.created_at)):
+        if not hmac.compare_digest(self.mac or "", key.mac(self.seq, self.head_hash, self.created_at)):
             return f"{self.label()} is forged: its HMAC does not match (it was written or altered without the key)"
         return None
 
@@ -95,6 +95,14 @@ def parse(text: str) -> Checkpoint:
 
 def _message(seq: int, head_hash: str, created_at: datetime) -> bytes:
     return f"itscm-audit-checkpoint|{int(seq)}|{head_hash}|{created_at:%Y-%m-%dT%H:%M:%S}".encode()
+
+
+def signing_key() -> AuditKey:
+    """The key to sign with, made if missing (every append path signs its periodic checkpoints with it)."""
+    key = load_key(create=True)
+    if key is None:  # load_key(create=True) makes the file or raises
+        raise SettingsError(f"no audit key could be made: set {KEY_ENV}")
+    return key
 
 
 def load_key(*, create: bool) -> AuditKey | None:

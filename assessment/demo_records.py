@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -73,7 +74,8 @@ RELAXED = ("CORE-DB", "8h", "3d", 210)   # service, new RTO, new MTPD, days ago:
 ACCEPTED = ("Payments queue at the gateway for up to 8 h during a ledger recovery; accepted by the Head of "
             "Payments until the ledger cluster upgrade")
 # days ago, type, title, scenario, suppliers, objectives met, results: (service, took, data lost, findings)
-EXERCISES = [
+# (days ago, type, title, scenario, suppliers, objectives met, [(service, took, data lost, findings)])
+EXERCISES: list[tuple[int, str, str, str, tuple[str, ...], bool, list[tuple[str, str | None, str | None, str]]]] = [
     (330, "restore_test", "Ledger restore from immutable backup", "Ransomware encrypts the ledger", (), True,
      [("CORE-DB", "1h 30m", "5m", "")]),
     (250, "failover", "Market data and trading failover", "Loss of the primary data centre", ("MKTFEED",), True,
@@ -98,7 +100,8 @@ EXERCISES = [
 ]
 # days ago, hours, title, severity, plan invoked, post-mortem due after (days), done after (days; None: not
 # done), services hit: (service, outage or None for the whole incident)
-INCIDENTS = [
+# (days ago, hours, title, severity, plan invoked, post-mortem due in days, done after days, [(service, outage)])
+INCIDENTS: list[tuple[int, float, str, str, bool, int | None, int | None, list[tuple[str, str | None]]]] = [
     (270, 0.75, "Core network degradation", "high", False, 10, 8, [("NET-CORE", None)]),
     (150, 7.0, "Card authorisation outage", "critical", True, 14, None, [("CARD-AUTH", None)]),
     (62, 3.0, "Ledger database failover", "high", True, 14, 9, [("CORE-DB", None), ("BR-TELLER", "2h")]),
@@ -131,10 +134,12 @@ def generate(today: date, unit_heads: dict[str, str], manager: str) -> DemoRecor
                               "updated_at": [start] * len(SUPPLIERS), "updated_by": [manager] * len(SUPPLIERS)})
     sites = pl.DataFrame({"site_id": [s for s, _ in SITES], "name": [n for _, n in SITES],
                           "updated_at": [start] * len(SITES), "updated_by": [manager] * len(SITES)})
-    versions, deps = [], []
+    versions: list[dict[str, Any]] = []
+    deps: list[dict[str, Any]] = []
     for sid, unit, name, tier, activity, mtpd, rto, rpo, approved, dependencies in SERVICES:
         approved_on = today - timedelta(days=approved) if approved is not None else None
-        row = {"service_id": sid, "revision": 1, "name": name, "unit_id": unit, "owner": unit_heads[unit],
+        row: dict[str, Any] = {
+               "service_id": sid, "revision": 1, "name": name, "unit_id": unit, "owner": unit_heads[unit],
                "recovery_tier": tier, "activity": activity, "mtpd_minutes": _minutes(mtpd),
                "rto_minutes": _minutes(rto), "rpo_minutes": _minutes(rpo), "holds_data": rpo is not None,
                "min_service_level": None, "approved_by": f"Head of {unit}" if approved_on else None,

@@ -351,20 +351,20 @@ class Incident:
 # Facts from the continuity records that the record rules read, for the units being scored (storage/recovery.py
 # reads them as of each unit's as_of date). Column names and types are the contract between storage and
 # scoring; empty() gives frames with these schemas.
-FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+FACT_SCHEMAS: dict[str, pl.Schema] = {
     # The unit's active services, in the version valid at the unit's as_of date.
-    "services": {"unit_id": pl.String, "service_id": pl.String, "name": pl.String, "recovery_tier": pl.Int64,
+    "services": pl.Schema({"unit_id": pl.String, "service_id": pl.String, "name": pl.String, "recovery_tier": pl.Int64,
                  "rto_minutes": pl.Int64, "rpo_minutes": pl.Int64, "holds_data": pl.Boolean,
-                 "approved_on": pl.Date},
+                 "approved_on": pl.Date}),
     # Exercise results of those services (withdrawn exercises left out), judged when recorded.
-    "results": {"service_id": pl.String, "exercise_id": pl.String, "exercise_date": pl.Date,
+    "results": pl.Schema({"service_id": pl.String, "exercise_id": pl.String, "exercise_date": pl.Date,
                 "exercise_type": pl.String, "achieved_recovery_minutes": pl.Int64,
                 "achieved_data_loss_minutes": pl.Int64, "rto_minutes": pl.Int64, "rpo_minutes": pl.Int64,
-                "recovery_met": pl.Boolean, "data_met": pl.Boolean, "passed": pl.Boolean},
+                "recovery_met": pl.Boolean, "data_met": pl.Boolean, "passed": pl.Boolean}),
     # Incidents on those services, with the outage judged against the RTO valid when they started.
-    "incidents": {"service_id": pl.String, "incident_id": pl.String, "started_on": pl.Date,
+    "incidents": pl.Schema({"service_id": pl.String, "incident_id": pl.String, "started_on": pl.Date,
                   "outage_minutes": pl.Int64, "rto_minutes": pl.Int64, "over_rto": pl.Boolean,
-                  "postmortem_due": pl.Date, "postmortem_done": pl.Date},
+                  "postmortem_due": pl.Date, "postmortem_done": pl.Date}),
 }
 
 

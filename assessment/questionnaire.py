@@ -418,7 +418,7 @@ def _record_rules(node: Any, chk: _Checker) -> tuple[RecordRule, ...]:
 
 def _recovery_testing(node: Any, chk: _Checker) -> tuple[RecoveryTest, ...]:
     """How often the services of each recovery tier are exercised (the deadlines view uses it)."""
-    out = []
+    out: list[RecoveryTest] = []
     for i, item in enumerate(chk.seq(node, "policy.recovery_testing")):
         p = f"policy.recovery_testing[{i}]"
         m = chk.mapping(item, p)

@@ -19,9 +19,9 @@ import polars as pl
 from . import durations
 from .model import EXERCISE_TYPES, Questionnaire, RecordFacts, RecordRule
 
-OUTCOME_SCHEMA = {"unit_id": pl.String, "question_id": pl.String, "rule": pl.Int64, "min_level": pl.Int64,
+OUTCOME_SCHEMA = pl.Schema({"unit_id": pl.String, "question_id": pl.String, "rule": pl.Int64, "min_level": pl.Int64,
                   "cap_level": pl.Int64, "applies": pl.Boolean, "holds": pl.Boolean, "why": pl.String,
-                  "note": pl.String}
+                  "note": pl.String})
 
 
 def _names(ids: pl.Expr, most: int = 5) -> pl.Expr:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from typing import Any
 
 import polars as pl
 
@@ -234,7 +235,7 @@ def get_service(db: Database, actor: Actor, service_id: str) -> dict:
 
 def as_service(row: dict) -> Service:
     """A stored service (get_service) as the Service an edit starts from."""
-    fields = {k: row[k] or "" if k in ("activity", "min_service_level", "approved_by") else row[k]
+    fields: dict[str, Any] = {k: row[k] or "" if k in ("activity", "min_service_level", "approved_by") else row[k]
               for k in Service.__dataclass_fields__ if k != "dependencies"}
     deps = tuple(Dependency(d["kind"], d["target_id"], d["note"] or "", d["accepted_inversion"] or "")
                  for d in row.get("dependencies", []))

@@ -64,7 +64,7 @@ def _current(c: Counter | None, at: datetime, period: timedelta, since_first: bo
     if c is None:
         return 0
     start = c.first_failed_at if since_first else c.last_failed_at
-    return 0 if at - start >= period else c.failures
+    return 0 if start is None or at - start >= period else c.failures
 
 
 def claim(cur, *, username: str, client: str | None, device_hash: str | None, at: datetime) -> Decision:
@@ -83,17 +83,18 @@ def claim(cur, *, username: str, client: str | None, device_hash: str | None, at
     failed = _current(name, at, RESET_AFTER, since_first=False)
     if failed >= CEILING:
         return Decision(False, retry_after=None)
-    wait = name.last_failed_at + delay(failed) - at if failed else timedelta(0)
+    # A count above zero comes from a stored counter with its times (_current): the narrowing says so.
+    wait = name.last_failed_at + delay(failed) - at if name and name.last_failed_at and failed else timedelta(0)
     peer = throttle_sql.counter(cur, client_key(client)) if client else None
     from_peer = _current(peer, at, CLIENT_WINDOW, since_first=True)
-    if from_peer >= CLIENT_LIMIT:
+    if from_peer >= CLIENT_LIMIT and peer and peer.first_failed_at:
         wait = max(wait, peer.first_failed_at + CLIENT_WINDOW - at)
     if wait > timedelta(0):
         return Decision(False, retry_after=wait)
-    counted = [(name, Counter(name_key(username), failed + 1, name.first_failed_at if failed else at, at))]
+    counted = [(name, Counter(name_key(username), failed + 1, name.first_failed_at if name and failed else at, at))]
     if client:
         counted.append((peer, Counter(client_key(client), from_peer + 1,
-                                      peer.first_failed_at if from_peer else at, at)))
+                                      peer.first_failed_at if peer and from_peer else at, at)))
     for seen, new in counted:
         if not throttle_sql.claim(cur, seen, new):
             # Only reachable if the backend let a concurrent change through; never check twice.
@@ -109,7 +110,7 @@ def succeeded(cur, *, username: str, device_hash: str | None, via_device: bool, 
     """A successful sign-in: the device's failures are cleared; a sign-in by password alone also clears the
     name's (a remembered device does not, or every sign-in of the owner would give an attacker elsewhere
     FREE_ATTEMPTS new guesses). Counters past their period are purged here."""
-    if via_device:
+    if via_device and device_hash:
         throttle_sql.device_succeeded(cur, device_hash, at)
     else:
         throttle_sql.clear(cur, name_key(username))

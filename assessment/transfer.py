@@ -40,7 +40,7 @@ def copy_database(source, target, actor: Actor) -> list[TableCheck]:
         for table, df in frames.items():
             transfer_sql.write_table(cur, table, df)
         events = frames["answer_events"]
-        top = int(events["event_id"].max()) if events.height else 0
+        top = int(events["event_id"].max() or 0) if events.height else 0  # type: ignore[arg-type]  # Int64
         transfer_sql.advance_sequence(cur, getattr(target, "dialect", "duckdb"), top)
 
     target.transaction(work)

@@ -137,7 +137,7 @@ def change(db: Database, actor: Actor, username: str, *, role: str | None = None
                 users_sql.set_user_units(cur, username, unit_ids)
             if active is False:
                 users_sql.end_user_sessions(cur, username, at, "user disabled")
-            after = _public(users_sql.user(cur, username), users_sql.user_units(cur, username))
+            after = _public(users_sql.user(cur, username) or u, users_sql.user_units(cur, username))
             audit.record(cur, actor, "user.update", "user", username, before=before, after=after)
         if pw_hash is not None:
             users_sql.update_user(cur, username, password_hash=pw_hash, password_changed_at=at)

@@ -11,6 +11,7 @@ import html
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import cast
 
 import plotly.graph_objects as go
 import polars as pl
@@ -307,7 +308,7 @@ def progress_bar(df: pl.DataFrame, title: str | None = None) -> go.Figure:
                              marker_color=colour, hovertemplate=f"%{{y}}: %{{x}} {kind}<extra></extra>"))
     fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title="Assessments", dtick=1 if df["expected"].max() <= 10 else None)
+    fig.update_xaxes(title="Assessments", dtick=1 if cast(int, df["expected"].max()) <= 10 else None)
     return _layout(fig, max(200, 70 + 34 * df.height), title=title)
 
 
@@ -333,7 +334,7 @@ def deadlines_timeline(df: pl.DataFrame, today: date, title: str | None = None, 
             hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>due %{x|%d %b %Y} · %{customdata[2]}"
                           "<extra></extra>",
         ))
-    lo = min(d["due_on"].min(), today) - timedelta(days=7)
+    lo = min(cast(date, d["due_on"].min()), today) - timedelta(days=7)
     fig.add_vrect(x0=lo, x1=today, fillcolor=BAD, opacity=0.06, line_width=0)
     fig.add_vline(x=today, line=dict(color=BAD, width=2, dash="dash"))
     fig.add_annotation(x=today, y=1.0, yref="paper", text="today", showarrow=False, yanchor="bottom",

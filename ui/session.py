@@ -37,7 +37,7 @@ def _sso_token(db: Database) -> str | None:
     if not getattr(st.user, "is_logged_in", False):
         return None
     try:
-        mapping = sso.load_mapping(load_settings().sso_mapping)
+        mapping = sso.load_mapping(load_settings().sso_mapping or "")  # set: _sso_configured checked it
         return sso.sign_in(db, st.user.to_dict(), mapping, secret=st.secrets["auth"]["cookie_secret"])
     except PermissionDenied as exc:
         _refusal_page("You cannot use this application with this account.", exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 import streamlit as st
@@ -28,7 +28,9 @@ from ui.state import data_changed, get_db
 
 K = TypeVar("K")
 
-STATUS_COLOURS = {"draft": "gray", "submitted": "blue", "approved": "green", "returned": "orange",
+BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+STATUS_COLOURS: dict[str, BadgeColour] = {"draft": "gray", "submitted": "blue", "approved": "green",
+                                          "returned": "orange",
                   "not in campaign": "gray", "open": "green", "planned": "blue", "closed": "gray"}
 STATUS_LABELS = {"draft": "Draft", "submitted": "Submitted, awaiting review", "approved": "Approved",
                  "returned": "Returned for rework", "not in campaign": "Not in this campaign"}

@@ -313,6 +313,7 @@ class PackData:
     def tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
         """(sheet, columns, rows, write_table options) of every table sheet, in order."""
         q_cols, q_frame = _questionnaire_frame(self.questionnaire)
+        tables: list[tuple[str, list[Col], pl.DataFrame, dict]]
         tables = [
             ("Scores", SCORE_COLS, self.domains, {"freeze_cols": 3, "gap_cols": ("Gap", "Unit gap")}),
             (ANSWERS_SHEET, ANSWER_COLS, self.answers, {"freeze_cols": 1, "gap_cols": ("Gap",)}),

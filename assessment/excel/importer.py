@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pandera.polars as pa
 import polars as pl
@@ -87,10 +87,10 @@ HEADERS = {"campaign_id": ID_CAMPAIGN, "unit_id": ID_UNIT, "question_id": ID_QUE
            "is_na": COL_LEVEL, "evidence_date": COL_DATE, **TEXT_FIELDS}
 # An answer rule whose problem a person finds in another column than its field's.
 RULE_HEADERS = {"duplicate": COL_QUESTION}
-DIFF_SCHEMA = {"row": pl.Int64, "unit_id": pl.String, "question_id": pl.String, "action": pl.String,
-               "fields": pl.String, "before": pl.String, "after": pl.String, "note": pl.String,
-               "base_event_id": pl.Int64,
-               "current_event_id": pl.Int64, "current_by": pl.String, "current_at": pl.Datetime("us")}
+DIFF_SCHEMA = pl.Schema({"row": pl.Int64(), "unit_id": pl.String(), "question_id": pl.String(), "action": pl.String(),
+               "fields": pl.String(), "before": pl.String(), "after": pl.String(), "note": pl.String(),
+               "base_event_id": pl.Int64(),
+               "current_event_id": pl.Int64(), "current_by": pl.String(), "current_at": pl.Datetime("us")})
 
 
 @dataclass
@@ -347,11 +347,11 @@ def _id_schema(parsed: _Parsed, ctx: _Context) -> pa.DataFrameSchema:
     }, checks=checks, strict=False)
 
 
-def _messages(code: str, r: dict, parsed: _Parsed) -> tuple[str, str]:
+def _messages(code: str, r: dict, parsed: _Parsed) -> tuple[str | None, str]:
     """(header, message) for one failed check of the file's contract on one row."""
     meta = parsed.meta
     cid = meta.get("campaign_id")
-    return {
+    messages: dict[str, tuple[str | None, str]] = {
         "campaign": (ID_CAMPAIGN, f"campaign id {r['campaign_id']!r} differs from the file's campaign {cid!r} "
                                   "(the hidden ids were edited)" if r["campaign_id"] else "the hidden campaign id "
                                                                                           "is missing"),
@@ -367,7 +367,8 @@ def _messages(code: str, r: dict, parsed: _Parsed) -> tuple[str, str]:
                                     f"{r['base_event_id']}) are not the ones the file was issued with (tampered ids)"),
         "template_unit": (ID_UNIT, f"unit {r['unit_id']!r} in a template issued for unit {meta.get('unit_id')!r} "
                                    "(tampered ids)"),
-    }.get(code, (None, code))
+    }
+    return messages.get(code, (None, code))
 
 
 def _validate(q: Questionnaire, parsed: _Parsed, ctx: _Context, today: date) -> list[Problem]:
@@ -416,8 +417,8 @@ def _show(level: pl.Expr, is_na: pl.Expr) -> pl.Expr:
 def _side(df: pl.DataFrame, suffix: str, extra: dict[str, pl.Expr]) -> pl.DataFrame:
     """Stored answers (current or as generated) keyed by unit and question, COMPARED columns suffixed."""
     types = answer_rules.STORED_SCHEMA
-    schema = {"unit_id": pl.String, "question_id": pl.String, "event_id": pl.Int64, "answered_by": pl.String,
-              "answered_at": pl.Datetime("us"), **types}
+    schema = pl.Schema({"unit_id": pl.String(), "question_id": pl.String(), "event_id": pl.Int64(),
+                        "answered_by": pl.String(), "answered_at": pl.Datetime("us"), **types})
     if df.height == 0:
         df = pl.DataFrame(schema=schema)
     return df.select(pl.col("unit_id").cast(pl.String), pl.col("question_id").cast(pl.String),
@@ -479,7 +480,7 @@ def _unit_checks(diff: pl.DataFrame, ctx: _Context) -> list[Problem]:
     states = per_unit.join(ctx.units.select("unit_id", "status"), on="unit_id", how="left")
     refused = answer_rules.not_editable(camp.get("campaign_id", ""), camp.get("status"), states)
     if refused.height and refused["unit_id"][0] is None:  # the whole campaign: one problem
-        return [Problem(ANSWERS_SHEET, per_unit["row"].min(), None,
+        return [Problem(ANSWERS_SHEET, cast(int | None, per_unit["row"].min()), None,
                         f"{refused['message'][0]} ({per_unit['n'].sum()} row(s) would change)")]
     return [Problem(ANSWERS_SHEET, row, None, f"{message} ({n} row(s) would change)")
             for row, n, message in per_unit.join(refused, on="unit_id").sort("row")

@@ -440,8 +440,8 @@ def _scan_cells(text: bytes, st: _Stats) -> None:
             row=pl.col("ref").str.extract(r"([0-9]+)$", 1).cast(pl.Float64))
         widest = cells.sort(pl.col("letters").str.len_bytes(), "letters").item(-1, "letters")
         st.max_col = max(st.max_col, _col_number(widest.encode()))
-        st.max_row = max(st.max_row, _whole(cells["row"].max()))
-        low = _whole(cells["row"].min())
+        st.max_row = max(st.max_row, _whole(cells["row"].max()))  # type: ignore[arg-type]  # a Float64 column
+        low = _whole(cells["row"].min())  # type: ignore[arg-type]
         st.min_row = min(st.min_row or low, low)
     if not st.has_formula and got["formula"]:
         st.has_formula = True

@@ -192,9 +192,10 @@ def _rows(q: Questionnaire, campaign_id: str, unit_id: str, current: pl.DataFram
         {"question_id": x.id, "domain": domains[x.domain_id], "question": x.text,
          "na_allowed": "yes" if x.na_allowed else "no", "expected": x.evidence, "guidance": x.guidance,
          **{f"level_{lv.level}": text for lv, text in zip(q.scale, x.levels)}} for x in q.questions])
-    answer_cols = {"event_id": pl.Int64, "level": pl.Int64, "is_na": pl.Boolean, "na_reason": pl.String,
-                   "evidence": pl.String, "evidence_url": pl.String, "evidence_date": pl.Date,
-                   "comment": pl.String, "answered_by": pl.String, "answered_at": pl.Datetime("us")}
+    answer_cols = pl.Schema({"event_id": pl.Int64(), "level": pl.Int64(), "is_na": pl.Boolean(),
+                             "na_reason": pl.String(),
+                             "evidence": pl.String(), "evidence_url": pl.String(), "evidence_date": pl.Date(),
+                             "comment": pl.String(), "answered_by": pl.String(), "answered_at": pl.Datetime("us")})
     answers = (current.select("question_id", *[pl.col(c).cast(t) for c, t in answer_cols.items()])
                if current.height else pl.DataFrame(schema={"question_id": pl.String, **answer_cols}))
     na = pl.col("is_na").fill_null(False)

@@ -13,7 +13,7 @@ import polars as pl
 from .. import checkpoints
 from ..checkpoints import Checkpoint
 from ..clock import now
-from .db import fetch_one, frame
+from .db import fetch_one, frame, one
 
 GENESIS = "genesis"
 
@@ -39,7 +39,7 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
     # Claim the next number first: a concurrent writer now conflicts (and retries) before it
     # has built an entry on a head that is about to move.
     cur.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-    seq, prev = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
+    seq, prev = one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
     at = now().replace(microsecond=0)  # the hash covers the ISO text: whole seconds keep it stable
     b, a = _canonical(before), _canonical(after)
     h = entry_hash(prev, seq, at.isoformat(), actor, source, action, object_type, object_id, b, a)
@@ -50,12 +50,12 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
     cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", [h])
     if seq - latest_checkpoint_seq(cur) >= checkpoints.EVERY:
         # Every append path comes through here, so no stretch of EVERY entries goes unsigned: verify relies on it.
-        insert_checkpoint(cur, checkpoints.sign(checkpoints.load_key(create=True), seq, h, at))
+        insert_checkpoint(cur, checkpoints.sign(checkpoints.signing_key(), seq, h, at))
     return h
 
 
 def latest_checkpoint_seq(cur) -> int:
-    return int(fetch_one(cur, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints")[0])
+    return int(one(cur, "SELECT coalesce(max(seq), 0) FROM audit_checkpoints")[0])
 
 
 def insert_checkpoint(cur, cp: Checkpoint) -> None:
@@ -65,7 +65,7 @@ def insert_checkpoint(cur, cp: Checkpoint) -> None:
 
 def has_checkpoints(cur) -> bool:
     """False in databases made before schema version 5 (e.g. an old backup being verified)."""
-    return bool(fetch_one(cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+    return bool(one(cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = "
                                "'audit_checkpoints' AND table_schema = current_schema()")[0])
 
 
@@ -106,7 +106,7 @@ def about_units(cur, units_sql: str, params: list, limit: int) -> pl.DataFrame:
 
 
 def head(cur) -> tuple[int, str]:
-    seq, h = fetch_one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
+    seq, h = one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
     return int(seq), str(h)
 
 
@@ -120,7 +120,8 @@ def read_chain(cur) -> list[tuple]:
 
 def query(cur, actor: str | None = None, action: str | None = None, object_type: str | None = None,
           since: datetime | None = None, limit: int = 1000) -> pl.DataFrame:
-    where, params = ["1=1"], []
+    where: list[str] = ["1=1"]
+    params: list[object] = []
     for col, val in (("actor", actor), ("action", action), ("object_type", object_type)):
         if val:
             where.append(f"{col} = ?")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .db import Database, open_database
+from .db import open_database
+from .types import Store
 
 
 def is_postgres(url: str) -> bool:
@@ -27,9 +28,9 @@ def open_url(url: str, schema: str | None = None):
     return open_database(Path(url.removeprefix("duckdb:///")))
 
 
-def describe(db: Database) -> str:
-    if getattr(db, "dialect", "duckdb") == "postgresql":
+def describe(db: Store) -> str:
+    if db.dialect == "postgresql":
         from .pg import _redact
 
-        return f"PostgreSQL {_redact(db.url)}"
-    return f"DuckDB file {db.path}"
+        return f"PostgreSQL {_redact(getattr(db, 'url', ''))}"
+    return f"DuckDB file {getattr(db, 'path', '?')}"

@@ -6,7 +6,7 @@ import polars as pl
 
 from ..clock import now
 from ..model import Questionnaire
-from .db import fetch_one, frame, insert_frame
+from .db import fetch_one, frame, insert_frame, one
 
 
 def questionnaire_exists(cur, qid: str, version: str) -> str | None:
@@ -126,4 +126,4 @@ def divisions(cur) -> pl.DataFrame:
 
 
 def count_rows(cur, table: str) -> int:
-    return fetch_one(cur, f"SELECT count(*) FROM {table}")[0]
+    return one(cur, f"SELECT count(*) FROM {table}")[0]

@@ -251,6 +251,7 @@ def open_database(path: str | Path, read_only: bool = False) -> Database:
 def _migration_failed(db: Database, path: Path, exc: Exception) -> DatabaseError:
     from . import migrations
 
+    version: int | str
     try:
         version = migrations.current_version(db)
     except Exception:  # noqa: BLE001 - the message must still be produced
@@ -331,6 +332,14 @@ def insert_frame(cur: Any, table: str, df: pl.DataFrame, columns: list[str] | No
     finally:
         cur.unregister(name)
     return df.height
+
+
+def one(cur: Any, sql: str, params: list | tuple = ()) -> tuple:
+    """The row of a query that always returns one (an aggregate, the audit head)."""
+    row = fetch_one(cur, sql, params)
+    if row is None:
+        raise DatabaseError(f"the database returned no row where one is always expected: {sql.split()[:6]}")
+    return row
 
 
 def fetch_one(cur: Any, sql: str, params: list | tuple = ()) -> tuple | None:

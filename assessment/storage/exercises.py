@@ -14,10 +14,11 @@ EXERCISE_COLS = ["exercise_id", "exercise_date", "exercise_type", "title", "scen
 RESULT_COLS = ["exercise_id", "service_id", "service_revision", "unit_id", "achieved_recovery_minutes",
                "achieved_data_loss_minutes", "rto_minutes", "rpo_minutes", "recovery_met", "data_met", "passed",
                "findings"]
-EXERCISE_SCHEMA = {"exercise_id": pl.String, "exercise_date": pl.Date, "exercise_type": pl.String, "title": pl.String,
-                   "scenario": pl.String, "participants": pl.String, "objectives": pl.String,
-                   "objectives_met": pl.Boolean, "report_url": pl.String, "recorded_at": pl.Datetime("us"),
-                   "recorded_by": pl.String}
+EXERCISE_SCHEMA = pl.Schema({"exercise_id": pl.String(), "exercise_date": pl.Date(), "exercise_type": pl.String(),
+                             "title": pl.String(),
+                   "scenario": pl.String(), "participants": pl.String(), "objectives": pl.String(),
+                   "objectives_met": pl.Boolean(), "report_url": pl.String(), "recorded_at": pl.Datetime("us"),
+                   "recorded_by": pl.String()})
 PREFIX = "EX-"
 
 

@@ -14,11 +14,12 @@ INCIDENT_COLS = ["incident_id", "revision", "title", "severity", "started_at", "
                  "updated_at", "updated_by"]
 SERVICE_COLS = ["incident_id", "service_id", "service_revision", "unit_id", "outage_minutes", "data_loss_minutes",
                 "rto_minutes", "rpo_minutes", "over_rto", "over_rpo"]
-INCIDENT_SCHEMA = {"incident_id": pl.String, "revision": pl.Int64, "title": pl.String, "severity": pl.String,
-                   "started_at": pl.Datetime("us"), "ended_at": pl.Datetime("us"), "plan_invoked": pl.Boolean,
-                   "postmortem_due": pl.Date, "postmortem_done": pl.Date, "report_url": pl.String,
-                   "ticket_url": pl.String, "recorded_at": pl.Datetime("us"), "recorded_by": pl.String,
-                   "updated_at": pl.Datetime("us"), "updated_by": pl.String}
+INCIDENT_SCHEMA = pl.Schema({"incident_id": pl.String(), "revision": pl.Int64(), "title": pl.String(),
+                   "severity": pl.String(),
+                   "started_at": pl.Datetime("us"), "ended_at": pl.Datetime("us"), "plan_invoked": pl.Boolean(),
+                   "postmortem_due": pl.Date(), "postmortem_done": pl.Date(), "report_url": pl.String(),
+                   "ticket_url": pl.String(), "recorded_at": pl.Datetime("us"), "recorded_by": pl.String(),
+                   "updated_at": pl.Datetime("us"), "updated_by": pl.String()})
 PREFIX = "INC-"
 
 

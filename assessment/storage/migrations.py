@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from contextlib import nullcontext
 
 from ..clock import now
-from .db import Database, DatabaseError, fetch_one
+from .db import DatabaseError, one
+from .types import Store
 
 # Portable SQL (DuckDB and PostgreSQL): no DuckDB-only types, sequences for surrogate keys.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -236,25 +238,25 @@ def tables_at(version: int) -> set[str]:
     return have
 
 
-def current_version(db: Database) -> int:
+def current_version(db: Store) -> int:
     with db.read() as cur:
-        exists = fetch_one(
+        exists = one(
             cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
             "AND table_schema = current_schema()"
         )[0]
         if not exists:
             return 0
-        return fetch_one(cur, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
+        return one(cur, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
 
 
-def migrate(db: Database) -> list[int]:
+def migrate(db: Store) -> list[int]:
     """Apply pending migrations; refuse a database written by a newer version of the app."""
     lock = getattr(db, "migration_lock", None)
     with lock() if lock else nullcontext():
         return _migrate(db)
 
 
-def _migrate(db: Database) -> list[int]:
+def _migrate(db: Store) -> list[int]:
     with db.read() as cur:
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -270,7 +272,7 @@ def _migrate(db: Database) -> list[int]:
     for version, name, statements in MIGRATIONS:
         if version <= have:
             continue
-        db.transaction(lambda cur, v=version, n=name, s=statements: _apply(cur, v, n, s))
+        db.transaction(functools.partial(_apply, version=version, name=name, statements=statements))
         applied.append(version)
     return applied
 

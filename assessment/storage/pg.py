@@ -10,7 +10,7 @@ import io
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 import psycopg
@@ -58,7 +58,7 @@ class _Relation:
     def pl(self) -> pl.DataFrame:
         c = self._cur.execute(self._sql, self._params)
         rows = c.fetchall()
-        schema = {d.name: _OID_TYPES.get(d.type_code, pl.Object) for d in c.description}
+        schema: dict[str, Any] = {d.name: _OID_TYPES.get(d.type_code, pl.Object) for d in c.description}
         if any(t == pl.Object for t in schema.values()):
             return pl.DataFrame(rows, schema=list(schema), orient="row", infer_schema_length=None)
         return pl.DataFrame(rows, schema=schema, orient="row")
@@ -72,7 +72,7 @@ class PgCursor:
 
     def __init__(self, pool: ConnectionPool):
         self._pool = pool
-        self._conn = pool.getconn()
+        self._conn: psycopg.Connection | None = pool.getconn()
         self._cur = self._conn.cursor()
 
     def execute(self, sql: str, params: list | tuple | None = None) -> PgCursor:
@@ -150,7 +150,8 @@ class _WriteCursor(PgCursor):
         super().close()
 
     def _discard(self) -> None:
-        self._conn.close()  # the pool drops closed connections; the server releases whatever it held
+        if self._conn is not None:
+            self._conn.close()  # the pool drops closed connections; the server releases whatever it held
         super().close()
 
 

@@ -25,7 +25,7 @@ class Scope:
     unit_ids: tuple[str, ...] | None = None
 
     def where(self, alias: str = "u") -> tuple[str, list]:
-        parts, params = ["1=1"], []
+        parts, params = ["1=1"], list[object]()
         for col, values in (("division_id", self.division_ids), ("tier", self.tiers), ("unit_id", self.unit_ids)):
             if values is not None:
                 if not values:

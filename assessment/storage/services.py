@@ -13,15 +13,17 @@ from .db import frame, insert_frame
 SERVICE_COLS = ["service_id", "revision", "name", "unit_id", "owner", "recovery_tier", "activity", "mtpd_minutes",
                 "rto_minutes", "rpo_minutes", "holds_data", "min_service_level", "approved_by", "approved_on",
                 "next_review", "active", "updated_at", "updated_by"]
-SERVICE_SCHEMA = {"service_id": pl.String, "revision": pl.Int64, "name": pl.String, "unit_id": pl.String,
-                  "owner": pl.String, "recovery_tier": pl.Int64, "activity": pl.String, "mtpd_minutes": pl.Int64,
-                  "rto_minutes": pl.Int64, "rpo_minutes": pl.Int64, "holds_data": pl.Boolean,
-                  "min_service_level": pl.String, "approved_by": pl.String, "approved_on": pl.Date,
-                  "next_review": pl.Date, "active": pl.Boolean, "updated_at": pl.Datetime("us"),
-                  "updated_by": pl.String}
+SERVICE_SCHEMA = pl.Schema({"service_id": pl.String(), "revision": pl.Int64(), "name": pl.String(),
+                  "unit_id": pl.String(), "owner": pl.String(), "recovery_tier": pl.Int64(), "activity": pl.String(),
+                  "mtpd_minutes": pl.Int64(),
+                  "rto_minutes": pl.Int64(), "rpo_minutes": pl.Int64(), "holds_data": pl.Boolean(),
+                  "min_service_level": pl.String(), "approved_by": pl.String(), "approved_on": pl.Date(),
+                  "next_review": pl.Date(), "active": pl.Boolean(), "updated_at": pl.Datetime("us"),
+                  "updated_by": pl.String()})
 DEPENDENCY_COLS = ["service_id", "revision", "kind", "target_id", "note", "accepted_inversion"]
-DEPENDENCY_SCHEMA = {"service_id": pl.String, "revision": pl.Int64, "kind": pl.String, "target_id": pl.String,
-                     "note": pl.String, "accepted_inversion": pl.String}
+DEPENDENCY_SCHEMA = pl.Schema({"service_id": pl.String(), "revision": pl.Int64(), "kind": pl.String(),
+                     "target_id": pl.String(),
+                     "note": pl.String(), "accepted_inversion": pl.String()})
 REGISTERS = {"supplier": ("suppliers", "supplier_id"), "site": ("sites", "site_id")}
 
 
@@ -124,7 +126,7 @@ def current(cur, unit_ids: list[str] | None = None, include_inactive: bool = Fal
 
 def current_dependencies(cur, service_ids: list[str] | None = None) -> pl.DataFrame:
     """Dependencies of the current version of every active service (or of the given ones)."""
-    where, params = "s.active", []
+    where, params = "s.active", list[object]()
     if service_ids is not None:
         marks, params = in_list(service_ids)
         where = f"s.service_id IN {marks}"
@@ -157,7 +159,7 @@ def snapshot_sql(at_param: str = "?") -> str:
 
 def as_of(cur, at: datetime, unit_ids: list[str] | None = None) -> pl.DataFrame:
     """The register as it stood at `at` (active services only)."""
-    where, params = "1=1", []
+    where, params = "1=1", list[object]()
     if unit_ids is not None:
         marks, params = in_list(unit_ids)
         where = f"s.unit_id IN {marks}"

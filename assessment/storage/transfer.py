@@ -6,7 +6,7 @@ import hashlib
 
 import polars as pl
 
-from .db import fetch_one, frame, insert_frame
+from .db import frame, insert_frame, one
 
 # Every table the migrations create, except the migration record itself (the target runs its own).
 TABLES = [
@@ -25,7 +25,7 @@ def read_table(cur, table: str) -> pl.DataFrame:
 
 
 def is_empty(cur) -> bool:
-    return all(fetch_one(cur, f"SELECT count(*) FROM {t}")[0] == 0 for t in TABLES if t not in MIGRATION_ROWS)
+    return all(one(cur, f"SELECT count(*) FROM {t}")[0] == 0 for t in TABLES if t not in MIGRATION_ROWS)
 
 
 def write_table(cur, table: str, df: pl.DataFrame) -> int:
@@ -41,7 +41,7 @@ def advance_sequence(cur, dialect: str, to_value: int) -> None:
     if dialect == "postgresql":
         cur.execute("SELECT setval('answer_event_seq', ?)", [to_value]).fetchall()
         return
-    current = fetch_one(cur, "SELECT nextval('answer_event_seq')")[0]
+    current = one(cur, "SELECT nextval('answer_event_seq')")[0]
     if current < to_value:  # DuckDB cannot restart a sequence that a column default uses
         cur.execute(f"SELECT max(nextval('answer_event_seq')) FROM range({to_value - current})").fetchall()
 

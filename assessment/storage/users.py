@@ -6,7 +6,7 @@ from datetime import datetime
 
 import polars as pl
 
-from .db import fetch_one, frame
+from .db import frame, one
 
 # users.failed_logins and last_failed_at (schema 2) are superseded by login_throttle (schema 5) and no longer written.
 USER_FIELDS = {"display_name", "role", "password_hash", "active", "can_import", "password_changed_at", "email"}
@@ -58,7 +58,7 @@ def set_user_units(cur, username: str, unit_ids: list[str]) -> None:
 
 
 def count_users(cur) -> int:
-    return fetch_one(cur, "SELECT count(*) FROM users")[0]
+    return one(cur, "SELECT count(*) FROM users")[0]
 
 
 def insert_session(cur, token_hash: str, username: str, at: datetime) -> None:
