@@ -41,9 +41,11 @@ def create_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime)
     if not unit_ids:
         return 0
     with registered(cur, "_new_units", pl.DataFrame({"unit_id": unit_ids})):
+        # The unit's division and tier are fixed here: the cycle reports them whatever the unit becomes.
         cur.execute(
-            "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at) "
-            "SELECT ?, n.unit_id, ?, 0, ?, ? FROM _new_units n "
+            "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at, division_id, "
+            "tier) SELECT ?, n.unit_id, ?, 0, ?, ?, u.division_id, u.tier FROM _new_units n "
+            "LEFT JOIN business_units u ON u.unit_id = n.unit_id "
             "WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.campaign_id = ? AND a.unit_id = n.unit_id)",
             [campaign_id, DRAFT, at, at, campaign_id],
         )
@@ -61,20 +63,47 @@ def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.
         where.append(f"a.unit_id IN {units}")
         params.extend(unit_params)
     return frame(cur, f"""
-        SELECT a.*, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
+        SELECT a.*, u.name AS unit, d.name AS division, u.head,
                (SELECT count(*) FROM ({latest_answers("campaign_id = a.campaign_id AND unit_id = a.unit_id")}) e
                 WHERE {answered("e")}) AS answered
         FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-        JOIN divisions d ON d.division_id = u.division_id
+        JOIN divisions d ON d.division_id = a.division_id
         WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
 
 
 def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
     """Workflow state of every assessment in a campaign, with the unit facts scoring needs (no counts)."""
     return frame(cur, """
-        SELECT a.unit_id, a.status, a.submitted_at, u.division_id, u.tier
-        FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-        WHERE a.campaign_id = ?""", [campaign_id])
+        SELECT a.unit_id, a.status, a.submitted_at, a.division_id, a.tier
+        FROM assessments a WHERE a.campaign_id = ?""", [campaign_id])
+
+
+def follow_unit(cur, unit_id: str, division_id: str, tier: int) -> list[str]:
+    """A moved unit takes its new division and tier in every cycle that is not closed (closed cycles keep
+    the placement they reported); the campaigns whose placement changed."""
+    rows = cur.execute(
+        "SELECT a.campaign_id FROM assessments a JOIN campaigns c ON c.campaign_id = a.campaign_id "
+        "WHERE a.unit_id = ? AND c.status <> 'closed' AND (a.division_id <> ? OR a.tier <> ?) "
+        "ORDER BY a.campaign_id", [unit_id, division_id, tier]).fetchall()
+    ids = [r[0] for r in rows]
+    if ids:
+        marks, params = in_list(ids)
+        cur.execute(f"UPDATE assessments SET division_id = ?, tier = ? WHERE unit_id = ? AND campaign_id IN {marks}",
+                    [division_id, tier, unit_id, *params])
+    return ids
+
+
+def leave_planned(cur, unit_id: str) -> list[str]:
+    """A deactivated unit leaves the planned cycles where it has no answers yet; the campaigns it left."""
+    rows = cur.execute(
+        "SELECT a.campaign_id FROM assessments a JOIN campaigns c ON c.campaign_id = a.campaign_id "
+        "WHERE a.unit_id = ? AND c.status = 'planned' AND NOT EXISTS (SELECT 1 FROM answer_events e "
+        "WHERE e.campaign_id = a.campaign_id AND e.unit_id = a.unit_id) ORDER BY a.campaign_id", [unit_id]).fetchall()
+    ids = [r[0] for r in rows]
+    if ids:
+        marks, params = in_list(ids)
+        cur.execute(f"DELETE FROM assessments WHERE unit_id = ? AND campaign_id IN {marks}", [unit_id, *params])
+    return ids
 
 
 def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,
