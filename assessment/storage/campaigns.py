@@ -78,32 +78,30 @@ def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
         FROM assessments a WHERE a.campaign_id = ?""", [campaign_id])
 
 
-def follow_unit(cur, unit_id: str, division_id: str, tier: int) -> list[str]:
-    """A moved unit takes its new division and tier in every cycle that is not closed (closed cycles keep
-    the placement they reported); the campaigns whose placement changed."""
-    rows = cur.execute(
-        "SELECT a.campaign_id FROM assessments a JOIN campaigns c ON c.campaign_id = a.campaign_id "
-        "WHERE a.unit_id = ? AND c.status <> 'closed' AND (a.division_id <> ? OR a.tier <> ?) "
-        "ORDER BY a.campaign_id", [unit_id, division_id, tier]).fetchall()
-    ids = [r[0] for r in rows]
-    if ids:
-        marks, params = in_list(ids)
-        cur.execute(f"UPDATE assessments SET division_id = ?, tier = ? WHERE unit_id = ? AND campaign_id IN {marks}",
-                    [division_id, tier, unit_id, *params])
-    return ids
-
-
-def leave_planned(cur, unit_id: str) -> list[str]:
-    """A deactivated unit leaves the planned cycles where it has no answers yet; the campaigns it left."""
-    rows = cur.execute(
-        "SELECT a.campaign_id FROM assessments a JOIN campaigns c ON c.campaign_id = a.campaign_id "
-        "WHERE a.unit_id = ? AND c.status = 'planned' AND NOT EXISTS (SELECT 1 FROM answer_events e "
-        "WHERE e.campaign_id = a.campaign_id AND e.unit_id = a.unit_id) ORDER BY a.campaign_id", [unit_id]).fetchall()
-    ids = [r[0] for r in rows]
-    if ids:
-        marks, params = in_list(ids)
-        cur.execute(f"DELETE FROM assessments WHERE unit_id = ? AND campaign_id IN {marks}", [unit_id, *params])
-    return ids
+def follow_units(cur, unit_ids: list[str]) -> pl.DataFrame:
+    """Moved or re-tiered units take their current division and tier in every cycle that is not closed (closed
+    cycles keep the placement they reported); deactivated ones leave the planned cycles where they have no
+    answers. Returns the (campaign_id, unit_id) whose placement changed. Set-based: one statement each."""
+    if not unit_ids:
+        return pl.DataFrame(schema={"campaign_id": pl.String, "unit_id": pl.String})
+    with registered(cur, "_moved", pl.DataFrame({"unit_id": unit_ids})):
+        cur.execute("""
+            DELETE FROM assessments WHERE unit_id IN (SELECT m.unit_id FROM _moved m JOIN business_units u
+                  ON u.unit_id = m.unit_id WHERE NOT u.active)
+              AND campaign_id IN (SELECT campaign_id FROM campaigns WHERE status = 'planned')
+              AND NOT EXISTS (SELECT 1 FROM answer_events e WHERE e.campaign_id = assessments.campaign_id
+                              AND e.unit_id = assessments.unit_id)""")
+        changed = frame(cur, """
+            SELECT a.campaign_id, a.unit_id FROM assessments a JOIN _moved m ON m.unit_id = a.unit_id
+            JOIN business_units u ON u.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
+            WHERE c.status <> 'closed' AND (a.division_id IS DISTINCT FROM u.division_id
+                                            OR a.tier IS DISTINCT FROM u.tier)
+            ORDER BY a.campaign_id, a.unit_id""")
+        cur.execute("""
+            UPDATE assessments SET division_id = u.division_id, tier = u.tier FROM business_units u
+            WHERE u.unit_id = assessments.unit_id AND assessments.unit_id IN (SELECT unit_id FROM _moved)
+              AND assessments.campaign_id IN (SELECT campaign_id FROM campaigns WHERE status <> 'closed')""")
+    return changed
 
 
 def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,
