@@ -250,7 +250,7 @@ def save_unit(db: Database, actor: Actor, spec: UnitSpec, *, create: bool = Fals
         changed = {k: (before[k] if before else None, v) for k, v in after.items() if not before or before[k] != v}
         if not changed:
             return {}
-        write_units(cur, typed_units(text), ctx.roles, names=_names(cur))
+        write_units(cur, typed_units(text), _names(cur))
         placement_changes(cur, [new["unit_id"]])
         action = "unit.create" if before is None else (
             "unit.deactivate" if changed.get("active") == (True, False) else
@@ -274,7 +274,7 @@ def _names(cur) -> dict[str, str]:
     return dict(zip(people["username"].to_list(), people["display_name"].to_list()))
 
 
-def write_units(cur, typed: pl.DataFrame, roles: dict[str, str], names: dict[str, str]) -> None:
+def write_units(cur, typed: pl.DataFrame, names: dict[str, str]) -> None:
     """Store units (typed_units rows): their fields, the heads' display names in `head`, their heads'
     assignments (user_units)."""
     rows = typed.with_columns(
