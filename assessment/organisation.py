@@ -277,9 +277,13 @@ def _names(cur) -> dict[str, str]:
 def write_units(cur, typed: pl.DataFrame, names: dict[str, str]) -> None:
     """Store units (typed_units rows): their fields, the heads' display names in `head`, their heads'
     assignments (user_units)."""
-    rows = typed.with_columns(
+    # A unit whose head has no account (a register kept before accounts existed) keeps its head's name until
+    # a head account is given; otherwise `head` is the display names of its head accounts.
+    stored = org_sql.units(cur).filter(pl.col("head_usernames") == "").select("unit_id",
+                                                                               pl.col("head").alias("legacy"))
+    rows = typed.join(stored, on="unit_id", how="left").with_columns(
         pl.col("heads").list.eval(pl.element().replace_strict(names, default=pl.element())).list.join(", ")
-        .replace("", None).alias("head"))
+        .replace("", None).fill_null(pl.col("legacy")).alias("head")).drop("legacy")
     org_sql.upsert_units(cur, rows)
     pairs = typed.select(pl.col("heads").alias("username"), "unit_id").explode("username").drop_nulls("username")
     org_sql.set_heads(cur, typed["unit_id"].to_list(), pairs)

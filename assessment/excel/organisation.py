@@ -349,12 +349,14 @@ def commit(db: Database, actor: Actor, source: str | Path | bytes | BinaryIO, fi
     accounts get a one-time password (returned once) or, when single sign-on is configured, none."""
     access.require(actor, "manage_units")
     result, sheets = _open(source, file, limits)
-    if sheets is None or result.problems:
-        result.problems = _sort(result.problems)
+    if sheets is None:
         return result
     sso = settings.read("ITSCM_SSO_MAPPING") is not None
     with db.read() as cur:
-        _, plan = _analyse(cur, actor, sheets)
+        problems, plan = _analyse(cur, actor, sheets)
+    if result.problems or problems:  # every problem at once, the file's and the rows'
+        result.problems = _sort(result.problems + problems)
+        return result
     # argon2 runs before the transaction (which may be retried); generated passwords use the light hash.
     fresh = {} if sso or plan is None else {u: users.generate_password() for u in plan.new_people["username"]}
     hashes = {u: passwords.hash_generated(p) for u, p in fresh.items()}
