@@ -108,7 +108,8 @@ def test_the_dry_run_shows_units_and_people_added_changed_field_by_field_and_dea
                   ("U009", "New unit", "D1", "1", "new.head", "", "12", "yes")],
                  [("new.head", "New Head", "new@example.org", access.HEAD)])
     diff = org_book.analyse(db, MANAGER, data, "changes.xlsx").diff
-    rows = {(r["object"], r["id"], r["action"], r["field"], r["before"], r["after"]) for r in diff.iter_rows(named=True)}
+    rows = {(r["object"], r["id"], r["action"], r["field"], r["before"], r["after"])
+            for r in diff.iter_rows(named=True)}
     assert rows == {
         ("division", "D1", "changed", "name", "Division 1", "Division 1 renamed"),
         ("unit", "U000", "changed", "division_id", "D0", "D2"),
