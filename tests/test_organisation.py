@@ -80,7 +80,7 @@ def test_an_organisation_of_300_units_imports_in_one_commit_and_the_round_trip_c
     # Every new account has a one-time password that signs in, shown once.
     assert len(done.passwords) == 320
     with db.read() as cur:
-        stored = cur.execute("SELECT password_hash FROM users WHERE username = 'head007'").fetchone()[0]
+        stored = cur.execute("SELECT password_hash FROM users WHERE username = 'head007'").fetchall()[0][0]
     assert passwords.verify(stored, done.passwords["head007"]) and passwords.needs_rehash(stored)
 
     before = fingerprint(db)
@@ -190,7 +190,7 @@ def test_with_single_sign_on_new_heads_get_no_password(db, tmp_path, monkeypatch
     done = org_book.commit(db, ADMIN, _org(2, 2), "org.xlsx")
     assert done.committed and done.passwords == {} and sorted(done.sso_only) == ["head000", "head001"]
     with db.read() as cur:
-        assert cur.execute("SELECT count(*) FROM users WHERE password_hash IS NOT NULL").fetchone()[0] == 0
+        assert cur.execute("SELECT count(*) FROM users WHERE password_hash IS NOT NULL").fetchall()[0][0] == 0
 
 
 # ------------------------------------------------------------------------------------------------ roles
