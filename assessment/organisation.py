@@ -15,7 +15,7 @@ from functools import lru_cache
 import polars as pl
 
 from . import access, audit, workflow
-from .catalog import _parse
+from .catalog import stored_questionnaire
 from .errors import InvalidState, NotFound, ValidationError
 from .model import Actor
 from .questionnaire import load_default
@@ -160,10 +160,15 @@ def _bundled():
     return load_default()
 
 
+def tiers_in(cur) -> tuple[int, ...]:
+    """The tiers of the active policy (storage.organisation.policy_tiers), inside the caller's transaction."""
+    return tuple(org_sql.policy_tiers(cur, _bundled()))
+
+
 def _context(cur, extra_divisions: set[str] | None = None) -> Context:
     people = org_sql.people(cur)
     divisions = set(org_sql.divisions(cur)["division_id"].to_list()) | (extra_divisions or set())
-    return Context(frozenset(divisions), tuple(org_sql.policy_tiers(cur, _bundled())),
+    return Context(frozenset(divisions), tiers_in(cur),
                    dict(zip(people["username"].to_list(), people["role"].to_list())))
 
 
@@ -296,7 +301,7 @@ def placement_changes(cur, unit_ids: list[str]) -> int:
     for campaign_id, units in changed.group_by("campaign_id", maintain_order=True):  # per cycle, not per unit
         source = org_sql.questionnaire_source_of(cur, campaign_id[0])
         if source:
-            workflow.rescore_in(cur, _parse(source), campaign_id[0], units["unit_id"].to_list())
+            workflow.rescore_in(cur, stored_questionnaire(source), campaign_id[0], units["unit_id"].to_list())
     return changed.height
 
 

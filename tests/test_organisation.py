@@ -335,3 +335,11 @@ def test_cli_template_import_export(tmp_path, capsys):
 def test_the_policy_tiers_follow_the_newest_cycle(org):
     with org.read() as cur:
         assert org_sql.policy_tiers(cur, None) == [1, 2, 3]
+
+
+def test_csv_cells_are_quoted_exactly_like_workbook_cells():
+    from assessment.excel.safety import FORMULA_TRIGGERS, literal_text, literal_text_expr
+
+    values = [f"{t}x" for t in FORMULA_TRIGGERS] + ["'q", "plain", "", None]
+    got = pl.DataFrame({"a": values}).select(literal_text_expr(pl.all()))["a"].to_list()
+    assert got == [literal_text(v) for v in values]

@@ -27,7 +27,7 @@ from ..storage import Database
 from ..storage import organisation as org_sql
 from .export import Col, Formats, write_key_values, write_table
 from .reading import FILE, Problem, Sheet, formula_problems, open_reader, problems_frame, read_sheet, unexpected_sheets
-from .safety import Limits, UnsafeWorkbook, check_workbook, from_literal_expr, literal_text, read_capped
+from .safety import Limits, UnsafeWorkbook, check_workbook, from_literal_expr, literal_text_expr, read_capped
 
 __all__ = ["OrgImport", "analyse", "commit", "export_bytes", "export_csv", "problems_frame", "template_bytes"]
 
@@ -133,7 +133,7 @@ def export_csv(db: Database, actor: Actor, folder: str | Path) -> list[Path]:
     paths = []
     for name, df in _frames(db, actor).items():
         path = folder / CSV_NAMES[name]
-        df.with_columns(pl.all().map_elements(literal_text, return_dtype=pl.String)).write_csv(path)
+        df.with_columns(literal_text_expr(pl.all())).write_csv(path)
         paths.append(path)
     return paths
 
@@ -225,7 +225,7 @@ def _analyse(cur, actor: Actor, sheets: dict[str, Sheet]) -> tuple[list[Problem]
     roles = dict(zip(stored_people["username"].to_list(), stored_people["role"].to_list()))
     roles |= dict(zip(people["username"].to_list(), people["role"].fill_null("").to_list()))
     ctx = org.Context(frozenset(stored_divs["division_id"].to_list()) | frozenset(divs["division_id"].drop_nulls()),
-                      tuple(org_sql.policy_tiers(cur, org._bundled())), roles)
+                      org.tiers_in(cur), roles)
     problems += _locate(sheets, "Divisions", org.division_problems(divs))
     problems += _locate(sheets, "Units", org.unit_problems(units, ctx))
     problems += _locate(sheets, "People", org.person_problems(people))
