@@ -11,7 +11,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from assessment import access, audit, campaigns, organisation, passwords, reports, users, workflow
+from assessment import access, audit, auth, campaigns, organisation, passwords, reports, users, workflow
 from assessment.cli import main
 from assessment.errors import InvalidState, PermissionDenied, ValidationError
 from assessment.excel import export as excel_export
@@ -72,6 +72,8 @@ def test_an_organisation_of_300_units_imports_in_one_commit_and_the_round_trip_c
     done = org_book.commit(db, ADMIN, data, "org.xlsx")
     assert done.committed and done.problems == []
     assert audit.head(db)[0] == 1  # one transaction, one audit entry
+    entry = audit.entries(db, ADMIN).row(0, named=True)
+    assert entry["action"] == "organisation.import" and "head007" in entry["after_json"]
     divisions, units, people = organisation.register(db, ADMIN)
     assert (divisions.height, units.height, people.height) == (10, 300, 320)
     u7 = units.filter(pl.col("unit_id") == "U007").row(0, named=True)
@@ -82,6 +84,10 @@ def test_an_organisation_of_300_units_imports_in_one_commit_and_the_round_trip_c
     with db.read() as cur:
         stored = cur.execute("SELECT password_hash FROM users WHERE username = 'head007'").fetchall()[0][0]
     assert passwords.verify(stored, done.passwords["head007"]) and passwords.needs_rehash(stored)
+    assert auth.login(db, "head007", done.passwords["head007"])  # the head signs in; the hash is upgraded
+    with db.read() as cur:
+        assert not passwords.needs_rehash(
+            cur.execute("SELECT password_hash FROM users WHERE username = 'head007'").fetchall()[0][0])
 
     before = fingerprint(db)
     exported = org_book.export_bytes(db, ADMIN)
@@ -284,7 +290,9 @@ def test_a_closed_cycle_reports_the_same_after_a_unit_moves_and_changes_tier(org
     # U2 moves from D1 to D2 and from tier 3 to tier 1 (same head); U3 is deactivated.
     organisation.save_unit(org, MANAGER, organisation.UnitSpec("U2", "Unit U2", "D2", 1, ("head-u2",),
                                                                date(2026, 1, 1), 12))
-    organisation.set_active(org, MANAGER, "U3", False)
+    moved = org_book.commit(org, MANAGER, _book(units=[("U3", "Unit U3", "D2", "2", "", "2026-01-01", "12", "no")]),
+                            "deactivate.xlsx")  # the workbook's path, as the page and CLI take it
+    assert moved.committed and set(moved.diff["action"]) == {"deactivated"}
 
     after = _cycle_reports(org, "C1")
     for key in before:
