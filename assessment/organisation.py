@@ -344,6 +344,3 @@ def parse_date(text: str) -> date | None:
         raise ValidationError([f"plan_last_reviewed: expected a date such as 2026-01-31, got {text!r}"])
     return date.fromisoformat(text[:10])
 
-
-__all__ = ["Context", "UnitSpec", "delete_unit", "policy_tiers", "register", "save_division", "save_unit",
-           "set_active"]

@@ -43,8 +43,9 @@ def on_save_unit(unit_id: str) -> None:
 
 @w.callback
 def on_active(unit_id: str, active: bool) -> None:
-    w.run_action(organisation.set_active, db, actor, unit_id, active,
-                 success=f"{plain(unit_id)} {'reactivated' if active else 'deactivated: it leaves future cycles and stays in the history of past ones'}.")  # noqa: E501
+    done = ("reactivated" if active else
+            "deactivated: it leaves future cycles and stays in the history of past ones")
+    w.run_action(organisation.set_active, db, actor, unit_id, active, success=f"{plain(unit_id)} {done}.")
 
 
 @w.callback
