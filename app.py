@@ -22,6 +22,7 @@ PAGES = [
     ("unit.py", "Business unit", ":material/apartment:", "read", False),
     ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
     ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
+    ("organisation.py", "Organisation", ":material/account_tree:", "manage_units", False),
     ("excel.py", "Excel", ":material/table_view:", "read", False),
     ("audit.py", "Audit trail", ":material/policy:", "read_audit", False),
     ("admin.py", "Users & backups", ":material/admin_panel_settings:", "manage_users", False),

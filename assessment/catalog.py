@@ -41,6 +41,11 @@ def _parse(source: str) -> Questionnaire:
     return loads(source, name="stored questionnaire", check_references=False)
 
 
+def stored_questionnaire(source: str) -> Questionnaire:
+    """A stored questionnaire's source, parsed (cached): for work inside a transaction that read the source."""
+    return _parse(source)
+
+
 def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
     with db.read() as cur:
         source = catalog_sql.questionnaire_source(cur, qid, version)

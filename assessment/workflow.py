@@ -184,9 +184,9 @@ def preview(db: Database, actor: Actor, campaign_id: str, unit_id: str, as_of: d
     access.require(actor, "read", unit_id)
     q = campaign_questionnaire(db, campaign_id)
     with db.read() as cur:
-        _, u, _ = _context(cur, campaign_id, unit_id)
+        _, _, a = _context(cur, campaign_id, unit_id)
         current = answers_sql.current(cur, campaign_id, [unit_id])
-        units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
+        units = pl.DataFrame([{"unit_id": unit_id, "division_id": a["division_id"], "tier": a["tier"],
                                "as_of": as_of or clock.today()}])
         records = _records(cur, q, units)
     return scoring.score(q, current, units, records=records)
@@ -206,13 +206,15 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
     as_of = today or clock.today()
 
     def work(cur) -> dict:
-        c, u, a = _context(cur, campaign_id, unit_id)
+        c, _, a = _context(cur, campaign_id, unit_id)
         _require_editable(c, a)
         current = answers_sql.current(cur, campaign_id, [unit_id])
         missing = missing_questions(q, current)
         if missing:
             raise IncompleteAssessment(missing)
-        units = pl.DataFrame([{"unit_id": unit_id, "division_id": u["division_id"], "tier": u["tier"],
+        # Scored with the placement the cycle fixed for the unit (campaigns_sql.follow_unit keeps it current
+        # while the cycle is not closed).
+        units = pl.DataFrame([{"unit_id": unit_id, "division_id": a["division_id"], "tier": a["tier"],
                                "as_of": as_of}])
         s = scoring.score(q, current, units, records=_records(cur, q, units))
         at = now()
@@ -273,21 +275,29 @@ def rescore_campaign(db: Database, actor: Actor, campaign_id: str) -> int:
     q = campaign_questionnaire(db, campaign_id)
 
     def work(cur) -> int:
-        done = campaigns_sql.assessment_states(cur, campaign_id).filter(
-            pl.col("status").is_in(list(SCORED)))
-        if done.height == 0:
-            return 0
-        ids = done["unit_id"].to_list()
-        # The whole campaign in one scan: scoring only joins the units it scores (a 5,000-value IN list
-        # costs more than the rows it saves).
-        current = answers_sql.current(cur, campaign_id)
-        units = done.select("unit_id", "division_id", "tier",
-                            pl.col("submitted_at").cast(pl.Date).alias("as_of"))
-        s = scoring.score(q, current, units, records=_records(cur, q, units))
-        scores_sql.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
-        audit.record(cur, actor, "campaign.rescore", "campaign", campaign_id,
-                     after={"units": len(ids), "policy": q.policy_label})
-        return len(ids)
+        n = rescore_in(cur, q, campaign_id)
+        if n:
+            audit.record(cur, actor, "campaign.rescore", "campaign", campaign_id,
+                         after={"units": n, "policy": q.policy_label})
+        return n
 
     return db.transaction(work)
+
+
+def rescore_in(cur, q: Questionnaire, campaign_id: str, unit_ids: list[str] | None = None) -> int:
+    """Re-score the submitted or approved assessments of a campaign (or of these units in it) as of their
+    submission date, inside the caller's transaction (which records why); how many were scored."""
+    done = campaigns_sql.assessment_states(cur, campaign_id).filter(pl.col("status").is_in(list(SCORED)))
+    if unit_ids is not None:
+        done = done.filter(pl.col("unit_id").is_in(unit_ids))
+    if done.height == 0:
+        return 0
+    ids = done["unit_id"].to_list()
+    # The whole campaign in one scan: scoring only joins the units it scores (a 5,000-value IN list
+    # costs more than the rows it saves).
+    current = answers_sql.current(cur, campaign_id)
+    units = done.select("unit_id", "division_id", "tier", pl.col("submitted_at").cast(pl.Date).alias("as_of"))
+    s = scoring.score(q, current, units, records=_records(cur, q, units))
+    scores_sql.replace(cur, campaign_id, ids, s.questions, s.domains, s.units, now())
+    return len(ids)
 

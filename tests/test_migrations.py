@@ -63,8 +63,22 @@ def test_an_old_file_is_upgraded_on_open_with_its_data_intact(v1):
             assert cur.execute("SELECT seq, hash FROM audit_head").fetchall() == [(0, "genesis")]
         assert versions == [v for v, _, _ in migrations.MIGRATIONS]  # every step, in order (numbers may have gaps)
         for table, value in before.items():
-            if table != "schema_migrations":
+            if table not in ("schema_migrations", "assessments"):
                 assert after[table] == value, f"{table} changed during the upgrade"
+        # Schema 9 adds each assessment's division and tier, taken from its scores or else its unit.
+        old_cols = ("campaign_id, unit_id, status, revision, created_at, updated_at, submitted_by, submitted_at, "
+                    "approved_by, approved_at, returned_by, returned_at, return_comment")
+        with db.read() as cur:
+            placed = cur.execute(f"SELECT {old_cols}, division_id, tier FROM assessments ORDER BY 1, 2").fetchall()
+            units = dict((u, (d, t)) for u, d, t in cur.execute(
+                "SELECT unit_id, division_id, tier FROM business_units").fetchall())
+        con = duckdb.connect(str(V1), read_only=True)
+        try:
+            old = con.execute(f"SELECT {old_cols} FROM assessments ORDER BY 1, 2").fetchall()
+        finally:
+            con.close()
+        assert [r[:-2] for r in placed] == old
+        assert all(r[-2:] == units[r[1]] for r in placed)
 
         # The engine works on the upgraded data: old answers and scores read back, new writes continue.
         current = workflow.current_answers(db, ADMIN, "C1", "U1")

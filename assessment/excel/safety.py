@@ -84,6 +84,15 @@ def from_literal(text: str) -> str:
 _LITERAL = "^" + re.escape(QUOTE) + "[" + "".join(re.escape(c) for c in (QUOTE, *FORMULA_TRIGGERS)) + "]"
 
 
+_NEEDS_QUOTE = "^[" + "".join(re.escape(c) for c in (QUOTE, *FORMULA_TRIGGERS)) + "]"
+
+
+def literal_text_expr(expr: pl.Expr) -> pl.Expr:
+    """literal_text over a polars column (nulls become '')."""
+    text = expr.cast(pl.String).fill_null("")
+    return pl.when(text.str.contains(_NEEDS_QUOTE)).then(QUOTE + text).otherwise(text).name.keep()
+
+
 def from_literal_expr(expr: pl.Expr) -> pl.Expr:
     """from_literal over a polars column of cell text."""
     return pl.when(expr.str.contains(_LITERAL)).then(expr.str.slice(1)).otherwise(expr)

@@ -41,9 +41,11 @@ def create_assessments(cur, campaign_id: str, unit_ids: list[str], at: datetime)
     if not unit_ids:
         return 0
     with registered(cur, "_new_units", pl.DataFrame({"unit_id": unit_ids})):
+        # The unit's division and tier are fixed here: the cycle reports them whatever the unit becomes.
         cur.execute(
-            "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at) "
-            "SELECT ?, n.unit_id, ?, 0, ?, ? FROM _new_units n "
+            "INSERT INTO assessments (campaign_id, unit_id, status, revision, created_at, updated_at, division_id, "
+            "tier) SELECT ?, n.unit_id, ?, 0, ?, ?, u.division_id, u.tier FROM _new_units n "
+            "LEFT JOIN business_units u ON u.unit_id = n.unit_id "
             "WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.campaign_id = ? AND a.unit_id = n.unit_id)",
             [campaign_id, DRAFT, at, at, campaign_id],
         )
@@ -61,20 +63,45 @@ def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.
         where.append(f"a.unit_id IN {units}")
         params.extend(unit_params)
     return frame(cur, f"""
-        SELECT a.*, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
+        SELECT a.*, u.name AS unit, d.name AS division, u.head,
                (SELECT count(*) FROM ({latest_answers("campaign_id = a.campaign_id AND unit_id = a.unit_id")}) e
                 WHERE {answered("e")}) AS answered
         FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-        JOIN divisions d ON d.division_id = u.division_id
+        JOIN divisions d ON d.division_id = a.division_id
         WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
 
 
 def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
     """Workflow state of every assessment in a campaign, with the unit facts scoring needs (no counts)."""
     return frame(cur, """
-        SELECT a.unit_id, a.status, a.submitted_at, u.division_id, u.tier
-        FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-        WHERE a.campaign_id = ?""", [campaign_id])
+        SELECT a.unit_id, a.status, a.submitted_at, a.division_id, a.tier
+        FROM assessments a WHERE a.campaign_id = ?""", [campaign_id])
+
+
+def follow_units(cur, unit_ids: list[str]) -> pl.DataFrame:
+    """Moved or re-tiered units take their current division and tier in every cycle that is not closed (closed
+    cycles keep the placement they reported); deactivated ones leave the planned cycles where they have no
+    answers. Returns the (campaign_id, unit_id) whose placement changed. Set-based: one statement each."""
+    if not unit_ids:
+        return pl.DataFrame(schema={"campaign_id": pl.String, "unit_id": pl.String})
+    with registered(cur, "_moved", pl.DataFrame({"unit_id": unit_ids})):
+        cur.execute("""
+            DELETE FROM assessments WHERE unit_id IN (SELECT m.unit_id FROM _moved m JOIN business_units u
+                  ON u.unit_id = m.unit_id WHERE NOT u.active)
+              AND campaign_id IN (SELECT campaign_id FROM campaigns WHERE status = 'planned')
+              AND NOT EXISTS (SELECT 1 FROM answer_events e WHERE e.campaign_id = assessments.campaign_id
+                              AND e.unit_id = assessments.unit_id)""")
+        changed = frame(cur, """
+            SELECT a.campaign_id, a.unit_id FROM assessments a JOIN _moved m ON m.unit_id = a.unit_id
+            JOIN business_units u ON u.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
+            WHERE c.status <> 'closed' AND (a.division_id IS DISTINCT FROM u.division_id
+                                            OR a.tier IS DISTINCT FROM u.tier)
+            ORDER BY a.campaign_id, a.unit_id""")
+        cur.execute("""
+            UPDATE assessments SET division_id = u.division_id, tier = u.tier FROM business_units u
+            WHERE u.unit_id = assessments.unit_id AND assessments.unit_id IN (SELECT unit_id FROM _moved)
+              AND assessments.campaign_id IN (SELECT campaign_id FROM campaigns WHERE status <> 'closed')""")
+    return changed
 
 
 def set_assessment_status(cur, campaign_id: str, unit_id: str, status: str, at: datetime, actor: str,

@@ -6,18 +6,19 @@ import polars as pl
 
 from ._sql import latest_answers, weighted_mean
 from .db import frame
-from .reports import Scope
+from .reports import Scope, placed_units
 
 _CURRENT = latest_answers("campaign_id = ?")
 
 
 def _campaign_units(scope: Scope) -> tuple[str, list]:
     """Units of a campaign (its assessments, active or not) within a scope; first parameter: campaign id."""
-    where, params = scope.where("u")
-    return (f"""(SELECT u.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, u.head,
+    where, params = scope.where("a")
+    # The division and tier the cycle fixed for each unit (schema 9), not the unit's current ones.
+    return (f"""(SELECT u.unit_id, u.name AS unit, a.division_id, d.name AS division, a.tier, u.head,
                         a.status AS assessment_status, a.submitted_at, a.approved_at
                  FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-                 JOIN divisions d ON d.division_id = u.division_id
+                 JOIN divisions d ON d.division_id = a.division_id
                  WHERE a.campaign_id = ? AND {where})"""), params
 
 
@@ -76,12 +77,11 @@ def trend_rows(cur, scope: Scope) -> pl.DataFrame:
     The roll-up is _sql.weighted_mean, as in every report (active units in scope); written without a constant
     in GROUP BY so that it also runs on PostgreSQL.
     """
-    where, params = scope.where("u")
+    units_sql, params = placed_units(scope)
     return frame(cur, f"""
-        WITH su AS (SELECT u.unit_id, u.name, d.name AS division FROM business_units u
-                    JOIN divisions d ON d.division_id = u.division_id WHERE u.active AND {where}),
+        WITH su AS {units_sql},
         s AS (SELECT s.campaign_id, s.score, s.target, s.rollup_weight, su.unit_id, su.name, su.division
-              FROM unit_scores s JOIN su ON su.unit_id = s.unit_id),
+              FROM unit_scores s JOIN su ON su.unit_id = s.unit_id AND su.campaign_id = s.campaign_id),
         a AS (SELECT 0 AS rank, 'Organisation' AS level, 'Organisation' AS series, campaign_id, score, target,
                      rollup_weight FROM s
               UNION ALL SELECT 1, 'Division', division, campaign_id, score, target, rollup_weight FROM s

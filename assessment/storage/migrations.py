@@ -216,6 +216,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "an email address per user, for reminders and organisation imports",
         ["ALTER TABLE users ADD COLUMN email VARCHAR"],
     ),
+    (
+        9,
+        "each assessment keeps the division and tier its unit had in the cycle",
+        # Reports of a cycle read the unit's placement from its assessment, so a later move or tier change
+        # never rewrites a closed cycle. Existing rows take the placement their scores were computed with
+        # (unit_scores keeps it), else the unit's current one.
+        [
+            "ALTER TABLE assessments ADD COLUMN division_id VARCHAR",
+            "ALTER TABLE assessments ADD COLUMN tier INTEGER",
+            """UPDATE assessments SET division_id = u.division_id, tier = u.tier
+               FROM business_units u WHERE u.unit_id = assessments.unit_id""",
+            """UPDATE assessments SET division_id = s.division_id, tier = s.tier
+               FROM unit_scores s WHERE s.campaign_id = assessments.campaign_id AND s.unit_id = assessments.unit_id""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

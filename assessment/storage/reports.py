@@ -37,13 +37,48 @@ class Scope:
 
 
 def _scoped_units(scope: Scope) -> tuple[str, list]:
+    """Today's active units (present-day lists: plan reviews, open deadlines)."""
     where, params = scope.where("u")
     return (f"(SELECT u.*, d.name AS division FROM business_units u "
             f"JOIN divisions d ON d.division_id = u.division_id WHERE u.active AND {where})"), params
 
 
+# Each unit of each cycle with the division and tier fixed for it in that cycle (assessments), so a later
+# reorganisation never rewrites a cycle. A closed cycle keeps every unit it assessed, deactivated or not; a
+# cycle still running shows only active units.
+PLACED = """(SELECT a.campaign_id, a.unit_id, u.name, a.division_id, d.name AS division, a.tier, u.head,
+                    u.plan_last_reviewed, u.review_interval_months, u.active
+             FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+             JOIN campaigns c ON c.campaign_id = a.campaign_id JOIN divisions d ON d.division_id = a.division_id
+             WHERE c.status = 'closed' OR u.active)"""
+
+
+def placed_units(scope: Scope) -> tuple[str, list]:
+    """PLACED within a scope (judged on the cycle's placement): campaign_id, unit_id, name, division_id,
+    division, tier, head, plan_last_reviewed, review_interval_months, active."""
+    where, params = scope.where("p")
+    return f"(SELECT p.* FROM {PLACED} p WHERE {where})", params
+
+
+def _cycle_units(scope: Scope, campaign_id: str) -> tuple[str, list]:
+    """The units a cycle's reports cover, placed as in that cycle: its assessed units and, while it is not
+    closed, the active units it leaves out (reported as 'not in campaign')."""
+    where, params = scope.where("x")
+    return (f"""(SELECT x.* FROM (
+                SELECT p.unit_id, p.name, p.division_id, p.division, p.tier, p.head, p.plan_last_reviewed,
+                       p.review_interval_months, p.active FROM {PLACED} p WHERE p.campaign_id = ?
+                UNION ALL
+                SELECT u.unit_id, u.name, u.division_id, d.name, u.tier, u.head, u.plan_last_reviewed,
+                       u.review_interval_months, u.active
+                FROM business_units u JOIN divisions d ON d.division_id = u.division_id
+                WHERE u.active
+                  AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.campaign_id = ? AND a.unit_id = u.unit_id)
+                  AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.campaign_id = ? AND c.status = 'closed')
+             ) x WHERE {where})"""), [campaign_id, campaign_id, campaign_id, *params]
+
+
 def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     due = add_months("su.plan_last_reviewed", "su.review_interval_months")
     row = frame(cur, f"""
         WITH su AS {units_sql}
@@ -55,7 +90,8 @@ def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
               AS expected,
           (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id
              WHERE a.campaign_id = ? AND a.status IN {SCORED_SQL}) AS submitted,
-          (SELECT count(*) FROM su WHERE su.plan_last_reviewed IS NULL OR {due} < ?) AS overdue_reviews,
+          (SELECT count(*) FROM su WHERE su.active AND (su.plan_last_reviewed IS NULL OR {due} < ?))
+              AS overdue_reviews,
           (SELECT count(*) FROM su) AS units
         FROM unit_scores s JOIN su ON su.unit_id = s.unit_id WHERE s.campaign_id = ?""",
         [*params, campaign_id, campaign_id, *SCORED_PARAMS, today, campaign_id]).row(0, named=True)
@@ -64,7 +100,7 @@ def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
 
 
 def division_summary(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     return frame(cur, f"""
         WITH su AS {units_sql}
         SELECT su.division_id, min(su.division) AS division, count(DISTINCT su.unit_id) AS units,
@@ -79,7 +115,7 @@ def division_summary(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
 def unit_summary(cur, campaign_id: str, scope: Scope, limit: int | None = None,
                  order: str = "gap") -> pl.DataFrame:
     """Units with their score, target and assessment status; worst gap first."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     order_by = {"gap": "s.gap DESC NULLS LAST, su.name", "name": "su.division, su.name"}[order]
     lim = f"LIMIT {int(limit)}" if limit else ""
     return frame(cur, f"""
@@ -102,7 +138,7 @@ CELL_TARGET = weighted_mean("ds.target", "s.rollup_weight", over="ds.score")
 def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: int = 40) -> pl.DataFrame:
     """Domain score and gap per division (by="division", units weighted as in the division score) or per
     unit, worst units first (by="unit")."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     if by == "division":
         return frame(cur, f"""
             WITH su AS {units_sql}
@@ -124,7 +160,7 @@ def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: in
 
 
 def top_gaps(cur, campaign_id: str, scope: Scope, limit: int = 20, level: str = "question") -> pl.DataFrame:
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     if level == "domain":
         return frame(cur, f"""
             WITH su AS {units_sql}
@@ -146,14 +182,15 @@ def top_gaps(cur, campaign_id: str, scope: Scope, limit: int = 20, level: str = 
 
 def trends(cur, scope: Scope, by: str = "organisation") -> pl.DataFrame:
     """Score against target for every campaign, for the organisation, each division or each unit."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = placed_units(scope)
     group = {"organisation": "'Organisation'", "division": "su.division", "unit": "su.name"}[by]
     return frame(cur, f"""
         WITH su AS {units_sql}
         SELECT c.campaign_id, c.name AS campaign, c.opens_on, {group} AS series,
           {SCORE} AS score, {TARGET} AS target,
           count(s.score) AS units
-        FROM unit_scores s JOIN su ON su.unit_id = s.unit_id JOIN campaigns c ON c.campaign_id = s.campaign_id
+        FROM unit_scores s JOIN su ON su.unit_id = s.unit_id AND su.campaign_id = s.campaign_id
+        JOIN campaigns c ON c.campaign_id = s.campaign_id
         GROUP BY c.campaign_id, c.name, c.opens_on{"" if by == "organisation" else ", " + group}
         ORDER BY c.opens_on, series""", params)
 
@@ -187,7 +224,7 @@ _CHANGES = """
 
 def changes_by_unit(cur, campaign_id: str, previous_id: str, scope: Scope) -> pl.DataFrame:
     """Per unit: how many questions improved, regressed, stayed, or were not re-assessed."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     return frame(cur, _CHANGES.format(units=units_sql) + """
         SELECT p.unit_id, su.name AS unit, su.division, su.tier,
           count(CASE WHEN change = 'improved' THEN 1 END) AS improved,
@@ -205,7 +242,7 @@ def changes_by_unit(cur, campaign_id: str, previous_id: str, scope: Scope) -> pl
 
 def changes_detail(cur, campaign_id: str, previous_id: str, scope: Scope, limit: int = 500,
                    kinds: tuple[str, ...] = ("improved", "regressed", "not re-assessed")) -> pl.DataFrame:
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     marks = ", ".join("?" for _ in kinds) or "NULL"
     return frame(cur, _CHANGES.format(units=units_sql) + f"""
         SELECT p.unit_id, su.name AS unit, su.division, p.question_id, p.domain_id, p.previous_level,
@@ -218,7 +255,7 @@ def changes_detail(cur, campaign_id: str, previous_id: str, scope: Scope, limit:
 
 def checklist_coverage(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
     """For each checklist item: share of scored units whose covering questions meet the target."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     return frame(cur, f"""
         WITH su AS {units_sql},
         c AS (SELECT questionnaire_id, questionnaire_version FROM campaigns WHERE campaign_id = ?),
@@ -290,7 +327,7 @@ def _days_left(today: date) -> pl.Expr:
 
 def assessment_progress(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
     """Per division: how many assessments the campaign expects and how many are in each workflow state."""
-    units_sql, params = _scoped_units(scope)
+    units_sql, params = _cycle_units(scope, campaign_id)
     return frame(cur, f"""
         WITH su AS {units_sql}
         SELECT su.division_id, min(su.division) AS division, count(*) AS expected,
