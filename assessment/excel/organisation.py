@@ -363,7 +363,7 @@ def commit(db: Database, actor: Actor, source: str | Path | bytes | BinaryIO, fi
 
     def work(cur) -> OrgImport:
         problems, plan = _analyse(cur, actor, sheets)
-        if problems:
+        if problems or plan is None:
             raise _Refused(OrgImport(result.file, result.sha256, _sort(problems)))
         at = clock.now()
         new = plan.new_people.with_columns(

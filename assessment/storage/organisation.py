@@ -8,7 +8,7 @@ import polars as pl
 
 from ..model import Questionnaire
 from ._sql import in_list, registered
-from .db import fetch_one, frame, insert_frame
+from .db import fetch_one, frame, insert_frame, one
 
 HEAD = "department_head"
 UNIT_COLS = ["unit_id", "division_id", "name", "tier", "head", "plan_last_reviewed", "review_interval_months",
@@ -107,11 +107,11 @@ def end_sessions(cur, usernames: list[str], at: datetime, reason: str) -> None:
 
 
 def has_answers(cur, unit_id: str) -> bool:
-    return fetch_one(cur, "SELECT count(*) FROM answer_events WHERE unit_id = ?", [unit_id])[0] > 0
+    return one(cur, "SELECT count(*) FROM answer_events WHERE unit_id = ?", [unit_id])[0] > 0
 
 
 def in_cycles(cur, unit_id: str) -> int:
-    return fetch_one(cur, "SELECT count(*) FROM assessments WHERE unit_id = ?", [unit_id])[0]
+    return one(cur, "SELECT count(*) FROM assessments WHERE unit_id = ?", [unit_id])[0]
 
 
 def delete_unit(cur, unit_id: str) -> None:
