@@ -214,6 +214,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "an email address per user, for reminders and organisation imports",
         ["ALTER TABLE users ADD COLUMN email VARCHAR"],
     ),
+    (
+        12,
+        "reminder digests sent: at most one per person per day",
+        # A row is written only after the mail server accepted the message, so a failed run leaves nothing
+        # marked sent and the next run retries; the key makes a second digest on the same day impossible.
+        ["""CREATE TABLE reminder_digests (
+                username VARCHAR NOT NULL, sent_on DATE NOT NULL, sent_at TIMESTAMP NOT NULL,
+                email VARCHAR NOT NULL, items INTEGER NOT NULL, message_id VARCHAR NOT NULL,
+                PRIMARY KEY (username, sent_on))"""],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
