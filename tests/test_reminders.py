@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
-from assessment import access, reminders, users
+from assessment import access, mail, reminders, users
 from assessment.cli import main
 from assessment.errors import PermissionDenied, SettingsError
 from assessment.model import Actor
 from assessment.settings import Settings
+from assessment.settings import load as load_settings
 from assessment.storage.db import frame, open_database
 from tests.conftest import ADMIN, add_org
 
@@ -219,3 +221,45 @@ def test_the_cli_sends_once_and_reports_a_person_without_email(smtp, tmp_path, m
     assert main(["--db", str(path), "remind", "--today", "2026-12-21"]) == 1
     err = capsys.readouterr().err
     assert "error: could not connect to the mail server" in err and "the next run retries them" in err
+
+
+def test_the_mail_server_login_uses_the_configured_user_and_a_wrong_password_is_a_clear_error(people):
+    inbox = Inbox()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        given = tuple(v.decode() if isinstance(v, bytes) else v for v in (auth_data.login, auth_data.password))
+        return AuthResult(success=given == ("itscm", "right secret"), handled=False)
+
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        wrong = reminders.run(people, ADMIN, TODAY, settings=settings_for(
+            controller.port, smtp_user="itscm", smtp_password="wrong"))
+        assert wrong.error.startswith(f"could not log in to the mail server 127.0.0.1:{controller.port} (none): 535")
+        assert "wrong" not in wrong.error and sent_rows(people) == []
+        right = reminders.run(people, ADMIN, TODAY, settings=settings_for(
+            controller.port, smtp_user="itscm", smtp_password="right secret"))
+        assert right.ok and len(inbox.messages) == 2
+    finally:
+        controller.stop()
+
+
+def test_starttls_against_a_server_without_it_is_refused_not_sent_in_the_clear(people, smtp):
+    report = reminders.run(people, ADMIN, TODAY, settings=settings_for(smtp.port, smtp_security="starttls"))
+    assert report.error == (f"could not start TLS with the mail server 127.0.0.1:{smtp.port} (starttls): "
+                            "STARTTLS extension not supported by server.")
+    assert smtp.messages == [] and sent_rows(people) == []
+
+
+def test_bad_mail_settings_are_all_reported_at_once():
+    with pytest.raises(SettingsError) as err:
+        load_settings({"ITSCM_SMTP_SECURITY": "ssl", "ITSCM_SMTP_PORT": "70000", "ITSCM_BASE_URL": "itscm.example",
+                       "ITSCM_SMTP_SENDER": "nobody"})
+    text = str(err.value)
+    for name in ("ITSCM_SMTP_SECURITY", "ITSCM_SMTP_PORT", "ITSCM_BASE_URL", "ITSCM_SMTP_SENDER"):
+        assert f"{name}=" in text
+    s = load_settings({"ITSCM_SMTP_SECURITY": "TLS", "ITSCM_BASE_URL": "https://itscm.example.org/",
+                       "ITSCM_SMTP_HOST": "smtp.example.org", "ITSCM_SMTP_SENDER": "ITSCM <itscm@example.org>"})
+    assert (s.smtp_security, s.base_url) == ("tls", "https://itscm.example.org")
+    assert mail.SmtpConfig.from_settings(s).port == 465
