@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import polars as pl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -263,3 +264,21 @@ def test_bad_mail_settings_are_all_reported_at_once():
                        "ITSCM_SMTP_HOST": "smtp.example.org", "ITSCM_SMTP_SENDER": "ITSCM <itscm@example.org>"})
     assert (s.smtp_security, s.base_url) == ("tls", "https://itscm.example.org")
     assert mail.SmtpConfig.from_settings(s).port == 465
+
+
+def test_another_provider_adds_its_own_section(people, smtp, monkeypatch):
+    """The hook the actions section uses: one more provider returning ITEM_SCHEMA rows for everyone."""
+
+    def actions_due(db, req):
+        return pl.DataFrame([{"username": "ada", "section": "Actions due", "unit_id": "U1", "unit": UNIT_U1,
+                              "item": "A-7: restore test of the ledger", "due_on": date(2026, 6, 18),
+                              "days_left": -2, "bucket": "overdue", "page": "unit", "key": "action|A-7"}],
+                            schema=reminders.ITEM_SCHEMA)
+
+    monkeypatch.setattr(reminders, "PROVIDERS", [*reminders.PROVIDERS, actions_due])
+    report = reminders.run(people, ADMIN, TODAY, settings=settings_for(smtp.port))
+    assert [len(d.items) for d in report.sent] == [2, 2]
+    text, _ = parts(smtp.to("ada@example.org")[0])
+    assert text.index("Actions due (1)") < text.index("Self-assessments due (1)")  # overdue first
+    assert "A-7: restore test of the ledger\r\n  overdue since 2026-06-18 (2 days)" in text
+    assert "A-7" not in parts(smtp.to("bob@example.org")[0])[0]
