@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_suppliers": frozenset({ADMIN, MANAGER}),
     "record_exercises": frozenset({ADMIN, MANAGER}),
     "record_incidents": frozenset({ADMIN, MANAGER}),
+    "send_reminders": frozenset({ADMIN}),  # the reminder job (`itscm remind`) mails everyone their digest
+    "user_calendars": frozenset({ADMIN}),  # anyone's own calendar is "read"; another user's is this
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 

@@ -52,6 +52,40 @@ def _secret(raw: str) -> str:
     return raw.strip()
 
 
+def _port(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+# The port each SMTP security mode uses unless ITSCM_SMTP_PORT says otherwise (RFC 8314: 465 implicit TLS,
+# 587 submission with STARTTLS; 25 plain relay).
+SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def _smtp_security(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in SMTP_SECURITY:
+        raise ValueError(f"expected one of {', '.join(SMTP_SECURITY)}")
+    return value
+
+
+def _base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ValueError("expected the app's address, such as https://itscm.example.org")
+    return value
+
+
+def _address(raw: str) -> str:
+    value = raw.strip()
+    if "@" not in value or any(c in value for c in "\r\n"):
+        raise ValueError("expected a mail address such as itscm@example.org or 'ITSCM <itscm@example.org>'")
+    return value
+
+
 def _path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("expected a path")
@@ -92,6 +126,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ITSCM_AUDIT_KEY", "audit_key", _secret, None,
              "secret key that signs audit checkpoints (default: the file audit.key in the data folder)",
              secret=True),
+    Variable("ITSCM_BASE_URL", "base_url", _base_url, "http://localhost:8501",
+             "the app's address, used for the links in reminder emails and calendar events"),
+    Variable("ITSCM_SMTP_HOST", "smtp_host", _text, None, "mail server that sends reminder digests"),
+    Variable("ITSCM_SMTP_PORT", "smtp_port", _port, None,
+             "mail server port (default: 587 for starttls, 465 for tls, 25 for none)"),
+    Variable("ITSCM_SMTP_SECURITY", "smtp_security", _smtp_security, "starttls",
+             "starttls, tls (implicit TLS) or none"),
+    Variable("ITSCM_SMTP_USER", "smtp_user", _text, None, "user name for the mail server (no login when unset)"),
+    Variable("ITSCM_SMTP_PASSWORD", "smtp_password", _text, None, "password for the mail server", secret=True),
+    Variable("ITSCM_SMTP_SENDER", "smtp_sender", _address, None,
+             "From address of reminder digests, e.g. 'ITSCM <itscm@example.org>'"),
 )
 
 
@@ -110,6 +155,13 @@ class Settings:
     separation_of_duties: bool = True
     admin_password: str | None = field(default=None, repr=False)
     audit_key: str | None = field(default=None, repr=False)
+    base_url: str = "http://localhost:8501"
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_sender: str | None = None
 
     @property
     def database_path(self) -> Path | None:

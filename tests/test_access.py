@@ -13,14 +13,16 @@ from assessment import (
     catalog,
     clock,
     exercises,
+    ical,
     incidents,
     recovery,
+    reminders,
     reports,
     services,
     users,
     workflow,
 )
-from assessment.errors import PermissionDenied
+from assessment.errors import NotFound, PermissionDenied
 from assessment.model import Actor, AffectedService, Answer, Exercise, ExerciseResult, Incident, Service
 from assessment.storage import audit as audit_store
 
@@ -254,6 +256,17 @@ def op_create_user(db, actor, mini_q):
     users.create(db, actor, "new.user", "New", access.LEADERSHIP, "correct horse battery staple")
 
 
+def op_send_reminders(db, actor, mini_q):
+    reminders.run(db, actor, TODAY, dry_run=True)
+
+
+def op_other_users_calendar(db, actor, mini_q):
+    try:
+        ical.user_calendar(db, actor, "someone.else", TODAY)
+    except NotFound:  # the access check came first and passed
+        pass
+
+
 def op_read_audit(db, actor, mini_q):
     audit.entries(db, actor)
 
@@ -314,6 +327,8 @@ GLOBAL_OPS = {
     "record exercise": (op_record_exercise, {"admin", "manager"}),
     "withdraw exercise": (op_withdraw_exercise, {"admin", "manager"}),
     "record incident": (op_record_incident, {"admin", "manager"}),
+    "send reminders": (op_send_reminders, {"admin"}),
+    "another user's calendar": (op_other_users_calendar, {"admin"}),
 }
 
 
@@ -353,7 +368,7 @@ def test_reports_only_cover_readable_units(org, role, units):
 def test_every_permission_is_exercised():
     covered = {"read", "answer", "submit", "review", "manage_campaigns", "manage_questionnaires", "manage_units",
                "manage_users", "read_audit", "manage_services", "manage_suppliers", "record_exercises",
-               "record_incidents"}
+               "record_incidents", "send_reminders", "user_calendars"}
     # export, template, import and backup are covered by the Excel and backup test suites.
     assert covered | {"export", "template", "import", "backup"} == set(access.PERMISSIONS)
 

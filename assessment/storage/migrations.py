@@ -231,6 +231,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                FROM unit_scores s WHERE s.campaign_id = assessments.campaign_id AND s.unit_id = assessments.unit_id""",
         ],
     ),
+    (
+        12,
+        "reminder digests sent: at most one per person per day",
+        # A row is written only after the mail server accepted the message, so a failed run leaves nothing
+        # marked sent and the next run retries; the key makes a second digest on the same day impossible.
+        ["""CREATE TABLE reminder_digests (
+                username VARCHAR NOT NULL, sent_on DATE NOT NULL, sent_at TIMESTAMP NOT NULL,
+                email VARCHAR NOT NULL, items INTEGER NOT NULL, message_id VARCHAR NOT NULL,
+                PRIMARY KEY (username, sent_on))"""],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
