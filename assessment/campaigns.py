@@ -54,12 +54,12 @@ def propose_next(previous: pl.DataFrame, today: date) -> Proposal:
 
 @dataclass(frozen=True)
 class UnitSelection:
-    """Which units a new cycle covers: active units, narrowed to these divisions, tiers and unit ids (each
-    empty = no narrowing; all empty = every active unit)."""
+    """Which units a new cycle covers: active units, narrowed to these divisions, tiers and unit ids (None =
+    no narrowing, so all None = every active unit; an empty tuple narrows to nothing)."""
 
-    division_ids: tuple[str, ...] = ()
-    tiers: tuple[int, ...] = ()
-    unit_ids: tuple[str, ...] = ()
+    division_ids: tuple[str, ...] | None = None
+    tiers: tuple[int, ...] | None = None
+    unit_ids: tuple[str, ...] | None = None
 
 
 def select_units(db: Database, actor: Actor, selection: UnitSelection) -> list[str]:
@@ -69,16 +69,14 @@ def select_units(db: Database, actor: Actor, selection: UnitSelection) -> list[s
         units = catalog_sql.units(cur, include_inactive=True)
         divisions = set(catalog_sql.divisions(cur)["division_id"].to_list())
     known = dict(zip(units["unit_id"].to_list(), units["active"].to_list()))
-    problems = [f"division: unknown division {d!r}" for d in selection.division_ids if d not in divisions]
+    problems = [f"division: unknown division {d!r}" for d in selection.division_ids or () if d not in divisions]
     problems += [f"units: unknown unit {u!r}" if u not in known else f"units: unit {u!r} is inactive"
-                 for u in selection.unit_ids if not known.get(u)]
+                 for u in selection.unit_ids or () if not known.get(u)]
     chosen = units.filter(pl.col("active"))
-    if selection.division_ids:
-        chosen = chosen.filter(pl.col("division_id").is_in(list(selection.division_ids)))
-    if selection.tiers:
-        chosen = chosen.filter(pl.col("tier").is_in(list(selection.tiers)))
-    if selection.unit_ids:
-        chosen = chosen.filter(pl.col("unit_id").is_in(list(selection.unit_ids)))
+    for column, values in (("division_id", selection.division_ids), ("tier", selection.tiers),
+                           ("unit_id", selection.unit_ids)):
+        if values is not None:
+            chosen = chosen.filter(pl.col(column).is_in(list(values)))
     if not problems and chosen.height == 0:
         problems.append("units: the selection covers no active unit")
     if problems:

@@ -44,7 +44,8 @@ def cmd_campaign_create(args: argparse.Namespace) -> int:
     opens = args.opens or today(args)
     due = args.due or opens + timedelta(days=campaigns.DUE_AFTER_DAYS)
     closes = args.closes or opens + timedelta(days=campaigns.CLOSES_AFTER_DAYS)
-    selection = campaigns.UnitSelection(tuple(args.division), tuple(args.tier), tuple(args.unit))
+    selection = campaigns.UnitSelection(tuple(args.division) or None, tuple(args.tier) or None,
+                                        tuple(args.unit) or None)
     after = campaigns.create(db, who, args.id, args.name or f"ITSCM self-assessment {args.id}",
                              q, opens, due, closes, previous=args.previous, selection=selection,
                              status="open" if args.open else "planned", carry_forward=args.carry_forward)
