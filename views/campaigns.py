@@ -296,7 +296,8 @@ def versions_tab() -> None:
 # ---- page ---------------------------------------------------------------------------------------------------
 w.header("Campaigns",
          "Assessment cycles and their review. Approve submitted self-assessments or return them with a comment, "
-         "set each cycle's dates, open and close it, and start the next cycle from the previous one.")
+         "set each cycle's dates, open and close it, create cycles (carrying answers over) and register "
+         "questionnaire versions.")
 if not access.allowed(actor, "manage_campaigns"):
     st.warning("Only continuity managers and administrators manage campaigns.", icon=":material/lock:")
     st.stop()
