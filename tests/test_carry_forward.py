@@ -156,3 +156,12 @@ def test_a_department_head_cannot_create_a_cycle(org):
     with pytest.raises(PermissionDenied):
         new_cycle(org, mini_v2(), actor=HEAD1)
     assert [c for c in campaigns.list_campaigns(org, ADMIN)["campaign_id"]] == ["C1"]
+
+
+def test_an_answer_the_new_version_refuses_is_not_carried(org):
+    submit_c1(org)
+    text = (FIXTURES / "mini.yaml").read_text().replace('version: "1.0.0"', 'version: "3.0.0"')
+    strict = loads(text.replace("na_allowed: true", "na_allowed: false", 1), base_dir=FIXTURES)  # TEST-01: no N/A
+    after = new_cycle(org, strict)
+    assert after["carried"] == {"answers": 3, "units": 1, "from": {"C1": 1}, "not_carried": 1}
+    assert carry.carried(org, HEAD1, "C2", "U1")["question_id"].to_list() == ["GOV-01", "GOV-02", "TEST-02"]
