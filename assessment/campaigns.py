@@ -9,7 +9,7 @@ from typing import cast
 
 import polars as pl
 
-from . import access, audit
+from . import access, audit, carry
 from .catalog import register_questionnaire
 from .clock import now
 from .errors import InvalidState, NotFound, ValidationError
@@ -53,6 +53,38 @@ def propose_next(previous: pl.DataFrame, today: date) -> Proposal:
                     opens + timedelta(days=DUE_AFTER_DAYS), opens + timedelta(days=CLOSES_AFTER_DAYS))
 
 
+@dataclass(frozen=True)
+class UnitSelection:
+    """Which units a new cycle covers: active units, narrowed to these divisions, tiers and unit ids (None =
+    no narrowing, so all None = every active unit; an empty tuple narrows to nothing)."""
+
+    division_ids: tuple[str, ...] | None = None
+    tiers: tuple[int, ...] | None = None
+    unit_ids: tuple[str, ...] | None = None
+
+
+def select_units(db: Database, actor: Actor, selection: UnitSelection) -> list[str]:
+    """The active unit ids a selection covers; every unknown or inactive id and an empty result at once."""
+    access.require(actor, "manage_campaigns")
+    with db.read() as cur:
+        units = catalog_sql.units(cur, include_inactive=True)
+        divisions = set(catalog_sql.divisions(cur)["division_id"].to_list())
+    known = dict(zip(units["unit_id"].to_list(), units["active"].to_list()))
+    problems = [f"division: unknown division {d!r}" for d in selection.division_ids or () if d not in divisions]
+    problems += [f"units: unknown unit {u!r}" if u not in known else f"units: unit {u!r} is inactive"
+                 for u in selection.unit_ids or () if not known.get(u)]
+    chosen = units.filter(pl.col("active"))
+    for column, values in (("division_id", selection.division_ids), ("tier", selection.tiers),
+                           ("unit_id", selection.unit_ids)):
+        if values is not None:
+            chosen = chosen.filter(pl.col(column).is_in(list(values)))
+    if not problems and chosen.height == 0:
+        problems.append("units: the selection covers no active unit")
+    if problems:
+        raise ValidationError(problems, "unit selection")
+    return sorted(chosen["unit_id"].to_list())
+
+
 def list_campaigns(db: Database, actor: Actor) -> pl.DataFrame:
     access.require(actor, "read")
     with db.read() as cur:
@@ -79,8 +111,10 @@ def _check_dates(opens_on: date, due_on: date, closes_on: date) -> list[str]:
 
 def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionnaire, opens_on: date,
            due_on: date, closes_on: date, unit_ids: list[str] | None = None, previous: str | None = None,
-           status: str = "planned") -> dict:
-    """Create a cycle over the given units (default: every active unit) with a stored questionnaire."""
+           status: str = "planned", selection: UnitSelection | None = None, carry_forward: bool = False) -> dict:
+    """Create a cycle over the given units, or those of `selection` (default: every active unit), with a
+    questionnaire it stores if needed; `carry_forward` starts each unit's draft from its last submitted
+    answers (carry.carry_in)."""
     access.require(actor, "manage_campaigns")
     problems = _check_dates(opens_on, due_on, closes_on)
     if not ID_RE.match(campaign_id or ""):
@@ -91,9 +125,18 @@ def create(db: Database, actor: Actor, campaign_id: str, name: str, q: Questionn
         problems.append(f"status: expected one of {STATUSES}, got {status!r}")
     if problems:
         raise ValidationError(problems, "campaign")
+    if selection is not None:
+        unit_ids = select_units(db, actor, selection)
     register_questionnaire(db, actor, q)
-    return db.transaction(lambda cur: create_in(cur, actor, campaign_id, name, q, opens_on, due_on, closes_on,
-                                                unit_ids, previous, status))
+
+    def work(cur) -> dict:
+        after = create_in(cur, actor, campaign_id, name, q, opens_on, due_on, closes_on, unit_ids, previous, status)
+        if carry_forward:
+            ids = campaigns_sql.assessment_states(cur, campaign_id)["unit_id"].to_list()
+            after = {**after, "carried": carry.carry_in(cur, actor, campaign_id, q, ids, opens_on)}
+        return after
+
+    return db.transaction(work)
 
 
 def create_in(cur, actor: Actor, campaign_id: str, name: str, q: Questionnaire, opens_on: date, due_on: date,
@@ -118,14 +161,16 @@ def create_in(cur, actor: Actor, campaign_id: str, name: str, q: Questionnaire, 
 
 
 def create_from_previous(db: Database, actor: Actor, previous_id: str, campaign_id: str, name: str,
-                         opens_on: date, due_on: date, closes_on: date, q: Questionnaire | None = None) -> dict:
+                         opens_on: date, due_on: date, closes_on: date, q: Questionnaire | None = None,
+                         carry_forward: bool = False) -> dict:
     """A new cycle with the previous cycle's questionnaire (or a newer one) and today's active units."""
     prev = get(db, actor, previous_id)
     if q is None:
         from .catalog import questionnaire
 
         q = questionnaire(db, prev["questionnaire_id"], prev["questionnaire_version"])
-    return create(db, actor, campaign_id, name, q, opens_on, due_on, closes_on, previous=previous_id)
+    return create(db, actor, campaign_id, name, q, opens_on, due_on, closes_on, previous=previous_id,
+                  carry_forward=carry_forward)
 
 
 def set_status(db: Database, actor: Actor, campaign_id: str, status: str) -> None:

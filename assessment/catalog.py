@@ -54,6 +54,13 @@ def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
     return _parse(source)
 
 
+def questionnaires(db: Database, actor: Actor) -> pl.DataFrame:
+    """The registered questionnaire versions (questionnaire_id, version, title, questions, loaded_at)."""
+    access.require(actor, "read")
+    with db.read() as cur:
+        return catalog_sql.questionnaires(cur)
+
+
 def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
     with db.read() as cur:
         c = campaigns_sql.campaign(cur, campaign_id)

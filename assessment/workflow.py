@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 
-from . import access, answer_rules, audit, clock, scoring, settings
+from . import access, answer_rules, audit, carry, clock, scoring, settings
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
@@ -212,6 +212,8 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
         missing = missing_questions(q, current)
         if missing:
             raise IncompleteAssessment(missing)
+        if unconfirmed := carry.unconfirmed(cur, campaign_id, unit_id):
+            raise carry.UnconfirmedAnswers(unconfirmed, campaign_id)
         # Scored with the placement the cycle fixed for the unit (campaigns_sql.follow_unit keeps it current
         # while the cycle is not closed).
         units = pl.DataFrame([{"unit_id": unit_id, "division_id": a["division_id"], "tier": a["tier"],

@@ -1,12 +1,15 @@
 """Campaigns (assessment cycles), for continuity managers: review submitted assessments (approve, or return
-with a comment), set a cycle's dates, open and close it, and create the next cycle from the previous one."""
+with a comment), set a cycle's dates, open and close it, create a cycle (the first, or the next one with the
+answers carried over) with a chosen questionnaire version and units, and register new questionnaire versions."""
 
 from __future__ import annotations
 
 import polars as pl
 import streamlit as st
 
-from assessment import access, campaigns, clock, reports, workflow
+from assessment import access, campaigns, catalog, clock, reports, versions, workflow
+from assessment.questionnaire import QuestionnaireError
+from assessment.questionnaire_diff import summary
 from ui import widgets as w
 from ui.cache import read
 from ui.format import fmt, plain
@@ -47,13 +50,49 @@ def on_dates(cid: str) -> None:
                  ss[f"cp_closes|{cid}"], success=f"Dates of {plain(cid)} saved.")
 
 
+SELECTIONS = {"all": "All active units", "division": "By division", "tier": "By tier", "list": "A list of units"}
+
+
+def _create(ref: str, selection: campaigns.UnitSelection, previous: str | None, carry_forward: bool,
+            campaign_id: str, name: str, opens_on, due_on, closes_on) -> dict:
+    q = versions.resolve(db, ref)
+    return campaigns.create(db, actor, campaign_id, name, q, opens_on, due_on, closes_on, previous=previous,
+                            selection=selection, carry_forward=carry_forward)
+
+
 @w.callback
 def on_create() -> None:
     ss = st.session_state
     new_id = (ss.get("cp_new_id") or "").strip()
-    w.run_action(campaigns.create_from_previous, db, actor, ss["cp_prev"], new_id, ss.get("cp_new_name") or "",
-                 ss["cp_new_opens"], ss["cp_new_due"], ss["cp_new_closes"],
-                 success=f"Cycle {plain(new_id)} created as planned, with every active unit. Open it when ready.")
+    how = ss.get("cp_units_by", "all")
+    selection = campaigns.UnitSelection(
+        division_ids=tuple(ss.get("cp_units_div") or ()) if how == "division" else None,
+        tiers=tuple(ss.get("cp_units_tier") or ()) if how == "tier" else None,
+        unit_ids=tuple(ss.get("cp_units_list") or ()) if how == "list" else None)
+    previous = ss.get("cp_prev") or None
+    carry_forward = bool(ss.get("cp_carry")) and previous is not None
+
+    def done(after: dict) -> str:
+        carried = after.get("carried")
+        extra = (f" {carried['answers']} answer(s) of {carried['units']} unit(s) were carried over for their heads "
+                 "to confirm or change." if carried else "")
+        return (f"Cycle {plain(new_id)} created as planned with {after['units']} unit(s) and questionnaire "
+                f"{plain(after['questionnaire'])}.{extra} Open it on the Dates and status tab when ready.")
+
+    w.run_action(_create, ss.get("cp_new_version") or "", selection, previous, carry_forward, new_id,
+                 ss.get("cp_new_name") or "", ss["cp_new_opens"], ss["cp_new_due"], ss["cp_new_closes"], success=done)
+
+
+@w.callback
+def on_register(name: str) -> None:
+    upload = st.session_state.get("cp_q_file")
+    if upload is None:
+        return
+    upload.seek(0)
+    w.run_action(lambda: versions.register(db, actor, versions.read(upload, name)),
+                 success=lambda added: f"{plain(name)}: version registered. Choose it when you create a cycle."
+                 if added else f"{plain(name)}: this version was already registered.")
+    st.session_state.pop("cp_q_file", None)
 
 
 # ---- sections -------------------------------------------------------------------------------------------------
@@ -166,16 +205,32 @@ def manage_tab() -> None:
 
 def new_cycle_tab(camps: pl.DataFrame) -> None:
     proposal = campaigns.propose_next(camps, clock.today())
-    prev_rows = {r["campaign_id"]: w.campaign_label(r)
-                 for r in camps.sort("opens_on", descending=True).iter_rows(named=True)}
-    st.caption("The new cycle uses the previous cycle's questionnaire version and every active unit, and starts "
-               "as *planned*: open it on the Dates and status tab when it should start.")
+    stored = read(db, actor, versions.stored)
+    if stored.height == 0:
+        st.info("No questionnaire version is registered yet: register one on the Questionnaire versions tab.")
+        return
+    refs = {f"{r['questionnaire_id']}@{r['version']}": f"{r['title']} {r['version']} ({r['questions']} questions)"
+            for r in stored.iter_rows(named=True)}
+    prev_rows = {"": "None: this is the first cycle"} | {
+        r["campaign_id"]: w.campaign_label(r) for r in camps.sort("opens_on", descending=True).iter_rows(named=True)}
+    st.caption("Choose the questionnaire version, the units and the dates. The cycle starts as *planned*: open it "
+               "on the Dates and status tab when it should start.")
     n1, n2 = st.columns(2)
-    with n1:
-        w.select("Start from", prev_rows, key="cp_prev")
-    n2.text_input("Id", value=proposal.campaign_id, key="cp_new_id",
+    n1.text_input("Id", value=proposal.campaign_id, key="cp_new_id",
                   help="Letters, digits, '.', '_' or '-'; must be unique.")
-    st.text_input("Name", value=proposal.name, key="cp_new_name")
+    n2.text_input("Name", value=proposal.name, key="cp_new_name")
+    v1, v2 = st.columns(2)
+    with v1:
+        w.select("Questionnaire version", refs, key="cp_new_version", help="Register new versions on the "
+                 "Questionnaire versions tab.")
+    with v2:
+        w.select("Follows", prev_rows, key="cp_prev", help="The cycle this one is compared with.")
+    st.checkbox("Start each unit's draft from its last submitted answers", key="cp_carry",
+                        disabled=not st.session_state.get("cp_prev"),
+                        help="Carried answers are marked 'carried over, confirm or change' on the self-assessment "
+                             "form; heads confirm or change each one before they can submit. Questions are matched "
+                             "by id: answers to removed questions stay behind, new questions start empty.")
+    units_section()
     e1, e2, e3 = st.columns(3)
     e1.date_input("Opens on", value=proposal.opens_on, key="cp_new_opens", format="YYYY-MM-DD")
     e2.date_input("Due on", value=proposal.due_on, key="cp_new_due", format="YYYY-MM-DD")
@@ -183,17 +238,73 @@ def new_cycle_tab(camps: pl.DataFrame) -> None:
     st.button("Create the cycle", type="primary", key="cp_create", on_click=on_create, icon=":material/add:")
 
 
+def units_section() -> None:
+    """Which units the new cycle covers: every active unit, or those of some divisions, tiers or a list."""
+    how = st.radio("Units", list(SELECTIONS), format_func=SELECTIONS.__getitem__, key="cp_units_by", horizontal=True)
+    units = read(db, actor, catalog.units)
+    if how == "division":
+        divisions = dict(units.select("division_id", "division").unique().sort("division").iter_rows())
+        st.multiselect("Divisions", list(divisions), format_func=divisions.__getitem__, key="cp_units_div")
+    elif how == "tier":
+        st.multiselect("Tiers", sorted(set(units["tier"].to_list())), key="cp_units_tier")
+    elif how == "list":
+        names = dict(units.select("unit_id", "name").iter_rows())
+        st.multiselect("Units", list(names), format_func=lambda u: f"{names[u]} ({u})", key="cp_units_list")
+    st.caption(f"{units.height} active unit(s) in the organisation; inactive units are never included.")
+
+
+def versions_tab() -> None:
+    stored = read(db, actor, versions.stored)
+    st.caption("The registered questionnaire versions. A cycle keeps the exact version it was created with; a new "
+               "version is registered here and chosen when the next cycle is created.")
+    if stored.height:
+        st.dataframe(stored.select("questionnaire_id", "version", "title", "questions", "loaded_at"), hide_index=True,
+                     column_config={"questionnaire_id": "Questionnaire", "version": "Version", "title": "Title",
+                                    "questions": "Questions",
+                                    "loaded_at": st.column_config.DatetimeColumn("Registered",
+                                                                                 format="YYYY-MM-DD HH:mm")})
+    upload = st.file_uploader(f"A new version (.yaml, at most {versions.MAX_BYTES // 1024} KB; format: "
+                              "questionnaires/FORMAT.md)", type=["yaml", "yml"], key="cp_q_file")
+    if upload is None:
+        return
+    upload.seek(0)
+    try:
+        q = versions.read(upload, upload.name)
+    except QuestionnaireError as exc:
+        st.error(f"{len(exc.problems)} problem(s) in {plain(upload.name)}: correct them and upload it again.",
+                 icon=":material/error:")
+        st.dataframe(pl.DataFrame({"problem": exc.problems}), hide_index=True, key="cp_q_problems")
+        return
+    base, diff = versions.compare(db, actor, q)
+    st.success(f"{plain(upload.name)} is valid: {plain(q.id)}@{plain(q.version)}, {len(q.questions)} questions in "
+               f"{len(q.domains)} domains.", icon=":material/task_alt:")
+    if base is None:
+        st.info("No earlier version of this questionnaire is registered: there is nothing to compare it with.")
+    else:
+        st.markdown(f"Changes from **{plain(base)}**:")
+        counts = summary(diff)
+        m = st.columns(len(counts))
+        for col, (label, n) in zip(m, counts.items()):
+            col.metric(label.capitalize(), n, border=True)
+        st.dataframe(diff, hide_index=True, key="cp_q_diff",
+                     column_config={"section": "Section", "item": "Item", "change": "Change", "field": "Field",
+                                    "old": "Before", "new": "After"})
+    st.button(f"Register {q.id}@{q.version}", type="primary", key="cp_q_register", on_click=on_register,
+              args=(upload.name,), icon=":material/library_add:")
+
+
 # ---- page ---------------------------------------------------------------------------------------------------
 w.header("Campaigns",
          "Assessment cycles and their review. Approve submitted self-assessments or return them with a comment, "
-         "set each cycle's dates, open and close it, and start the next cycle from the previous one.")
+         "set each cycle's dates, open and close it, create cycles (carrying answers over) and register "
+         "questionnaire versions.")
 if not access.allowed(actor, "manage_campaigns"):
     st.warning("Only continuity managers and administrators manage campaigns.", icon=":material/lock:")
     st.stop()
 w.show_flash()
 all_camps = read(db, actor, campaigns.list_campaigns)
 cycle_list(all_camps)
-review, manage, new = st.tabs(["Review submissions", "Dates and status", "New cycle"])
+review, manage, new, qv = st.tabs(["Review submissions", "Dates and status", "New cycle", "Questionnaire versions"])
 with review:
     if all_camps.height == 0:
         st.info("Nothing to review yet.")
@@ -201,12 +312,10 @@ with review:
         review_tab()
 with manage:
     if all_camps.height == 0:
-        st.info("No cycle yet.")
+        st.info("No cycle yet: create the first one on the New cycle tab.")
     else:
         manage_tab()
 with new:
-    if all_camps.height == 0:
-        st.info("Create the first cycle with the command line (`python -m assessment`) or load the demo; later "
-                "cycles start from the previous one here.")
-    else:
-        new_cycle_tab(all_camps)
+    new_cycle_tab(all_camps)
+with qv:
+    versions_tab()

@@ -156,18 +156,26 @@ def changes_section(cid: str, filters: Filters) -> None:
     if previous is None or changes.height == 0:
         st.info("There is no previous cycle to compare with.")
         return
-    st.caption(f"Each question of each unit compared with **{plain(previous)}**: improved, regressed, unchanged, "
-               "or not re-assessed (the unit has no submitted assessment in this cycle yet).")
-    totals = changes.select(pl.col("improved", "regressed", "unchanged", "not_reassessed").sum()).row(0)
-    c1, c2, c3, c4 = st.columns(4)
+    st.caption(f"Each question of each unit compared with **{plain(previous)}** (matched by question id): improved, "
+               "regressed, unchanged, confirmed unchanged (an answer carried over and confirmed by the head), or not "
+               "re-assessed (the unit has no submitted assessment in this cycle yet). Questions a version added or "
+               "removed are counted apart, never as regressions.")
+    totals = changes.select(pl.col("improved", "regressed", "unchanged", "confirmed_unchanged", "not_reassessed",
+                                   "new", "removed").sum()).row(0)
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Improved", totals[0])
     c2.metric("Regressed", totals[1])
     c3.metric("Unchanged", totals[2])
-    c4.metric("Not re-assessed", totals[3], plural(changes.filter(pl.col("not_reassessed") > 0).height, "unit"),
+    c4.metric("Confirmed unchanged", totals[3])
+    c5.metric("Not re-assessed", totals[4], plural(changes.filter(pl.col("not_reassessed") > 0).height, "unit"),
               delta_color="off", delta_arrow="off")
+    if totals[5] or totals[6]:
+        st.caption(f"Across the questionnaire versions: {totals[5]} answer(s) to new questions, {totals[6]} to "
+                   "removed questions.")
     st.plotly_chart(figures.changes_bar(changes.head(12)), key="dash_changes", config=CHART)
     with st.expander("Question-level changes"):
-        kinds = st.multiselect("Show", ["regressed", "improved", "not re-assessed"],
+        kinds = st.multiselect("Show", ["regressed", "improved", "not re-assessed", "confirmed unchanged", "new",
+                                        "removed"],
                                default=["regressed", "improved"], key="dash_change_kinds")
         detail = read(db, actor, reports.change_details, cid, previous, filters, limit=300)
         detail = detail.filter(pl.col("change").is_in(kinds))

@@ -15,6 +15,7 @@ import streamlit as st
 from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
+from ui import carried
 from ui import widgets as w
 from ui.cache import read
 from ui.format import days_phrase, plain
@@ -250,6 +251,7 @@ def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help:
     with st.container(border=True, key=f"sa_q_{x.id}"):
         icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
         st.markdown(f"{icon} **{plain(x.id)}** · {plain(x.text)}")
+        carried.badge(db, actor, cid, uid, x.id)
         st.caption(f"**Guidance:** {plain(x.guidance)}  \n**Expected evidence:** {plain(x.evidence)}")
         if x.id in capped_why:
             st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
@@ -284,6 +286,7 @@ def questions(cid: str, uid: str, q: Questionnaire, capped: pl.DataFrame) -> Non
         with tab:
             st.caption(f"{plain(d.description)}  \n**{_answered(cid, uid, d.questions)} of {len(d.questions)}** "
                        "answered in this domain.")
+            carried.domain_bar(db, actor, cid, uid, d)
             for x in d.questions:
                 question_form(cid, uid, x, capped_why, level_help)
 

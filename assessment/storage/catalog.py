@@ -127,3 +127,12 @@ def divisions(cur) -> pl.DataFrame:
 
 def count_rows(cur, table: str) -> int:
     return one(cur, f"SELECT count(*) FROM {table}")[0]
+
+
+def questionnaires(cur) -> pl.DataFrame:
+    """Every stored questionnaire version, newest first, with its question count."""
+    return frame(cur, """
+        SELECT q.questionnaire_id, q.version, q.title, q.content_hash, q.loaded_at,
+               (SELECT count(*) FROM q_questions x WHERE x.questionnaire_id = q.questionnaire_id
+                  AND x.version = q.version) AS questions
+        FROM questionnaires q ORDER BY q.loaded_at DESC, q.questionnaire_id, q.version DESC""")

@@ -232,6 +232,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        10,
+        "answers carried over from a unit's last submitted assessment, and their confirmation",
+        # A carried answer is an ordinary answer event (source 'carried') plus this row: the event it
+        # started as, where it came from and the date it was first given. It counts as confirmed when
+        # confirmed_at is set, and as changed when the unit's current event for the question is another one.
+        [
+            """CREATE TABLE carried_answers (
+                campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL,
+                event_id BIGINT NOT NULL, from_campaign_id VARCHAR NOT NULL, first_given_on DATE NOT NULL,
+                confirmed_by VARCHAR, confirmed_at TIMESTAMP,
+                PRIMARY KEY (campaign_id, unit_id, question_id))""",
+        ],
+    ),
+    (
         12,
         "reminder digests sent: at most one per person per day",
         # A row is written only after the mail server accepted the message, so a failed run leaves nothing

@@ -206,6 +206,11 @@ _CHANGES = """
     WITH su AS {units},
     cur AS (SELECT qs.* FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id WHERE qs.campaign_id = ?),
     prev AS (SELECT qs.* FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id WHERE qs.campaign_id = ?),
+    confirmed AS (
+      SELECT ca.unit_id, ca.question_id FROM carried_answers ca
+      WHERE ca.campaign_id = ? AND ca.confirmed_at IS NOT NULL AND ca.event_id = (
+        SELECT max(e.event_id) FROM answer_events e WHERE e.campaign_id = ca.campaign_id
+          AND e.unit_id = ca.unit_id AND e.question_id = ca.question_id)),
     pairs AS (
       SELECT coalesce(cur.unit_id, prev.unit_id) AS unit_id, coalesce(cur.question_id, prev.question_id)
              AS question_id, coalesce(cur.domain_id, prev.domain_id) AS domain_id,
@@ -214,12 +219,19 @@ _CHANGES = """
              CASE WHEN cur.unit_id IS NULL AND prev.unit_id IS NOT NULL AND NOT EXISTS (
                        SELECT 1 FROM unit_scores us WHERE us.campaign_id = ? AND us.unit_id = prev.unit_id)
                     THEN 'not re-assessed'
-                  WHEN prev.unit_id IS NULL OR prev.score IS NULL OR cur.score IS NULL THEN 'new or n/a'
+                  WHEN cur.unit_id IS NULL THEN 'removed'
+                  WHEN prev.unit_id IS NULL THEN 'new'
                   WHEN cur.score > prev.score THEN 'improved'
                   WHEN cur.score < prev.score THEN 'regressed'
+                  WHEN ok.unit_id IS NOT NULL THEN 'confirmed unchanged'
+                  WHEN prev.score IS NULL OR cur.score IS NULL THEN 'new or n/a'
                   ELSE 'unchanged' END AS change
-      FROM cur FULL OUTER JOIN prev ON prev.unit_id = cur.unit_id AND prev.question_id = cur.question_id)
+      FROM cur FULL OUTER JOIN prev ON prev.unit_id = cur.unit_id AND prev.question_id = cur.question_id
+      LEFT JOIN confirmed ok ON ok.unit_id = cur.unit_id AND ok.question_id = cur.question_id)
 """
+# Questions are matched across versions by id: one the current cycle's version lacks is 'removed', one the
+# previous lacked is 'new', never a regression. A carried answer the head confirmed counts as 'confirmed
+# unchanged' (apart from 'unchanged' answers given again) unless its score moved (stale evidence caps it).
 
 
 def changes_by_unit(cur, campaign_id: str, previous_id: str, scope: Scope) -> pl.DataFrame:
@@ -230,18 +242,22 @@ def changes_by_unit(cur, campaign_id: str, previous_id: str, scope: Scope) -> pl
           count(CASE WHEN change = 'improved' THEN 1 END) AS improved,
           count(CASE WHEN change = 'regressed' THEN 1 END) AS regressed,
           count(CASE WHEN change = 'unchanged' THEN 1 END) AS unchanged,
+          count(CASE WHEN change = 'confirmed unchanged' THEN 1 END) AS confirmed_unchanged,
           count(CASE WHEN change = 'not re-assessed' THEN 1 END) AS not_reassessed,
+          count(CASE WHEN change = 'new' THEN 1 END) AS new,
+          count(CASE WHEN change = 'removed' THEN 1 END) AS removed,
           count(CASE WHEN change = 'new or n/a' THEN 1 END) AS other,
           (SELECT s.score FROM unit_scores s WHERE s.campaign_id = ? AND s.unit_id = p.unit_id) AS current_score,
           (SELECT s.score FROM unit_scores s WHERE s.campaign_id = ? AND s.unit_id = p.unit_id) AS previous_score
         FROM pairs p JOIN su ON su.unit_id = p.unit_id
         GROUP BY p.unit_id, su.name, su.division, su.tier
         ORDER BY regressed DESC, not_reassessed DESC, su.name""",
-        [*params, campaign_id, previous_id, campaign_id, campaign_id, previous_id])
+        [*params, campaign_id, previous_id, campaign_id, campaign_id, campaign_id, previous_id])
 
 
 def changes_detail(cur, campaign_id: str, previous_id: str, scope: Scope, limit: int = 500,
-                   kinds: tuple[str, ...] = ("improved", "regressed", "not re-assessed")) -> pl.DataFrame:
+                   kinds: tuple[str, ...] = ("improved", "regressed", "not re-assessed", "confirmed unchanged",
+                                             "new", "removed")) -> pl.DataFrame:
     units_sql, params = _cycle_units(scope, campaign_id)
     marks = ", ".join("?" for _ in kinds) or "NULL"
     return frame(cur, _CHANGES.format(units=units_sql) + f"""
@@ -250,7 +266,7 @@ def changes_detail(cur, campaign_id: str, previous_id: str, scope: Scope, limit:
         FROM pairs p JOIN su ON su.unit_id = p.unit_id WHERE p.change IN ({marks})
         ORDER BY CASE p.change WHEN 'regressed' THEN 0 WHEN 'not re-assessed' THEN 1 ELSE 2 END,
                  su.name, p.question_id LIMIT {int(limit)}""",
-        [*params, campaign_id, previous_id, campaign_id, *kinds])
+        [*params, campaign_id, previous_id, campaign_id, campaign_id, *kinds])
 
 
 def checklist_coverage(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:

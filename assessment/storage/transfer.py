@@ -15,7 +15,7 @@ TABLES = [
     "domain_scores", "unit_scores", "users", "user_units", "audit_log", "audit_head", "sessions",
     "login_throttle", "login_devices", "audit_checkpoints",
     "suppliers", "sites", "services", "service_versions", "service_dependencies", "exercises",
-    "exercise_suppliers", "exercise_results", "incidents", "incident_services",
+    "exercise_suppliers", "exercise_results", "incidents", "incident_services", "carried_answers",
 ]
 MIGRATION_ROWS = ("audit_head", "audit_checkpoints")  # the target's migrations wrote a genesis / baseline row
 
