@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_suppliers": frozenset({ADMIN, MANAGER}),
     "record_exercises": frozenset({ADMIN, MANAGER}),
     "record_incidents": frozenset({ADMIN, MANAGER}),
+    # The management-review pack reads the whole organisation's figures: not for department heads.
+    "review_pack": frozenset({ADMIN, MANAGER, LEADERSHIP, AUDITOR}),
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 
