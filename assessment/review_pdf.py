@@ -318,7 +318,7 @@ def maturity_page(p: ReviewPack, st) -> list:
                   sign=True)) for r in d.iter_rows(named=True)]
     out += [Spacer(1, 4), _table(["Division", "Units", "Scored", "Score", "Target", "Gap", "At target",
                                   "Change"], rows,
-                                 [150, 38, 40, 40, 40, 40, 48, WIDTH - 396], st, wrap=(0,)),
+                                 [150, 36, 46, 40, 40, 40, 48, WIDTH - 400], st, wrap=(0,)),
             *_more(p.divisions_total, d.height, "division(s), all with a smaller gap", st)]
     out += [KeepTogether([_p("Trend across cycles: the organisation and the divisions furthest below target",
                              st["h2"]), trend_chart(p.trends)])]
@@ -353,7 +353,7 @@ def recovery_page(p: ReviewPack, st) -> list:
     rows = [(x["division"], x["services"], x["top_tier_services"], x["untested_top_tier"], x["slower_than_rto"],
              x["without_rto"], x["incidents_over_rto"], x["inversions"]) for x in r.iter_rows(named=True)]
     out += [_table(["Division", "Services", "Tier 1", "Tier 1 untested", "Slower than RTO", "No RTO",
-                    "Incidents over RTO", "Inversions"], rows, [WIDTH - 350, 45, 40, 55, 60, 45, 60, 45], st,
+                    "Incidents over RTO", "Inversions"], rows, [WIDTH - 362, 50, 40, 55, 60, 45, 60, 52], st,
                    wrap=(0,))]
     w = p.recovery_worst
     out.append(_p(f"Services furthest from their objective (top {TOP_N})", st["h2"]))
@@ -364,7 +364,7 @@ def recovery_page(p: ReviewPack, st) -> list:
                  durations.format(x["demonstrated_minutes"]) or "—",
                  x["demonstrated_on"] or "—", x["status"]) for x in w.iter_rows(named=True)]
         out.append(_table(["Service", "Name", "Unit", "Tier", "RTO", "Demonstrated", "Tested on", "Status"], rows,
-                          [60, WIDTH - 380, 80, 26, 44, 60, 56, 54], st, wrap=(1, 2)))
+                          [60, WIDTH - 392, 80, 30, 44, 68, 56, 54], st, wrap=(1, 2)))
     return out
 
 
