@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assessment import access, campaigns, review_pack, review_pdf
+from assessment import access, campaigns, clock, review_pack, review_pdf
 from assessment.cli import main
 from assessment.errors import PermissionDenied
 from assessment.exercises import judge as judge_results
@@ -33,7 +33,9 @@ from assessment.storage.incidents import INCIDENT_SCHEMA
 from assessment.storage.services import SERVICE_SCHEMA
 from benchmarks import synth
 
+from .conftest import ADMIN
 from .helpers.apptest import HEAD_PAY, LEADERSHIP, MANAGER, open_page
+from .test_recovery import NOW, logged  # noqa: F401  (the records fixture: logged)
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils (pdftoppm)")
 
@@ -99,6 +101,26 @@ def test_demo_pack_has_its_pages_sections_and_the_demo_story(demo_db, tmp_path):
     assert f"Decisions required: {len(pack.decisions)}" in first
     # No action register on this branch: the section says so instead of inventing figures.
     assert pack.actions is None and "no improvement-action register" in per_page[6]
+
+
+def test_pack_of_a_small_register_on_each_backend(logged, mini_q, tmp_path):  # noqa: F811
+    """tests/test_recovery.py's records, as of 2026-06-30: CORE-DB (RTO 1 h, restored in 45 min), PAY-GW (RTO
+    2 h, latest failover 5 h), TRD (tier 1, never tested), HR (no RTO); the gateway outage of 6 h went over its
+    RTO and its post-mortem was due on 2026-02-24; no assessment submitted yet."""
+    campaigns.create(logged, ADMIN, "C1", "Cycle 1", mini_q, date(2026, 6, 1), date(2026, 6, 30),
+                     date(2026, 7, 15), status="open")
+    with clock.frozen(NOW):
+        pack = review_pdf.management_review(logged, LEADER, "C1", tmp_path / "small.pdf")
+    h = pack.headline
+    assert (h.services, h.top_tier_services, h.untested_top_tier, h.slower_than_rto, h.without_rto) == (4, 3, 1, 1, 1)
+    assert (h.exercises_held, h.incidents, h.incidents_over_rto, h.postmortems_overdue) == (3, 2, 1, 1)
+    assert (h.units, h.submitted, h.expected, h.score) == (3, 0, 3, None)
+    assert pack.recovery_worst["service_id"].to_list() == ["PAY-GW", "TRD"]  # slower first, then never tested
+    assert [d.topic for d in pack.decisions] == ["Recovery capability", "Exercise programme", "Lessons learned",
+                                                 "Plan maintenance", "Business impact analysis", "Participation"]
+    assert pages(tmp_path / "small.pdf", tmp_path) == 9
+    body = re.sub(r"\s+", " ", text(tmp_path / "small.pdf"))
+    assert "Gateway down" in body and "PAY-GW" in body and "3 of 3 unit(s) have not submitted" in body
 
 
 def test_who_may_read_the_pack(demo_db):

@@ -215,9 +215,9 @@ def review_pack_section(cid: str, filters: Filters) -> None:
     wanted = (cid, filters)
     if st.session_state.get("dash_review_pack", (None,))[0] != wanted:
         st.session_state.pop("dash_review_pack", None)
-    left, right = st.columns([1, 2])
+    left, right = st.columns(2)
     with left:
-        if st.button("Prepare the management-review pack (PDF)", key="dash_review_build",
+        if st.button("Prepare the management-review pack", key="dash_review_build",
                      icon=":material/picture_as_pdf:",
                      help="Headline figures, maturity by division with trends, top gaps, recovery, exercises, "
                           "incidents, missed deadlines and the decisions required: the ISO 22301 9.3.2 inputs."):
