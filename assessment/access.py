@@ -36,6 +36,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_incidents": frozenset({ADMIN, MANAGER}),
     "send_reminders": frozenset({ADMIN}),  # the reminder job (`itscm remind`) mails everyone their digest
     "user_calendars": frozenset({ADMIN}),  # anyone's own calendar is "read"; another user's is this
+    # The management-review pack reads the whole organisation's figures: not for department heads.
+    "review_pack": frozenset({ADMIN, MANAGER, LEADERSHIP, AUDITOR}),
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 

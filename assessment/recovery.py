@@ -93,11 +93,16 @@ def incidents_over_rto(db: Database, actor: Actor, filters: Filters | None = Non
     where, params = scope_for(actor, filters).where("u")
     with db.read() as cur:
         df = recovery_sql.over_rto(cur, where, params, since, until)
-    return df.with_columns(
-        pl.when(pl.col("postmortem_done").is_not_null()).then(pl.lit("done"))
-        .when(pl.col("postmortem_due").is_null()).then(pl.lit("not scheduled"))
-        .when(pl.col("postmortem_due") < today).then(pl.lit("overdue"))
-        .otherwise(pl.lit("due")).alias("postmortem_status"))
+    return df.with_columns(postmortem_status(today))
+
+
+def postmortem_status(today: date) -> pl.Expr:
+    """Where an incident's post-mortem stands on `today` (columns postmortem_done, postmortem_due): done,
+    overdue (due date passed), due (a due date ahead), or not scheduled (no due date, not done)."""
+    return (pl.when(pl.col("postmortem_done").is_not_null()).then(pl.lit("done"))
+            .when(pl.col("postmortem_due").is_null()).then(pl.lit("not scheduled"))
+            .when(pl.col("postmortem_due") < today).then(pl.lit("overdue"))
+            .otherwise(pl.lit("due")).alias("postmortem_status"))
 
 
 def by_division(db: Database, actor: Actor, filters: Filters | None = None, *, at: datetime | None = None,

@@ -369,8 +369,9 @@ def test_every_permission_is_exercised():
     covered = {"read", "answer", "submit", "review", "manage_campaigns", "manage_questionnaires", "manage_units",
                "manage_users", "read_audit", "manage_services", "manage_suppliers", "record_exercises",
                "record_incidents", "send_reminders", "user_calendars"}
-    # export, template, import and backup are covered by the Excel and backup test suites.
-    assert covered | {"export", "template", "import", "backup"} == set(access.PERMISSIONS)
+    # export, template, import and backup are covered by the Excel and backup test suites, review_pack by
+    # tests/test_review_pack.py.
+    assert covered | {"export", "template", "import", "backup", "review_pack"} == set(access.PERMISSIONS)
 
 
 def test_import_needs_grant_for_auditors_and_own_unit_for_heads():

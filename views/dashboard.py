@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assessment import campaigns, reports, unit_detail
+from assessment import access, campaigns, reports, review_pdf, unit_detail
 from assessment.model import Questionnaire
 from assessment.reports import Filters
 from ui import figures
@@ -216,6 +216,31 @@ def divisions_section(cid: str, filters: Filters) -> None:
                            "weakest_score": st.column_config.NumberColumn(format="%.2f")})
 
 
+def review_pack_section(cid: str, filters: Filters) -> None:
+    """The management-review pack of this cycle and selection as a PDF (prepared on request: it takes a moment)."""
+    if not access.allowed(actor, "review_pack"):
+        return
+    wanted = (cid, filters)
+    if st.session_state.get("dash_review_pack", (None,))[0] != wanted:
+        st.session_state.pop("dash_review_pack", None)
+    left, right = st.columns(2)
+    with left:
+        if st.button("Prepare the management-review pack", key="dash_review_build",
+                     icon=":material/picture_as_pdf:",
+                     help="Headline figures, maturity by division with trends, top gaps, recovery, exercises, "
+                          "incidents, missed deadlines and the decisions required: the ISO 22301 9.3.2 inputs."):
+            with st.spinner("Writing the PDF..."):
+                done = w.run_action(review_pdf.management_review_bytes, db, actor, cid, filters, writes=False)
+            if done.ok:
+                st.session_state["dash_review_pack"] = (wanted, *done.value)
+            w.show_flash()
+    if "dash_review_pack" in st.session_state:
+        _, data, name = st.session_state["dash_review_pack"]
+        with right:
+            st.download_button(f"Download {name}", data, file_name=name, mime="application/pdf",
+                               key="dash_review_download", icon=":material/download:")
+
+
 # ---- page ---------------------------------------------------------------------------------------------------
 w.header(
     "Leadership dashboard",
@@ -240,6 +265,7 @@ domains = w.domain_names(q)
 domain_label = dict(domains)
 summary = read(db, actor, reports.summary, cid, filters)
 kpis(summary)
+review_pack_section(cid, filters)
 scored = summary["units_scored"] > 0
 if not scored:
     st.info(f"No assessment in this selection has been submitted for **{plain(camp['name'])}** yet. Scores, gaps "

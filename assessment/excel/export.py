@@ -19,11 +19,12 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports
+from .. import __version__, access, audit, clock, reports, review_pack
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
 from ..questionnaire import QUESTIONNAIRE_DIR, load_standards
+from ..review_pack import ReviewPack
 from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
@@ -305,6 +306,7 @@ class PackData:
     audit_head: tuple[int, str]
     digest: str
     checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
+    review: ReviewPack | None = None  # the management-review figures (review_sheets), when the actor may read them
 
     @property
     def campaign_id(self) -> str:
@@ -324,6 +326,10 @@ class PackData:
         ]
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
+        if self.review is not None:
+            from . import review_sheets
+
+            tables += review_sheets.tables(self.review)
         return tables
 
     @property
@@ -360,9 +366,10 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
+    review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None)
+                    digest, cp.text() if cp else None, review)
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:
@@ -426,6 +433,11 @@ def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
         f = Formats(wb)
         write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
         for name, cols, df, options in data.tables():
+            if name == "Review divisions" and data.review is not None:  # headline figures and decisions first
+                from . import review_sheets
+
+                write_key_values(wb, f, review_sheets.SUMMARY_SHEET, f"Management review - {data.campaign_id}",
+                                 review_sheets.summary_rows(data.review))
             write_table(wb, f, name, cols, df, **options)
         write_key_values(wb, f, META_SHEET, None, meta_rows(
             PACK_KIND, campaign_id=data.campaign_id, questionnaire=q.policy_label, generated_at=data.generated,
