@@ -309,3 +309,31 @@ def test_a_zip_without_a_workbook_is_refused(reg):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("hello.txt", "hi")
     refused(reg, buf.getvalue(), "not an Excel .xlsx workbook")
+
+
+GARBAGE = ["", " ", "=1+1", "'=x", "-5", "1e9", "9" * 30, "４h", "P1Y", "PT", "yes", "NO", "maybe", "2026-02-30",
+           "2026-01-01", "0", "1.5", "\u202eRTL", "a" * 40_000, None, 3, -1, 2.5, "CORE-DB", "PAY-GW", "U1", "service",
+           "supplier", "site", "ACME", "DC1", "x y", "../etc", "1h30m"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_cell_garbage_never_crashes_and_never_half_writes(reg, seed):
+    import random
+
+    rnd = random.Random(seed)
+    data = export(reg)
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    for name in ("Services", "Dependencies"):
+        ws = wb[name]
+        for _ in range(6):
+            ws.cell(rnd.randint(2, 5), rnd.randint(1, ws.max_column)).value = rnd.choice(GARBAGE)
+    out = io.BytesIO()
+    wb.save(out)
+    before = fingerprint(reg)
+    result = register_wb.commit(reg, ADMIN, out.getvalue(), "fuzz.xlsx")
+    if result.problems:
+        assert not result.committed and fingerprint(reg) == before
+        assert all(p.sheet in ("(file)", "Services", "Dependencies", "_meta") for p in result.problems)
+    else:
+        assert result.committed
+        assert register_wb.analyse(reg, ADMIN, export(reg), "again.xlsx").ok  # what it wrote is a valid register
