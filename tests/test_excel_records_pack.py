@@ -80,3 +80,18 @@ def test_record_sheets_follow_the_pack_filter(packdb):
     for name in RECORD_SHEETS:
         assert {r.get("Unit ID") for r in sheet(u1, name)} <= {"U1"}, name
     assert [r["Service ID"] for r in sheet(u1, "Exercises")] == ["PAY-GW"]
+
+
+def test_a_closed_cycle_shows_the_register_as_it_stood_at_its_close(packdb, mini_q):
+    from assessment import campaigns
+
+    campaigns.create(packdb, ADMIN, "C0", "Cycle 0", mini_q, date(2026, 1, 1), date(2026, 1, 31),
+                     date(2026, 2, 15), status="closed")
+    with clock.frozen(datetime(2026, 4, 1, 9, 0)):
+        services.update_service(packdb, ADMIN, pay_gw(rto_minutes=60), base_revision=1)
+    with clock.frozen(datetime(2026, 6, 30, 12, 0)):
+        closed = excel_export.auditor_pack_bytes(packdb, ADMIN, "C0", today=TODAY)[0]
+    rto = {r["Service ID"]: r["RTO"] for r in sheet(closed, "Service register")}
+    assert rto["PAY-GW"] == "2 h"  # the RTO in force on 2026-02-15, not today's 1 h
+    assert [r["Service ID"] for r in sheet(closed, "Exercises")] == []  # the failover came after the close
+    assert {r["Service ID"]: r["RTO"] for r in sheet(pack(packdb), "Service register")}["PAY-GW"] == "1 h"

@@ -399,8 +399,9 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
         ("Literal text", "Text that begins with = + - @, a tab or a line break is shown with a leading "
                          "apostrophe: it is data, never a formula."),
         ("Continuity records", f"The service register as it stood on {data.records_as_of:%Y-%m-%d %H:%M} UTC "
-                               "(a closed cycle's close date), exercises and incidents over RTO of the 12 months "
-                               "before it." if data.records_as_of else "not included"),
+                               "(a closed cycle's close date; now while a cycle is open), with the exercises and "
+                               "incidents over RTO of the 12 months before it." if data.records_as_of
+         else "not included"),
         ("Re-import", "The Answers sheet can be imported back (hidden id columns match every row); rows that "
                       "changed in the application after this export are reported as conflicts."),
     ]
