@@ -337,3 +337,22 @@ def test_random_cell_garbage_never_crashes_and_never_half_writes(reg, seed):
     else:
         assert result.committed
         assert register_wb.analyse(reg, ADMIN, export(reg), "again.xlsx").ok  # what it wrote is a valid register
+
+
+def test_rows_the_register_cannot_take(reg):
+    with clock.frozen(T1):
+        services.create_service(reg, ADMIN, services.service_input(
+            service_id="OLD", name="Old service", unit_id="U2", owner="amira.haddad", recovery_tier=3, rto="1d",
+            mtpd="2d", rpo="1d"))
+        services.deactivate_service(reg, ADMIN, "OLD", base_revision=1, reason="retired")
+    data = edit(export(reg), "Services", append=[
+        {**NEW, "Service ID": "OLD"},                                   # a deactivated id
+        {**NEW, "Service ID": "GONE", "Deactivate (reason)": "never existed"},
+        {**NEW, "Service ID": "FRESH", "Revision": 3}])
+    data = edit(data, "Dependencies", append=[{"Service ID": "ELSEWHERE", "Kind": "site", "Depends on": "DC1"}])
+    problems = "\n".join(refused(reg, data))
+    assert "Services, row 4, column 'Service ID' (A4): OLD was deactivated; its id cannot be used again" in problems
+    assert "Services, row 5, column 'Deactivate (reason)' (P5): GONE is not in the register: nothing to " \
+           "deactivate" in problems
+    assert "Services, row 6, column 'Revision' (O6): FRESH is not in the register, so it has no revision" in problems
+    assert "Dependencies, row 5, column 'Service ID' (A5): ELSEWHERE is not on the Services sheet" in problems

@@ -314,36 +314,39 @@ def _read_stored(cur) -> _Stored:
 
 
 def _row_checks(actor: Actor, p: _Parsed, stored: _Stored) -> list[Problem]:
-    """What the register rules cannot know: rights, revisions, deactivation, dependencies of unlisted services."""
-    sheet, out = p.sheets[SERVICES_SHEET], []
+    """What the register rules cannot know: rights, revisions, deactivation, dependencies of unlisted services.
+    Each check is a filter over the whole sheet; only the rows it hits become problems."""
+    sheet, deps_sheet = p.sheets[SERVICES_SHEET], p.sheets[DEPS_SHEET]
     s = p.services.join(stored.services.select("service_id", pl.col("unit_id").alias("_unit"),
                                                pl.col("revision").alias("_rev"), pl.col("active").alias("_active"),
                                                pl.col("updated_by").alias("_by"), pl.col("updated_at").alias("_at")),
                         on="service_id", how="left")
-    for r in s.iter_rows(named=True):
-        sid, row = r["service_id"], r["row"]
-        for unit in {u for u in (r["unit_id"], r["_unit"]) if u}:
-            if not access.allowed(actor, "manage_services", unit):
-                out.append(sheet.at(row, "Unit ID", f"{actor.username} may not maintain the services of unit {unit}"))
-        if r["_rev"] is None:
-            if r["deactivate"]:
-                out.append(sheet.at(row, "Deactivate (reason)", f"{sid} is not in the register: nothing to "
-                                                                "deactivate"))
-            if r["revision"] is not None:
-                out.append(sheet.at(row, "Revision", f"{sid} is not in the register, so it has no revision: clear "
-                                                     "the cell to add it as a new service"))
-        elif not r["_active"]:
-            out.append(sheet.at(row, "Service ID", f"{sid} was deactivated; its id cannot be used again"))
-        elif r["revision"] is not None and r["revision"] != r["_rev"]:
-            out.append(sheet.at(row, "Revision", f"conflict: {sid} was changed by {r['_by']} at "
-                                                 f"{r['_at']:%Y-%m-%d %H:%M} UTC after this file was exported "
-                                                 f"(revision {r['_rev']}, the file has {r['revision']}); it is not "
-                                                 "overwritten: export the register again"))
-    listed = set(p.services["service_id"].drop_nulls().to_list())
-    deps_sheet = p.sheets[DEPS_SHEET]
-    for row, sid in p.deps.filter(~pl.col("service_id").is_in(sorted(listed))).select("row", "service_id").iter_rows():
-        out.append(deps_sheet.at(row, "Service ID", f"{sid or '(no id)'} is not on the Services sheet: a service's "
-                                                    "dependencies are replaced as a whole, so list the service too"))
+    units = pl.concat([s.select("row", pl.col("unit_id").alias("u")), s.select("row", pl.col("_unit").alias("u"))]
+                      ).drop_nulls("u").unique(maintain_order=True)
+    refused = [u for u in units["u"].unique().to_list() if not access.allowed(actor, "manage_services", u)]
+    sid, rev, stored_rev = pl.col("service_id").fill_null("(no id)"), pl.col("revision"), pl.col("_rev")
+    checks: list[tuple[Sheet, pl.DataFrame, str, pl.Expr, pl.Expr]] = [
+        (sheet, units, "Unit ID", pl.col("u").is_in(refused),
+         pl.format(f"{actor.username} may not maintain the services of unit {{}}", "u")),
+        (sheet, s, "Deactivate (reason)", stored_rev.is_null() & pl.col("deactivate").is_not_null(),
+         pl.format("{} is not in the register: nothing to deactivate", sid)),
+        (sheet, s, "Revision", stored_rev.is_null() & rev.is_not_null(),
+         pl.format("{} is not in the register, so it has no revision: clear the cell to add it as a new service",
+                   sid)),
+        (sheet, s, "Service ID", stored_rev.is_not_null() & ~pl.col("_active").fill_null(True),
+         pl.format("{} was deactivated; its id cannot be used again", sid)),
+        (sheet, s, "Revision", pl.col("_active").fill_null(False) & rev.is_not_null() & (rev != stored_rev),
+         pl.format("conflict: {} was changed by {} at {} UTC after this file was exported (revision {}, the file "
+                   "has {}); it is not overwritten: export the register again", sid, "_by",
+                   pl.col("_at").dt.strftime("%Y-%m-%d %H:%M"), stored_rev, rev)),
+        (deps_sheet, p.deps, "Service ID", ~pl.col("service_id").is_in(s["service_id"].drop_nulls().implode()),
+         pl.format("{} is not on the Services sheet: a service's dependencies are replaced as a whole, so list the "
+                   "service too", sid)),
+    ]
+    out = []
+    for where, df, header, bad, message in checks:
+        hit = df.filter(bad.fill_null(False)).select("row", message.alias("m"))
+        out += [where.at(row, header, m) for row, m in hit.iter_rows()]
     return out
 
 
