@@ -158,16 +158,20 @@ def _write(cur, actor: Actor, row: dict, deps: pl.DataFrame, change: str, before
 def create_service(db: Database, actor: Actor, service: Service) -> int:
     """Add a service to the register (revision 1); ValidationError lists every problem it would bring."""
     access.require(actor, "manage_services", service.unit_id.strip())
+    return db.transaction(lambda cur: create_in(cur, actor, service))
 
-    def work(cur) -> int:
-        if services_sql.service(cur, service.service_id.strip()):
-            raise InvalidState(f"service {service.service_id!r} already exists: update it instead")
-        row = _version(service, 1, clock.now(), actor.username)
-        deps = _deps_frame(row["service_id"], 1, service.dependencies)
+
+def create_in(cur, actor: Actor, service: Service, *, check: bool = True) -> int:
+    """create_service inside the caller's transaction (an import writes many services in one); `check=False`
+    when the caller has already validated the register as it will be after all its writes."""
+    access.require(actor, "manage_services", service.unit_id.strip())
+    if services_sql.service(cur, service.service_id.strip()):
+        raise InvalidState(f"service {service.service_id!r} already exists: update it instead")
+    row = _version(service, 1, clock.now(), actor.username)
+    deps = _deps_frame(row["service_id"], 1, service.dependencies)
+    if check:
         _check(cur, row, deps)
-        return _write(cur, actor, row, deps, "create", None)
-
-    return db.transaction(work)
+    return _write(cur, actor, row, deps, "create", None)
 
 
 def _current_for_write(cur, actor: Actor, service_id: str, base_revision: int) -> dict:
@@ -193,15 +197,18 @@ def update_service(db: Database, actor: Actor, service: Service, *, base_revisio
     """Replace a service's fields and dependencies; StaleWrite if it changed since `base_revision`.
     Returns the new revision; the old version stays in the history."""
     access.require(actor, "manage_services", service.unit_id.strip())
+    return db.transaction(lambda cur: update_in(cur, actor, service, base_revision=base_revision))
 
-    def work(cur) -> int:
-        before = _current_for_write(cur, actor, service.service_id.strip(), base_revision)
-        row = _version(service, before["revision"] + 1, clock.now(), actor.username)
-        deps = _deps_frame(row["service_id"], row["revision"], service.dependencies)
+
+def update_in(cur, actor: Actor, service: Service, *, base_revision: int, check: bool = True) -> int:
+    """update_service inside the caller's transaction (see create_in for `check`)."""
+    access.require(actor, "manage_services", service.unit_id.strip())
+    before = _current_for_write(cur, actor, service.service_id.strip(), base_revision)
+    row = _version(service, before["revision"] + 1, clock.now(), actor.username)
+    deps = _deps_frame(row["service_id"], row["revision"], service.dependencies)
+    if check:
         _check(cur, row, deps)
-        return _write(cur, actor, row, deps, "update", before)
-
-    return db.transaction(work)
+    return _write(cur, actor, row, deps, "update", before)
 
 
 def deactivate_service(db: Database, actor: Actor, service_id: str, *, base_revision: int, reason: str) -> int:
@@ -209,16 +216,18 @@ def deactivate_service(db: Database, actor: Actor, service_id: str, *, base_revi
     if not reason.strip():
         raise ValidationError(["reason: say why the service leaves the register"], f"service {service_id}")
     access.require(actor, "manage_services")  # and, once the service is read, for its unit
+    return db.transaction(lambda cur: deactivate_in(cur, actor, service_id, base_revision=base_revision))
 
-    def work(cur) -> int:
-        before = _current_for_write(cur, actor, service_id, base_revision)
-        row = {**{k: before[k] for k in services_sql.SERVICE_COLS}, "revision": before["revision"] + 1,
-               "active": False, "updated_at": clock.now(), "updated_by": actor.username}
-        deps = before["_deps"].with_columns(pl.lit(row["revision"], dtype=pl.Int64).alias("revision"))
+
+def deactivate_in(cur, actor: Actor, service_id: str, *, base_revision: int, check: bool = True) -> int:
+    """deactivate_service inside the caller's transaction (the caller checked the reason; see create_in)."""
+    before = _current_for_write(cur, actor, service_id, base_revision)
+    row = {**{k: before[k] for k in services_sql.SERVICE_COLS}, "revision": before["revision"] + 1,
+           "active": False, "updated_at": clock.now(), "updated_by": actor.username}
+    deps = before["_deps"].with_columns(pl.lit(row["revision"], dtype=pl.Int64).alias("revision"))
+    if check:
         _check(cur, row, deps)
-        return _write(cur, actor, row, deps, "deactivate", before)
-
-    return db.transaction(work)
+    return _write(cur, actor, row, deps, "deactivate", before)
 
 
 def get_service(db: Database, actor: Actor, service_id: str) -> dict:

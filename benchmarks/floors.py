@@ -165,3 +165,20 @@ def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:
                    AND qc.questionnaire_id = ? AND qc.version = ?
               WHERE qs.campaign_id = ? GROUP BY qc.checklist_id, qs.unit_id)
         GROUP BY checklist_id""", [qid, version, campaign_id])
+
+
+def recovery(db: Database) -> pl.DataFrame:
+    """The recovery view's rows: per current active service, its RTO and its latest exercise result (a plain
+    window over exercise_results joined to services, units and divisions)."""
+    return _frame(db, """
+        WITH m AS (SELECT r.service_id, r.exercise_id, x.exercise_date, x.exercise_type,
+                          r.achieved_recovery_minutes, r.passed,
+                          row_number() OVER (PARTITION BY r.service_id ORDER BY x.exercise_date DESC) AS k
+                   FROM exercise_results r JOIN exercises x ON x.exercise_id = r.exercise_id)
+        SELECT s.service_id, s.name, s.unit_id, u.name AS unit, d.name AS division, s.recovery_tier,
+               s.rto_minutes, m.achieved_recovery_minutes, m.exercise_date, m.exercise_type, m.passed,
+               m.achieved_recovery_minutes - s.rto_minutes AS gap
+        FROM services s JOIN business_units u ON u.unit_id = s.unit_id
+        JOIN divisions d ON d.division_id = u.division_id
+        LEFT JOIN m ON m.service_id = s.service_id AND m.k = 1
+        WHERE s.active ORDER BY gap DESC NULLS LAST""", [])

@@ -35,6 +35,8 @@ from assessment.storage import answers as answer_store
 from assessment.storage import scores as score_store
 from assessment.storage.answers import EVENT_COLUMNS
 
+from . import records as records_synth
+
 SIZES = {"S": 20, "M": 500, "L": 5000}
 CYCLES = 8
 UNITS_PER_DIVISION = 50
@@ -63,6 +65,7 @@ class Org:
     answers: pl.DataFrame      # the current answer events (EVENT_COLUMNS)
     revisions: pl.DataFrame    # earlier events that the answers superseded (EVENT_COLUMNS)
     timings: dict = field(default_factory=dict, compare=False)
+    records: records_synth.Records | None = field(default=None, compare=False)  # services, exercises
 
     @property
     def campaign_ids(self) -> list[str]:
@@ -219,8 +222,9 @@ def generate(q: Questionnaire, size: str, today: date, seed: int = SEED) -> Org:
         (pl.col("level") - 1).clip(lower_bound=0), pl.lit(False).alias("ev"),
         pl.col("answered_at") - pl.duration(days=3))
     revisions = _events(prior, cids, unit_ids, heads, qids)
+    recs = records_synth.generate(unit_ids, today, seed, since=camps[0]["opens_on"] - timedelta(days=30))
     timings = {"generate_s": _time.perf_counter() - t0}
-    return Org(size, today, divisions, units, camps, states, answers, revisions, timings)
+    return Org(size, today, divisions, units, camps, states, answers, revisions, timings, recs)
 
 
 def _events(idx: pl.DataFrame, cids: list[str], unit_ids: list[str], heads: list[str],
@@ -258,7 +262,8 @@ def load(db: Database, q: Questionnaire, org: Org, actor: Actor | None = None) -
     """
     actor = actor or access.SYSTEM.with_source(SOURCE)
     register_questionnaire(db, actor, q)
-    phases: dict[str, float] = {"organisation_s": 0.0, "answers_s": 0.0, "scoring_s": 0.0, "scores_s": 0.0}
+    phases: dict[str, float] = {"organisation_s": 0.0, "answers_s": 0.0, "records_s": 0.0, "scoring_s": 0.0,
+                                "scores_s": 0.0}
 
     def tick(key: str, since: float) -> float:
         t = _time.perf_counter()
@@ -288,6 +293,9 @@ def load(db: Database, q: Questionnaire, org: Org, actor: Actor | None = None) -
         answer_store.append_events(cur, org.revisions)
         answer_store.append_events(cur, org.answers)
         t = tick("answers_s", t)
+        if org.records is not None:
+            records_synth.insert(cur, org.records)
+            t = tick("records_s", t)
         units = org.units.select("unit_id", "division_id", "tier")
         for c in org.campaigns:
             cid = c["campaign_id"]

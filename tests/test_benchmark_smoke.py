@@ -76,3 +76,27 @@ def test_synthetic_organisation_is_deterministic_and_believable():
     assert a.answers["evidence"].null_count() < a.answers.height  # some evidence, not everywhere
     assert a.revisions.height > 0
     assert a.campaigns[-1]["status"] == "open" and a.campaigns[-2]["status"] == "closed"
+
+
+def test_synthetic_records_have_the_issue_14_proportions_and_a_valid_register():
+    from datetime import date
+
+    from assessment.service_checks import validate_services
+    from benchmarks import records
+
+    units = [f"BU{i:05d}" for i in range(1, 21)]
+    r = records.generate(units, date(2026, 12, 1), synth.SEED, since=date(2022, 11, 1))
+    # 10 services per unit, 2 dependencies per service, 4 exercise results per service (L: 50k/100k/200k)
+    assert r.counts == {"services": 200, "dependencies": 400, "exercises": 80, "exercise_results": 800}
+    assert r.results.group_by("service_id").len()["len"].unique().to_list() == [4]
+    assert validate_services(r.services, r.dependencies, units, r.suppliers["supplier_id"].to_list(), []) == []
+    assert records.generate(units, date(2026, 12, 1), synth.SEED, since=date(2022, 11, 1)).results.equals(r.results)
+
+
+def test_the_records_steps_are_reported(report):
+    data, _ = report
+    steps = data["sizes"]["S"]["measure"]["steps"]
+    for key in ("scoring_records", "recovery"):
+        assert steps[key]["available"] and _number(steps[key]["median_s"]), key
+    info = data["sizes"]["S"]["measure"]["info"]["scoring_records"]
+    assert info["questionnaire"].startswith("itscm-core@1.1.0") and info["record_rules"] == 4

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports, review_pack
+from .. import __version__, access, audit, clock, reports, review_pack, services
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
@@ -307,6 +307,8 @@ class PackData:
     digest: str
     checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
     review: ReviewPack | None = None  # the management-review figures (review_sheets), when the actor may read them
+    records: tuple = ()             # the continuity-record sheets (records_sheets.record_tables)
+    records_as_of: datetime | None = None
 
     @property
     def campaign_id(self) -> str:
@@ -323,6 +325,7 @@ class PackData:
             ("Deadlines", DEADLINE_COLS, self.deadlines, {"freeze_cols": 1, "overdue_cols": ("Days left",)}),
             ("Trends", TREND_COLS, self.trends, {"freeze_cols": 2, "gap_cols": ("Gap",)}),
             ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
+            *self.records,
         ]
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
@@ -367,9 +370,13 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
     review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
+    from .records_sheets import record_tables  # it builds on this module's Col
+
+    as_of = services.cycle_as_of(db, campaign_id)
+    records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None, review)
+                    digest, cp.text() if cp else None, review=review, records=records, records_as_of=as_of)
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:
@@ -400,6 +407,10 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
                    "draft assessments have no score yet."),
         ("Literal text", "Text that begins with = + - @, a tab or a line break is shown with a leading "
                          "apostrophe: it is data, never a formula."),
+        ("Continuity records", f"The service register as it stood on {data.records_as_of:%Y-%m-%d %H:%M} UTC "
+                               "(a closed cycle's close date; now while a cycle is open), with the exercises and "
+                               "incidents over RTO of the 12 months before it." if data.records_as_of
+         else "not included"),
         ("Re-import", "The Answers sheet can be imported back (hidden id columns match every row); rows that "
                       "changed in the application after this export are reported as conflicts."),
     ]

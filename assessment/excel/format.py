@@ -26,8 +26,13 @@ IDS_SHEET = "_ids"
 LIST_SHEET = "Lists"  # the template's hidden level choices
 # Every sheet each kind of file is issued with, in order; an import refuses any other sheet.
 TEMPLATE_SHEETS = ("Instructions", ANSWERS_SHEET, LIST_SHEET, META_SHEET, IDS_SHEET)
-PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log",
-               META_SHEET, IDS_SHEET)
+# The continuity-record sheets of the pack (records_sheets), read by nobody on import.
+RECORD_SHEETS = ("Service register", "Recovery", "Untested top tier", "RTO inversions", "Exercises",
+                 "Incidents over RTO")
+# The management-review sheets (review_sheets), in a pack whose reader may see the review.
+REVIEW_SHEETS = ("Review summary", "Review divisions", "Review recovery", "Review incidents")
+PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", *RECORD_SHEETS,
+               "Audit log", *REVIEW_SHEETS, META_SHEET, IDS_SHEET)
 SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
 READ_SHEETS = (ANSWERS_SHEET, META_SHEET, IDS_SHEET)
 # Sheets this application issues and the answer import never opens: they are listed, not scanned cell by cell.
