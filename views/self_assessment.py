@@ -15,6 +15,7 @@ import streamlit as st
 from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
+from ui import records
 from ui import widgets as w
 from ui.cache import read
 from ui.format import days_phrase, plain
@@ -251,6 +252,7 @@ def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help:
         icon = ":green[:material/check_circle:]" if is_done else ":gray[:material/radio_button_unchecked:]"
         st.markdown(f"{icon} **{plain(x.id)}** · {plain(x.text)}")
         st.caption(f"**Guidance:** {plain(x.guidance)}  \n**Expected evidence:** {plain(x.evidence)}")
+        records.beside_question(db, actor, cid, uid, x.id)
         if x.id in capped_why:
             st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
         left, right = st.columns([3, 2], gap="medium")
