@@ -155,20 +155,28 @@ def dashboard_section(db: Database, actor: Actor, filters: Filters) -> None:
         findings(db, actor, drill, "dash_recovery")
 
 
+SHOWN_CAPS = 20
+
+
 def capped_by_records(scores: pl.DataFrame, key: str) -> None:
-    """The answers a record rule capped, with the facts the explanation names: question scores of one unit
-    (those with status capped_records are shown) or recovery.capped_answers."""
+    """The answers a record rule capped, each with the facts its explanation names (as text, so it can be
+    read and searched): question scores of one unit (those with status capped_records) or
+    recovery.capped_answers."""
     capped = scores.filter(pl.col("status") == CAPPED_RECORDS) if "status" in scores.columns else scores
     if capped.height == 0:
         return
     which = sorted(set(capped["question_id"].to_list()))
-    st.warning(f"**{capped.height} answer(s) capped by the continuity records** ({plain(', '.join(which))}): the "
-               "records do not bear out the level chosen.", icon=":material/fact_check:")
-    cols = [c for c in ("unit", "question_id", "level", "score", "explanation") if c in capped.columns]
-    st.dataframe(capped.select(cols), hide_index=True, key=key, column_config={
-        "unit": "Unit", "question_id": "Question", "level": "Answered",
-        "score": st.column_config.NumberColumn("Counts as", format="%.0f"),
-        "explanation": st.column_config.TextColumn("Why", width="large")})
+    with st.container(border=True, key=key):
+        st.warning(f"**{capped.height} answer(s) capped by the continuity records** ({plain(', '.join(which))}): "
+                   "the records do not bear out the level chosen.", icon=":material/fact_check:")
+        lines = []
+        for row in capped.head(SHOWN_CAPS).iter_rows(named=True):
+            where = f"{plain(row['unit'])} · " if "unit" in row else ""
+            level = row["answered_level"] if "answered_level" in row else row["level"]
+            lines.append(f"- **{where}{plain(row['question_id'])}** (answered {level}): {plain(row['explanation'])}")
+        st.markdown("\n".join(lines))
+        if capped.height > SHOWN_CAPS:
+            st.caption(f"{capped.height - SHOWN_CAPS} more not shown, lowest priority last.")
 
 
 def unit_section(db: Database, actor: Actor, unit_id: str) -> None:
