@@ -52,8 +52,9 @@ since = 0
 for col, (days, bucket) in zip(m[1:4], reports.DUE_WITHIN):
     col.metric(f"Due in {days} days" if since == 0 else f"Due in {since + 1}-{days} days", counts[bucket], border=True)
     since = days
-m[4].metric("Never reviewed", counts[reports.NEVER_REVIEWED], border=True,
-            help="Units with no recorded continuity plan review: treat as overdue.")
+m[4].metric("Never reviewed or exercised", counts[reports.NEVER_REVIEWED], border=True,
+            help="Units with no recorded continuity plan review, and services never exercised with a test type "
+                 "their recovery tier counts: treat as overdue.")
 
 if df.height == 0:
     st.info("No deadlines in this selection.", icon=":material/event_available:")
