@@ -20,6 +20,7 @@ PAGES = [
     ("dashboard.py", "Leadership dashboard", ":material/monitoring:", "read", True),
     ("self_assessment.py", "Self-assessment", ":material/edit_note:", "answer", False),
     ("unit.py", "Business unit", ":material/apartment:", "read", False),
+    ("records.py", "Continuity records", ":material/fact_check:", "read", False),
     ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
     ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
     ("organisation.py", "Organisation", ":material/account_tree:", "manage_units", False),

@@ -11,7 +11,7 @@ import polars as pl
 from . import access, clock, record_rules
 from .catalog import campaign_questionnaire
 from .errors import NotFound
-from .model import TOP_RECOVERY_TIER, Actor, RecordFacts
+from .model import CAPPED_RECORDS, TOP_RECOVERY_TIER, Actor, RecordFacts
 from .reports import Filters, scope_for
 from .service_checks import rto_inversions
 from .storage import Database
@@ -149,3 +149,12 @@ def record_checks(db: Database, actor: Actor, campaign_id: str, unit_id: str, *,
     return out.join(rules, on="rule").select("question_id", "check", "requirement", "min_level", "cap_level",
                                              "applies", "holds", "why", "note").sort("question_id")
 
+
+
+def capped_answers(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None, *,
+                   limit: int = 200) -> pl.DataFrame:
+    """Scored answers of a campaign that the continuity records capped, with the facts their explanation names:
+    unit_id, unit, division, question_id, level, score, priority, explanation (highest priority first)."""
+    where, params = scope_for(actor, filters).where("u")
+    with db.read() as cur:
+        return recovery_sql.capped_answers(cur, campaign_id, where, params, CAPPED_RECORDS, limit)

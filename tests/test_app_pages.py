@@ -277,8 +277,11 @@ def test_unit_page_explains_scores_and_shows_history():
     assert len(answers) == len(Q.questions)
     assert "capped (evidence rule)" in set(answers["status"])
     assert any("capped at 2" in str(x) for x in answers["explanation"])
+    # Trading's TEST-02 is capped by the records (demo story), and counted apart from the evidence rule's caps.
+    assert "capped (continuity records)" in set(answers["status"])
+    by_records = int((answers["status"] == "capped (continuity records)").sum())
     by_key(at.button_group, "unit_answer_filter").set_value("capped").run()
-    assert len(at.dataframe[1].value) == row["capped"]
+    assert len(at.dataframe[1].value) == row["capped"] + by_records
     history = at.dataframe[2].value
     assert len(history) >= len(Q.questions) and set(history["answered_by"]) == {"mei.lin"}
 
@@ -298,13 +301,14 @@ def test_unit_page_previews_a_draft():
 def test_deadlines_buckets_and_filters():
     at = open_page(LEADERSHIP, "deadlines.py")
     cid = open_campaign()
-    # The kinds the page offers today; service objective reviews and exercises due (reports.deadlines has
-    # them since the continuity records) reach the page with its records work.
-    page_kinds = ["plan review", "assessment due", "evidence expiry"]
+    # Every kind the page offers, service objective reviews and exercises due included.
+    page_kinds = ["plan review", "assessment due", "evidence expiry", "service review", "exercise due"]
     all_items = reports.deadlines(app_db(), SYSTEM, cid).filter(pl.col("kind").is_in(page_kinds))
     overdue = all_items.filter(pl.col("bucket") == "overdue").height
     assert metric(at, "Overdue") == str(overdue)
-    assert metric(at, "Never reviewed") == "1"
+    never = all_items.filter(pl.col("bucket") == reports.NEVER_REVIEWED)
+    assert metric(at, "Never reviewed or exercised") == str(never.height)
+    assert never.filter(pl.col("kind") == "plan review").height == 1
 
     by_key(at.multiselect, "dl_kinds").set_value(["plan review"]).run()
     plans = all_items.filter((pl.col("kind") == "plan review") & (pl.col("bucket") == "overdue")).height

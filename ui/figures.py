@@ -27,8 +27,10 @@ CHANGE_COLOURS = {"improved": GOOD, "regressed": BAD, "unchanged": "#b0bec5", "n
 BUCKET_COLOURS = {"never reviewed": "#6a1b9a", "overdue": BAD, "due in 30 days": WARN, "due in 60 days": "#f6c343",
                   "due in 90 days": "#8bc34a", "later": "#b0bec5"}
 BUCKETS = list(BUCKET_COLOURS)
-KIND_SYMBOLS = {"plan review": "diamond", "assessment due": "square", "evidence expiry": "circle"}
-KIND_COLOURS = {"plan review": PRIMARY, "assessment due": "#e07b39", "evidence expiry": "#2a9d8f"}
+KIND_SYMBOLS = {"plan review": "diamond", "assessment due": "square", "evidence expiry": "circle",
+                "service review": "triangle-up", "exercise due": "star"}
+KIND_COLOURS = {"plan review": PRIMARY, "assessment due": "#e07b39", "evidence expiry": "#2a9d8f",
+                "service review": "#6a4c93", "exercise due": "#264653"}
 # Diverging scale for gap = target - score: green above target, white on target, red below.
 GAP_SCALE = [[0.0, "#1b7837"], [0.35, "#a6dba0"], [0.5, "#f7f7f7"], [0.65, "#f4a582"], [1.0, "#b2182b"]]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from assessment import access, campaigns, reports, review_pdf, unit_detail
+from assessment import access, campaigns, recovery, reports, review_pdf, unit_detail
 from assessment.model import Questionnaire
 from assessment.reports import Filters
-from ui import figures
+from ui import figures, records
 from ui import widgets as w
 from ui.cache import read
 from ui.format import fmt, pct, plain, plural
@@ -277,6 +277,7 @@ else:  # the score figures need at least one submitted assessment
         top_gaps_section(cid, filters, q, domain_label)
     with right:
         unit_profile_section(cid, filters, domain_label)
+    records.capped_by_records(read(db, actor, recovery.capped_answers, cid, filters), "dash_capped_records")
 left, right = st.columns(2, gap="large")
 with left:
     trends_section(cid, filters)
@@ -284,4 +285,5 @@ with right:
     changes_section(cid, filters)
 if scored:
     coverage_section(cid, filters)
+records.dashboard_section(db, actor, filters)
 divisions_section(cid, filters)

@@ -1,5 +1,6 @@
-"""Review deadlines: continuity plan reviews, self-assessments due in open cycles and evidence about to
-expire, on a timeline and in a table; overdue and due in 30/60/90 days, by division and unit."""
+"""Review deadlines: continuity plan reviews, self-assessments due in open cycles, evidence about to expire,
+service objective reviews and exercises due under each recovery tier's test frequency, on a timeline and in
+a table; overdue and due in 30/60/90 days, by division and unit."""
 
 from __future__ import annotations
 
@@ -16,20 +17,23 @@ from ui.state import get_db
 db = get_db()
 actor = require_actor(db)
 
-KINDS = {"plan review": "Plan reviews", "assessment due": "Self-assessments due", "evidence expiry": "Evidence expiry"}
+KINDS = {"plan review": "Plan reviews", "assessment due": "Self-assessments due", "evidence expiry": "Evidence expiry",
+         "service review": "Service objective reviews", "exercise due": "Exercises due"}
 HORIZONS = {90: "next 90 days", 180: "next 6 months", 365: "next 12 months", 0: "everything"}
 TABLE_LIMIT = 500
 
 w.header("Review deadlines",
          "What needs attention and when: continuity plans due for their periodic review, self-assessments still "
-         "open in the current cycle, and evidence that will stop counting (levels of 3 or more need evidence "
-         "younger than the policy allows). Overdue items come first.")
+         "open in the current cycle, evidence that will stop counting (levels of 3 or more need evidence "
+         "younger than the policy allows), services whose recovery objectives are due for review, and services "
+         "due for an exercise under their recovery tier's test frequency. Overdue items come first.")
 
 with st.container(border=True):
     f1, f2 = st.columns([1, 2])
     with f1:
         camp = w.pick_campaign(db, actor, "dl_campaign", label="Evidence of cycle",
-                               help="Evidence expiry is computed from the current answers of this cycle.")
+                               help="Evidence expiry is computed from the current answers of this cycle, and "
+                                    "exercises due from its questionnaire's test frequency per recovery tier.")
     with f2:
         filters = w.scope_filters(db, actor, "dl", w.questionnaire_for(db, camp["campaign_id"]) if camp else None)
     g1, g2 = st.columns([2, 1])
@@ -48,8 +52,9 @@ since = 0
 for col, (days, bucket) in zip(m[1:4], reports.DUE_WITHIN):
     col.metric(f"Due in {days} days" if since == 0 else f"Due in {since + 1}-{days} days", counts[bucket], border=True)
     since = days
-m[4].metric("Never reviewed", counts[reports.NEVER_REVIEWED], border=True,
-            help="Units with no recorded continuity plan review: treat as overdue.")
+m[4].metric("Never reviewed or exercised", counts[reports.NEVER_REVIEWED], border=True,
+            help="Units with no recorded continuity plan review, and services never exercised with a test type "
+                 "their recovery tier counts: treat as overdue.")
 
 if df.height == 0:
     st.info("No deadlines in this selection.", icon=":material/event_available:")

@@ -15,7 +15,7 @@ import streamlit as st
 from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
-from ui import carried
+from ui import carried, records
 from ui import widgets as w
 from ui.cache import read
 from ui.format import days_phrase, plain
@@ -253,6 +253,7 @@ def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help:
         st.markdown(f"{icon} **{plain(x.id)}** · {plain(x.text)}")
         carried.badge(db, actor, cid, uid, x.id)
         st.caption(f"**Guidance:** {plain(x.guidance)}  \n**Expected evidence:** {plain(x.evidence)}")
+        records.beside_question(db, actor, cid, uid, x.id)
         if x.id in capped_why:
             st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
         left, right = st.columns([3, 2], gap="medium")

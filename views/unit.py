@@ -7,8 +7,8 @@ import polars as pl
 import streamlit as st
 
 from assessment import answer_rules, catalog, clock, reports, unit_detail, workflow
-from assessment.model import Questionnaire
-from ui import figures
+from assessment.model import CAPPED_STATUSES, Questionnaire
+from ui import figures, records
 from ui import widgets as w
 from ui.cache import read
 from ui.format import days_phrase, fmt, plain
@@ -18,7 +18,8 @@ from ui.state import get_db
 db = get_db()
 actor = require_actor(db)
 
-STATUS_TEXT = {"answered": "as answered", "capped": "capped (evidence rule)", "na": "N/A (excluded)",
+STATUS_TEXT = {"answered": "as answered", "capped": "capped (evidence rule)",
+               "capped_records": "capped (continuity records)", "na": "N/A (excluded)",
                "missing": "not answered"}
 # Colour of the next plan review by its urgency bucket (reports.bucket_expr holds the thresholds).
 URGENCY_COLOUR = {reports.NEVER_REVIEWED: "red", reports.OVERDUE: "red", reports.DUE_WITHIN[0][1]: "orange"}
@@ -151,7 +152,9 @@ def answers_table(qs: pl.DataFrame) -> None:
     answers = qs
     if show == "below target":
         answers = qs.filter(pl.col("gap") > 0)
-    elif show in ("capped", "na", "missing"):
+    elif show == "capped":
+        answers = qs.filter(pl.col("status").is_in(list(CAPPED_STATUSES)))
+    elif show in ("na", "missing"):
         answers = qs.filter(pl.col("status") == show)
     policy = qs["policy"].drop_nulls().first() if qs.height and qs["policy"].drop_nulls().len() else "—"
     st.caption(f"{answers.height} of {qs.height} questions. The policy that scored them: {plain(policy)}.")
@@ -208,7 +211,9 @@ question_scores = read(db, actor, unit_detail.questions, campaign_id, unit_id)
 is_provisional = bool(question_scores.height and question_scores["provisional"].any())
 kpis(cycle, questionnaire, question_scores, is_provisional)
 notices(cycle, is_provisional)
+records.capped_by_records(question_scores, "unit_capped_records")
 domains(unit_id, domain_scores, questionnaire)
 gaps_table(question_scores)
 answers_table(question_scores)
 history(campaign_id, unit_id, all_cycles)
+records.unit_section(db, actor, unit_id)

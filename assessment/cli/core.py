@@ -154,10 +154,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("deadlines", help="plan reviews, open assessments and expiring evidence", args=[
-    *SCOPE,
-    arg("--within", type=int, help="only items due within this many days (and overdue)"),
-])
+@command("deadlines", help="plan reviews, open assessments, expiring evidence, service reviews and exercises due",
+         args=[
+             *SCOPE,
+             arg("--within", type=int, help="only items due within this many days (and overdue)"),
+         ])
 def cmd_deadlines(args: argparse.Namespace) -> int:
     db = open_db(args)
     cid = campaign_id(db, args)

@@ -197,3 +197,15 @@ def exercise_deadlines(cur, where: str, params: list, schedule: tuple[RecoveryTe
                   "every_months").alias("item"),
     ).select("kind", "unit_id", "unit", "division_id", "division", "tier", "owner", "since", "due_on", "item"
              ).with_columns(_days_left(today))
+
+
+def capped_answers(cur, campaign_id: str, where: str, params: list, status: str, limit: int) -> pl.DataFrame:
+    """Scored answers of a campaign that a record rule capped (`status`), highest priority first."""
+    return frame(cur, f"""
+        SELECT q.unit_id, u.name AS unit, d.name AS division, q.question_id, q.level, q.score, q.priority,
+               q.explanation
+        FROM question_scores q JOIN business_units u ON u.unit_id = q.unit_id
+        JOIN divisions d ON d.division_id = u.division_id
+        WHERE q.campaign_id = ? AND q.status = ? AND {where}
+        ORDER BY q.priority DESC NULLS LAST, u.name, q.question_id
+        LIMIT ?""", [campaign_id, status, *params, limit])
