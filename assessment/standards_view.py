@@ -11,6 +11,7 @@ import polars as pl
 
 from . import access, coverage
 from .catalog import campaign_questionnaire
+from .errors import ValidationError
 from .model import Actor, Questionnaire
 from .questionnaire import QUESTIONNAIRE_DIR, load_standards
 from .reports import Filters, scope_for
@@ -78,6 +79,9 @@ def view(db: Database, actor: Actor, campaign_id: str, filters: Filters | None =
     scope = scope_for(actor, filters)
     q = campaign_questionnaire(db, campaign_id)
     q = dataclasses.replace(q, standards=catalogue(q))
+    if standard is not None and standard not in q.standards:
+        raise ValidationError([f"unknown standard {standard!r} (known: {', '.join(sorted(q.standards))})"],
+                              "standards view")
     clauses, refs = _catalogue_rows(q, standard), _cited(q, standard)
     keys = pl.concat([refs.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"), "question_id"),
                       refs.select(pl.format("g|{}|{}", "standard", "group").alias("key_id"), "question_id"),

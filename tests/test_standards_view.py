@@ -31,12 +31,13 @@ import polars as pl
 import pytest
 
 from assessment import campaigns, standards_view, workflow
+from assessment.cli import main
 from assessment.errors import NotFound
 from assessment.model import Actor, Answer
 from assessment.questionnaire import QUESTIONNAIRE_DIR, load_file, load_standards, loads
 from assessment.reports import Filters
 
-from .conftest import ADMIN, FIXTURES, add_org
+from .conftest import ADMIN, FIXTURES, add_org, duckdb_only
 
 TODAY = date(2026, 6, 30)
 FRESH = date(2026, 6, 1)
@@ -209,3 +210,34 @@ def test_csv_is_the_clause_table_with_formula_text_made_literal(scored):
     assert back.columns == list(standards_view.CLAUSE_HEADERS.values())
     assert back.height == len(CLAUSES)
     assert set(back["Units below level (worst first)"]) == {"'=HYPERLINK(1)"}
+
+
+# ---- the CLI --------------------------------------------------------------------------------------------
+
+def test_cli_prints_the_standard_its_groups_and_clauses(scored, capsys):
+    duckdb_only(scored)
+    path = str(scored.path)
+    scored.close()
+    assert main(["--db", path, "standards", "--standard", "DORA", "--campaign", "C1"]) == 0
+    out = capsys.readouterr().out
+    assert "compliant = at or above level 3" in out and "not the whole standard" in out
+    lines = {line.split("|")[2].strip(): line for line in out.splitlines()
+             if line.startswith("| DORA") and "Art." in line.split("|")[2]}
+    assert set(lines) >= {"Art. 5", "Art. 11", "Art. 12", "Art.5(2)(e)", "Art.11(1)", "Art.11(6)(a)", "Art.12(2)"}
+    cells = [c.strip() for c in lines["Art.12(2)"].split("|")]
+    assert "0.0" in cells and "Unit U1, Unit U2" in cells
+    assert "| ISO22301" not in out
+    assert "Clauses deliberately out of scope (0)" in out
+
+
+def test_cli_division_filter_and_unknown_standard(scored, capsys):
+    duckdb_only(scored)
+    path = str(scored.path)
+    scored.close()
+    assert main(["--db", path, "standards", "--standard", "ISO22301", "--division", "D2"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| ISO22301 | 5.2"))
+    assert [c.strip() for c in row.split("|")][5:11] == ["1", "3.0", "3.0", "3.0", "100.0", ""]
+    assert "ISO22301 4.1 (" in out
+    assert main(["--db", path, "standards", "--standard", "SOX"]) == 1
+    assert "unknown standard 'SOX'" in capsys.readouterr().err
