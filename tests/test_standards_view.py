@@ -25,14 +25,17 @@ Groups and standards take each question once:
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
+import openpyxl
 import polars as pl
 import pytest
 
 from assessment import campaigns, standards_view, workflow
 from assessment.cli import main
 from assessment.errors import NotFound
+from assessment.excel import export as excel_export
 from assessment.model import Actor, Answer
 from assessment.questionnaire import QUESTIONNAIRE_DIR, load_file, load_standards, loads
 from assessment.reports import Filters
@@ -241,3 +244,28 @@ def test_cli_division_filter_and_unknown_standard(scored, capsys):
     assert "ISO22301 4.1 (" in out
     assert main(["--db", path, "standards", "--standard", "SOX"]) == 1
     assert "unknown standard 'SOX'" in capsys.readouterr().err
+
+
+# ---- the auditor pack ------------------------------------------------------------------------------------
+
+def test_auditor_pack_standards_sheet_reads_back_as_the_clause_table(scored):
+    buf = io.BytesIO()
+    excel_export.auditor_pack(scored, ADMIN, "C1", buf, filters=Filters(division_ids=("D1",)), today=TODAY)
+    wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
+    assert wb.sheetnames.index("Standards") == wb.sheetnames.index("Questionnaire") + 1
+    ws = wb["Standards"]
+    header = [c.value for c in ws[1]]
+    assert header == list(standards_view.CLAUSE_HEADERS.values())
+    got = {(r[0], r[2]): dict(zip(header, r)) for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert set(got) == set(CLAUSES)
+    # division D1 only: U1 and U2. DORA Art.11(1): U1 3.25, U2 1.75; ISO 22301 8.5: U1 3.5, U2 2
+    art11 = got[("DORA", "Art.11(1)")]
+    assert (art11["Units scored"], art11["Lowest unit score"], art11["Median unit score"],
+            art11["Highest unit score"], art11["Units at or above level"], art11["% of units at or above level"],
+            art11["Units below level (worst first)"]) == (2, 1.75, 2.5, 3.25, 1, 50.0, "Unit U2")
+    assert got[("ISO22301", "8.5")]["Median unit score"] == pytest.approx(2.75)
+    assert got[("DORA", "Art.11(6)(a)")]["Units scored"] == 1  # U2 answered TEST-01 N/A
+    assert isinstance(art11["Units scored"], int) and ws.freeze_panes == "D2"
+    about = {r[0]: r[1] for r in wb["About"].iter_rows(values_only=True) if r[0]}
+    assert about["Sheet: Standards"] == f"{len(CLAUSES)} row(s)"
+    assert "at or above level 3" in about["Sheet Standards: how it is computed"]

@@ -19,14 +19,14 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports
+from .. import __version__, access, audit, clock, reports, standards_view
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
-from ..questionnaire import QUESTIONNAIRE_DIR, load_standards
 from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
+from . import standards_sheet
 from .format import (
     ANSWERS_SHEET,
     COL_COMMENT,
@@ -72,10 +72,8 @@ def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str
 
 
 def _standards(q: Questionnaire) -> dict:
-    if q.standards:
-        return q.standards
     try:  # stored versions are parsed without the catalogue; the shipped one gives clause topics
-        return load_standards(QUESTIONNAIRE_DIR / "standards.yaml")
+        return standards_view.catalogue(q)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -305,6 +303,7 @@ class PackData:
     audit_head: tuple[int, str]
     digest: str
     checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
+    standards: standards_view.StandardsView | None = None  # the Standards sheet
 
     @property
     def campaign_id(self) -> str:
@@ -321,6 +320,9 @@ class PackData:
             ("Trends", TREND_COLS, self.trends, {"freeze_cols": 2, "gap_cols": ("Gap",)}),
             ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
         ]
+        if self.standards is not None:
+            tables.append((standards_sheet.SHEET, [Col(*c) for c in standards_sheet.columns()],
+                           standards_sheet.rows(self.standards), {"freeze_cols": 3}))
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
         return tables
@@ -360,7 +362,8 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     cp = audit.latest_checkpoint(db)
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None)
+                    digest, cp.text() if cp else None,
+                    standards_view.view(db, actor, campaign_id, filters))
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:
@@ -395,6 +398,8 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
                       "changed in the application after this export are reported as conflicts."),
     ]
     rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in data.counts.items()]
+    if data.standards is not None:
+        rows.append(standards_sheet.about(data.standards))
     if data.audit_log is None:
         rows.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
     elif data.audit_log.height >= AUDIT_LIMIT:

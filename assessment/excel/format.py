@@ -26,8 +26,8 @@ IDS_SHEET = "_ids"
 LIST_SHEET = "Lists"  # the template's hidden level choices
 # Every sheet each kind of file is issued with, in order; an import refuses any other sheet.
 TEMPLATE_SHEETS = ("Instructions", ANSWERS_SHEET, LIST_SHEET, META_SHEET, IDS_SHEET)
-PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log",
-               META_SHEET, IDS_SHEET)
+PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Standards",
+               "Audit log", META_SHEET, IDS_SHEET)
 SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
 
 # Hidden per-row ids: rows are matched by these, never by visible text.
