@@ -48,11 +48,17 @@ st.caption(f"Compliant means at or above level {level} on the questions citing a
 SHARE = st.column_config.ProgressColumn(f"At or above {level}", format="%.0f%%", min_value=0, max_value=100,
                                         help=f"Share of the scored units whose score on these questions is at least "
                                              f"level {level}.")
-SCORES = {"units_scored": st.column_config.NumberColumn("Units scored"),
+# The share first: it is what a reader looks for, and it stays in view on a narrow screen.
+SCORES = {"share": SHARE, "units_scored": st.column_config.NumberColumn("Units scored"),
+          "below": st.column_config.NumberColumn(f"Units below {level}"),
           "lowest": st.column_config.NumberColumn("Lowest", format="%.2f"),
           "median": st.column_config.NumberColumn("Median", format="%.2f"),
-          "highest": st.column_config.NumberColumn("Highest", format="%.2f"), "share": SHARE,
-          "below": st.column_config.NumberColumn(f"Units below {level}")}
+          "highest": st.column_config.NumberColumn("Highest", format="%.2f")}
+
+
+def height(rows: int, most: int = 20) -> int:
+    """Tall enough to show up to `most` rows without an inner scroll bar."""
+    return 38 + 35 * max(1, min(rows, most))
 
 st.subheader("Readiness")
 if picked:
@@ -67,12 +73,12 @@ if picked:
                 f"lowest {fmt(row['lowest'])}, highest {fmt(row['highest'])}", delta_color="off", delta_arrow="off",
                 border=True)
     m[2].metric("Catalogue clauses cited", f"{row['clauses_cited']} of {in_scope}",
-                "—" if row["cited_share"] is None else f"{row['cited_share']:.0f}% of the in-scope catalogue clauses",
+                "—" if row["cited_share"] is None else f"{row['cited_share']:.0f}% of those in scope",
                 delta_color="off", delta_arrow="off", border=True,
                 help=f"The catalogue holds {plural(row['catalogue_clauses'], 'clause')} of {picked}; "
                      f"{row['out_of_scope']} of them are deliberately out of scope.")
-    m[3].metric("Out of scope", row["out_of_scope"], "clauses deliberately not assessed", delta_color="off",
-                delta_arrow="off", border=True)
+    m[3].metric("Out of scope", row["out_of_scope"], "not assessed, listed below", delta_color="off",
+                delta_arrow="off", border=True, help="Catalogue clauses the questionnaires deliberately do not assess.")
 else:
     st.dataframe(v.standards.select("standard", "title", "catalogue_clauses", "out_of_scope", "clauses_cited",
                                     "cited_share", *SCORES), hide_index=True, key="std_standards",
@@ -83,8 +89,8 @@ else:
                                 **SCORES})
 
 st.subheader("By article or clause group")
-st.dataframe(v.groups.select("standard", "group", "clauses_cited", "catalogue_clauses", "questions", *SCORES),
-             hide_index=True, key="std_groups",
+st.dataframe(v.groups.select("standard", "group", *SCORES, "clauses_cited", "catalogue_clauses", "questions"),
+             hide_index=True, key="std_groups", height=height(v.groups.height),
              column_config={"standard": "Standard", "group": "Article / clause group", "clauses_cited": "Cited",
                             "catalogue_clauses": "In catalogue", "questions": "Questions", **SCORES})
 
@@ -103,8 +109,8 @@ with t2:
                                                         "rows found by the search).")
 st.caption(f"{plural(clauses.height, 'clause')}. The units below {level} are named worst first (at most "
            f"{standards_view.BELOW_LISTED}); the count is always complete.")
-st.dataframe(clauses.select("standard", "clause", "topic", "questions", *SCORES, "units_below"), hide_index=True,
-             key="std_clauses",
+st.dataframe(clauses.select("standard", "clause", "topic", *SCORES, "questions", "units_below"), hide_index=True,
+             key="std_clauses", height=height(clauses.height),
              column_config={"standard": "Standard", "clause": "Clause",
                             "topic": st.column_config.TextColumn("Topic", width="medium"),
                             "questions": "Questions", **SCORES,
