@@ -83,9 +83,11 @@ def view(db: Database, actor: Actor, campaign_id: str, filters: Filters | None =
         raise ValidationError([f"unknown standard {standard!r} (known: {', '.join(sorted(q.standards))})"],
                               "standards view")
     clauses, refs = _catalogue_rows(q, standard), _cited(q, standard)
-    keys = pl.concat([refs.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"), "question_id"),
-                      refs.select(pl.format("g|{}|{}", "standard", "group").alias("key_id"), "question_id"),
-                      refs.select(pl.format("s|{}", "standard").alias("key_id"), "question_id")])
+    # One query for the three levels; only clause rows name the units below (the others give the count).
+    keys = pl.concat([
+        refs.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"), "question_id", named=pl.lit(True)),
+        refs.select(pl.format("g|{}|{}", "standard", "group").alias("key_id"), "question_id", named=pl.lit(False)),
+        refs.select(pl.format("s|{}", "standard").alias("key_id"), "question_id", named=pl.lit(False))])
     level = q.policy.compliance_level
     with db.read() as cur:
         stats = standards_sql.readiness(cur, campaign_id, scope, keys, level, BELOW_LISTED)
@@ -164,8 +166,9 @@ def _standard_rows(q: Questionnaire, refs: pl.DataFrame, stats: pl.DataFrame, st
         "clauses in catalogue": "catalogue_clauses", "out of scope": "out_of_scope",
         "clauses cited": "clauses_cited", "questions citing": "questions_citing",
         "% of in-scope catalogue clauses cited": "cited_share"}).drop("% of catalogue clauses cited")
+    cov = cov.with_columns((pl.col("catalogue_clauses") - pl.col("out_of_scope")).alias("in_scope_clauses"))
     return _joined(cov, stats, pl.format("s|{}", "standard")).select(
-        "standard", "title", "catalogue_clauses", "out_of_scope", "clauses_cited", "cited_share",
+        "standard", "title", "catalogue_clauses", "out_of_scope", "in_scope_clauses", "clauses_cited", "cited_share",
         "questions_citing", *_STATS)
 
 

@@ -165,3 +165,21 @@ def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:
                    AND qc.questionnaire_id = ? AND qc.version = ?
               WHERE qs.campaign_id = ? GROUP BY qc.checklist_id, qs.unit_id)
         GROUP BY checklist_id""", [qid, version, campaign_id])
+
+
+def standards(db: Database, campaign_id: str, refs: pl.DataFrame) -> pl.DataFrame:
+    """Per cited clause, clause group and standard (refs: key_id, question_id): the weighted mean of each unit's
+    scores on its questions, then count, min, median, max and the count at or above level 3."""
+    with db.read() as cur:
+        cur.register("bench_refs", refs)
+        try:
+            return cur.sql("""
+                SELECT key_id, count(*) AS units, min(score), median(score), max(score),
+                       count(CASE WHEN score >= 3 THEN 1 END) AS at_or_above
+                FROM (SELECT r.key_id, qs.unit_id, sum(qs.score * qs.weight)
+                             / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0) AS score
+                      FROM question_scores qs JOIN bench_refs r ON r.question_id = qs.question_id
+                      WHERE qs.campaign_id = ? GROUP BY r.key_id, qs.unit_id)
+                WHERE score IS NOT NULL GROUP BY key_id""", params=[campaign_id]).pl()
+        finally:
+            cur.unregister("bench_refs")

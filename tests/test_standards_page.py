@@ -27,7 +27,7 @@ def test_leadership_sees_dora_readiness_groups_and_clauses_of_the_open_cycle():
     assert row["units_scored"] == 11  # the demo's open cycle: 11 submitted assessments
     assert metric(at, "Units at or above 3") == f"{row['share']:.0f}%"
     assert metric(at, "Median unit score") == f"{row['median']:.2f}"
-    assert metric(at, "Catalogue clauses cited") == f"{row['clauses_cited']} of {row['catalogue_clauses']}"
+    assert metric(at, "Catalogue clauses cited") == f"{row['clauses_cited']} of {row['in_scope_clauses']}"
     groups, clauses = at.dataframe[0].value, at.dataframe[1].value
     assert list(groups["group"])[:5] == ["Art. 5", "Art. 8", "Art. 9", "Art. 11", "Art. 12"]
     assert len(clauses) == v.clauses.height == row["clauses_cited"]

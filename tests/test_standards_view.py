@@ -140,6 +140,7 @@ def test_readiness_and_honest_coverage_per_standard(scored):
     iso = got["ISO22301"]
     assert iso["catalogue_clauses"] == len(cat["ISO22301"]["clauses"])
     assert (iso["out_of_scope"], iso["clauses_cited"], iso["questions_citing"]) == (4, 2, 3)
+    assert iso["in_scope_clauses"] == len(cat["ISO22301"]["clauses"]) - 4
     assert iso["cited_share"] == round(2 / (len(cat["ISO22301"]["clauses"]) - 4) * 100)
     # a standard no question cites is listed with its catalogue, and no unit scores
     assert got["COBIT"]["clauses_cited"] == 0 and got["COBIT"]["units_scored"] == 0

@@ -63,7 +63,6 @@ def height(rows: int, most: int = 20) -> int:
 st.subheader("Readiness")
 if picked:
     row = v.standards.row(0, named=True)
-    in_scope = row["catalogue_clauses"] - row["out_of_scope"]
     m = st.columns(4)
     m[0].metric(f"Units at or above {level}", "—" if row["share"] is None else f"{row['share']:.0f}%",
                 f"{row['at_or_above']} of {plural(row['units_scored'], 'scored unit')}", delta_color="off",
@@ -72,7 +71,7 @@ if picked:
     m[1].metric("Median unit score", fmt(row["median"]),
                 f"lowest {fmt(row['lowest'])}, highest {fmt(row['highest'])}", delta_color="off", delta_arrow="off",
                 border=True)
-    m[2].metric("Catalogue clauses cited", f"{row['clauses_cited']} of {in_scope}",
+    m[2].metric("Catalogue clauses cited", f"{row['clauses_cited']} of {row['in_scope_clauses']}",
                 "—" if row["cited_share"] is None else f"{row['cited_share']:.0f}% of those in scope",
                 delta_color="off", delta_arrow="off", border=True,
                 help=f"The catalogue holds {plural(row['catalogue_clauses'], 'clause')} of {picked}; "
