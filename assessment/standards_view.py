@@ -20,7 +20,7 @@ from .storage import standards as standards_sql
 
 # How many of the units below the compliance level a row names (worst first); the count is always complete.
 BELOW_LISTED = 25
-_STATS = ("units_scored", "lowest", "median", "highest", "at_or_above", "share", "below", "units_below")
+_STATS = ("units_scored", "lowest", "median", "highest", "at_or_above", "share", "below")
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,13 @@ def _cited(q: Questionnaire, standard: str | None) -> pl.DataFrame:
 
 def _finish(stats: pl.DataFrame) -> pl.DataFrame:
     """Share at or above the level in percent, and the list of units below marked when it is cut short."""
-    more = pl.col("below") - pl.col("units_below").fill_null("").str.count_matches(", ") - 1
+    more = pl.col("below") - pl.col("listed").fill_null(0)
     return stats.with_columns(
         pl.col("units_scored", "at_or_above", "below").cast(pl.Int64),
         (pl.col("at_or_above") / pl.col("units_scored") * 100).round(1).alias("share"),
-        pl.when(pl.col("below") > BELOW_LISTED)
+        pl.when(more > 0)
         .then(pl.format("{} … and {} more", "units_below", more.cast(pl.String)))
-        .otherwise(pl.col("units_below").fill_null("")).alias("units_below"))
+        .otherwise(pl.col("units_below").fill_null("")).alias("units_below")).drop("listed")
 
 
 def _joined(df: pl.DataFrame, stats: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
@@ -144,7 +144,7 @@ def _clause_rows(refs: pl.DataFrame, clauses: pl.DataFrame, stats: pl.DataFrame)
     df = df.with_columns(pl.col("topic").fill_null("(not in the clause catalogue)")).sort(
         "position", nulls_last=True, maintain_order=True)
     return _joined(df, stats, pl.format("c|{}|{}", "standard", "clause")).select(
-        "standard", "group", "clause", "topic", "questions", *_STATS)
+        "standard", "group", "clause", "topic", "questions", *_STATS, "units_below")
 
 
 def _group_rows(refs: pl.DataFrame, clauses: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:

@@ -22,7 +22,8 @@ def readiness(cur, campaign_id: str, scope: Scope, keys: pl.DataFrame, complianc
 
     Columns: key_id, units_scored, lowest, median, highest, at_or_above (units whose score on the key's
     questions is at least `compliance_level`), below, units_below (for keys marked `named`: the names of up to
-    `list_limit` units below it, worst first, then by unit id). Keys no scored unit answered are absent.
+    `list_limit` units below it, worst first, then by unit id) and listed (how many it names). Keys no scored
+    unit answered are absent.
     """
     units_sql, params = _scoped_units(scope)
     level = compliance_level - EPSILON
@@ -41,12 +42,12 @@ def readiness(cur, campaign_id: str, scope: Scope, keys: pl.DataFrame, complianc
               SELECT s.key_id, s.unit_id, row_number() OVER (PARTITION BY s.key_id ORDER BY s.score, s.unit_id) AS n
               FROM scored s JOIN _named_keys nk ON nk.key_id = s.key_id WHERE s.score < ?),
             listed AS (  -- names joined after the cut: only `list_limit` rows per key need one
-              SELECT r.key_id, string_agg(su.name, ', ' ORDER BY r.n) AS units_below
+              SELECT r.key_id, string_agg(su.name, ', ' ORDER BY r.n) AS units_below, count(*) AS listed
               FROM ranked r JOIN su ON su.unit_id = r.unit_id WHERE r.n <= ? GROUP BY r.key_id),
             stats AS (
               SELECT key_id, count(*) AS units_scored, min(score) AS lowest, {median("score")} AS median,
                      max(score) AS highest, count(CASE WHEN score >= ? THEN 1 END) AS at_or_above,
                      count(CASE WHEN score < ? THEN 1 END) AS below
               FROM scored GROUP BY key_id)
-            SELECT st.*, l.units_below FROM stats st LEFT JOIN listed l ON l.key_id = st.key_id""",
+            SELECT st.*, l.units_below, l.listed FROM stats st LEFT JOIN listed l ON l.key_id = st.key_id""",
             [*params, campaign_id, level, int(list_limit), level, level])
