@@ -22,6 +22,7 @@ PAGES = [
     ("unit.py", "Business unit", ":material/apartment:", "read", False),
     ("records.py", "Continuity records", ":material/fact_check:", "read", False),
     ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
+    ("standards.py", "Standards", ":material/gavel:", "read", False),
     ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
     ("organisation.py", "Organisation", ":material/account_tree:", "manage_units", False),
     ("excel.py", "Excel", ":material/table_view:", "read", False),

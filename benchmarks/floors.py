@@ -182,3 +182,19 @@ def recovery(db: Database) -> pl.DataFrame:
         JOIN divisions d ON d.division_id = u.division_id
         LEFT JOIN m ON m.service_id = s.service_id AND m.k = 1
         WHERE s.active ORDER BY gap DESC NULLS LAST""", [])
+def standards(db: Database, campaign_id: str, refs: pl.DataFrame) -> pl.DataFrame:
+    """Per cited clause, clause group and standard (refs: key_id, question_id): the weighted mean of each unit's
+    scores on its questions, then count, min, median, max and the count at or above level 3."""
+    with db.read() as cur:
+        cur.register("bench_refs", refs)
+        try:
+            return cur.sql("""
+                SELECT key_id, count(*) AS units, min(score), median(score), max(score),
+                       count(CASE WHEN score >= 3 THEN 1 END) AS at_or_above
+                FROM (SELECT r.key_id, qs.unit_id, sum(qs.score * qs.weight)
+                             / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0) AS score
+                      FROM question_scores qs JOIN bench_refs r ON r.question_id = qs.question_id
+                      WHERE qs.campaign_id = ? GROUP BY r.key_id, qs.unit_id)
+                WHERE score IS NOT NULL GROUP BY key_id""", params=[campaign_id]).pl()
+        finally:
+            cur.unregister("bench_refs")

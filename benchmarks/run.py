@@ -55,6 +55,7 @@ STEPS: list[tuple[str, str, str]] = [
     ("changes_detail", "Changes since the previous cycle, 500 questions (reports.change_details)",
      "extra-query"),
     ("checklist", "Checklist coverage (reports.checklist_coverage)", "extra-query"),
+    ("standards", "Standards view, every standard (standards_view.view)", "extra-query"),
     ("dashboard", "Leadership dashboard, AppTest run, cold cache (signed in as leadership)", "page"),
     ("dashboard_warm", "Leadership dashboard, AppTest run, st.cache_data warm", "page-extra"),
     ("export", "Auditor pack export of one campaign (excel.export.auditor_pack)", "export"),
@@ -269,7 +270,7 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
 
     streamlit.logger.set_log_level("error")
     logging.getLogger("fastexcel").setLevel(logging.ERROR)
-    from assessment import access, recovery, reports, users, workflow
+    from assessment import access, recovery, reports, standards_view, users, workflow
     from assessment.catalog import campaign_questionnaire
     from assessment.model import Actor
     from assessment.storage.db import open_database
@@ -346,6 +347,8 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
         lambda: floors.changes_detail(db, latest, previous, 500))
     run("checklist", lambda: reports.checklist_coverage(db, admin, latest),
         lambda: floors.checklist_coverage(db, latest))
+    run("standards", lambda: standards_view.view(db, admin, latest),
+        lambda: floors.standards(db, latest, _clause_keys(db, latest)))
 
     page, page_warm, page_info = _dashboard_steps(db)
     info["dashboard"] = page_info
@@ -469,6 +472,21 @@ def _quiet_streamlit() -> None:
     import streamlit.logger
 
     streamlit.logger.set_log_level("error")
+
+
+def _clause_keys(db, campaign_id: str):
+    """(key_id, question_id) of every cited clause, clause group and standard of the campaign's questionnaire:
+    the floor's input (the view answers all three levels)."""
+    import polars as pl
+
+    from assessment.catalog import campaign_questionnaire
+    from assessment.standards_view import clause_group
+
+    q = campaign_questionnaire(db, campaign_id)
+    rows = [{"key_id": key, "question_id": x.id} for x in q.questions for r in x.references
+            for key in (f"c|{r.standard}|{r.clause}", f"g|{r.standard}|{clause_group(r.standard, r.clause)}",
+                        f"s|{r.standard}")]
+    return pl.DataFrame(rows).unique()
 
 
 def _clear_data_cache() -> None:

@@ -19,15 +19,15 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports, review_pack, services
+from .. import __version__, access, audit, clock, reports, review_pack, services, standards_view
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
-from ..questionnaire import QUESTIONNAIRE_DIR, load_standards
 from ..review_pack import ReviewPack
 from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
+from . import standards_sheet
 from .format import (
     ANSWERS_SHEET,
     COL_COMMENT,
@@ -73,10 +73,8 @@ def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str
 
 
 def _standards(q: Questionnaire) -> dict:
-    if q.standards:
-        return q.standards
     try:  # stored versions are parsed without the catalogue; the shipped one gives clause topics
-        return load_standards(QUESTIONNAIRE_DIR / "standards.yaml")
+        return standards_view.catalogue(q)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -309,6 +307,7 @@ class PackData:
     review: ReviewPack | None = None  # the management-review figures (review_sheets), when the actor may read them
     records: tuple = ()             # the continuity-record sheets (records_sheets.record_tables)
     records_as_of: datetime | None = None
+    standards: standards_view.StandardsView | None = None  # the Standards sheet
 
     @property
     def campaign_id(self) -> str:
@@ -327,6 +326,9 @@ class PackData:
             ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
             *self.records,
         ]
+        if self.standards is not None:
+            tables.append((standards_sheet.SHEET, [Col(*c) for c in standards_sheet.columns()],
+                           standards_sheet.rows(self.standards), {"freeze_cols": 3}))
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
         if self.review is not None:
@@ -376,7 +378,8 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None, review=review, records=records, records_as_of=as_of)
+                    digest, cp.text() if cp else None, review=review, records=records, records_as_of=as_of,
+                    standards=standards_view.view(db, actor, campaign_id, filters))
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:
@@ -415,6 +418,8 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
                       "changed in the application after this export are reported as conflicts."),
     ]
     rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in data.counts.items()]
+    if data.standards is not None:
+        rows.append(standards_sheet.about(data.standards))
     if data.audit_log is None:
         rows.append(("Sheet: Audit log", "omitted: your role may not read the audit trail"))
     elif _narrowed(data.filters):

@@ -32,7 +32,7 @@ RECORD_SHEETS = ("Service register", "Recovery", "Untested top tier", "RTO inver
 # The management-review sheets (review_sheets), in a pack whose reader may see the review.
 REVIEW_SHEETS = ("Review summary", "Review divisions", "Review recovery", "Review incidents")
 PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", *RECORD_SHEETS,
-               "Audit log", *REVIEW_SHEETS, META_SHEET, IDS_SHEET)
+               "Standards", "Audit log", *REVIEW_SHEETS, META_SHEET, IDS_SHEET)
 SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
 READ_SHEETS = (ANSWERS_SHEET, META_SHEET, IDS_SHEET)
 # Sheets this application issues and the answer import never opens: they are listed, not scanned cell by cell.
