@@ -94,8 +94,8 @@ w.show_flash()
 if passwords := st.session_state.pop("og_passwords", None):
     st.warning("One-time passwords of the new accounts. They are shown only now: hand each to its owner.",
                icon=":material/key:")
-    st.dataframe(pl.DataFrame({"username": list(passwords), "one-time password": list(passwords.values())}),
-                 hide_index=True, key="og_passwords_table")
+    # Plain text, one account per line, so it can be copied into whatever hands them over.
+    st.code("\n".join(f"{user}  {secret}" for user, secret in passwords.items()), language=None)
 if sso_only := st.session_state.pop("og_sso_only", None):
     st.info(f"{len(sso_only)} account(s) created for single sign-on only (no password).")
 

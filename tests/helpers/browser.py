@@ -36,11 +36,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(data: Path) -> Iterator[str]:
+def serve(data: Path, demo: bool = True) -> Iterator[str]:
     """The app served by `streamlit run` in a subprocess over `data`; yields its base URL, stops it after."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "ITSCM_DATABASE_URL"}
-    env.update(ITSCM_DATA_DIR=str(data), ITSCM_DEMO="1")
+    env.update(ITSCM_DATA_DIR=str(data), ITSCM_DEMO="1" if demo else "0")
     log = open(data / "server.log", "a")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
