@@ -34,6 +34,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_suppliers": frozenset({ADMIN, MANAGER}),
     "record_exercises": frozenset({ADMIN, MANAGER}),
     "record_incidents": frozenset({ADMIN, MANAGER}),
+    # Improvement actions: heads raise them for their own units; an owner moves their own up to done; the
+    # continuity office manages every action and alone verifies them or accepts a risk.
+    "create_actions": frozenset({ADMIN, MANAGER, HEAD}),
+    "update_own_actions": frozenset({ADMIN, MANAGER, HEAD, LEADERSHIP}),
+    "manage_actions": frozenset({ADMIN, MANAGER}),
+    "verify_actions": frozenset({ADMIN, MANAGER}),
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 

@@ -354,8 +354,10 @@ def test_every_permission_is_exercised():
     covered = {"read", "answer", "submit", "review", "manage_campaigns", "manage_questionnaires", "manage_units",
                "manage_users", "read_audit", "manage_services", "manage_suppliers", "record_exercises",
                "record_incidents"}
-    # export, template, import and backup are covered by the Excel and backup test suites.
-    assert covered | {"export", "template", "import", "backup"} == set(access.PERMISSIONS)
+    # export, template, import and backup are covered by the Excel and backup test suites, the action
+    # permissions by tests/test_actions.py (test_action_operations_by_role).
+    actions = {"create_actions", "update_own_actions", "manage_actions", "verify_actions"}
+    assert covered | {"export", "template", "import", "backup"} | actions == set(access.PERMISSIONS)
 
 
 def test_import_needs_grant_for_auditors_and_own_unit_for_heads():
