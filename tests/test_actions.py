@@ -316,3 +316,37 @@ def test_action_operations_by_role(people, role, own, op):
     with pytest.raises(PermissionDenied):
         OPS[op](people, ACTORS[role], unit, aid)
     assert (_rows(people), _audit_head(people)) == before  # a denial writes nothing
+
+
+# ---- command line -------------------------------------------------------------------------------------------
+
+def test_cli_create_from_gaps_dry_run_then_list_and_deadlines(people, capsys):
+    from assessment import cli
+
+    from .conftest import duckdb_only
+
+    duckdb_only(people)
+    _scored(people)
+    path = str(people.path)
+    preview = actions.gaps_to_action(people, ADMIN, "C1", min_priority=1, today=TODAY)
+    expected, of_mei = preview.height, preview.filter(pl.col("owner") == "mei.lin").height
+    assert 0 < of_mei < expected
+    assert cli.main(["--db", path, "actions", "create-from-gaps", "C1", "--min-priority", "1", "--dry-run",
+                     "--today", "2026-06-30"]) == 0
+    assert f"C1: would create {expected} action(s) for gaps above priority 1" in capsys.readouterr().out
+    assert actions.list_actions(people, ADMIN).height == 0
+    assert cli.main(["--db", path, "actions", "create-from-gaps", "C1", "--min-priority", "1",
+                     "--today", "2026-06-30"]) == 0
+    assert f"C1: created {expected} action(s)" in capsys.readouterr().out
+    assert actions.list_actions(people, ADMIN).height == expected
+    # On 2026-09-28 (their due date) none is overdue, on 2026-10-01 every one; mei.lin owns U3's.
+    assert cli.main(["--db", path, "actions", "list", "--overdue", "--today", "2026-09-28"]) == 0
+    assert "(nothing to show)" in capsys.readouterr().out
+    assert cli.main(["--db", path, "actions", "list", "--overdue", "--today", "2026-10-01"]) == 0
+    assert capsys.readouterr().out.count("| ACT-") == expected
+    assert cli.main(["--db", path, "actions", "list", "--owner", "mei.lin"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| ACT-") == of_mei and "amira.haddad" not in out
+    assert cli.main(["--db", path, "deadlines", "--campaign", "C1", "--today", "2026-10-01"]) == 0
+    out = capsys.readouterr().out.split("Improvement actions due and overdue")[1]
+    assert out.count("| overdue") == expected and "action due" in out
