@@ -21,6 +21,7 @@ PAGES = [
     ("self_assessment.py", "Self-assessment", ":material/edit_note:", "answer", False),
     ("unit.py", "Business unit", ":material/apartment:", "read", False),
     ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
+    ("actions.py", "Improvement actions", ":material/task_alt:", "read", False),
     ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
     ("excel.py", "Excel", ":material/table_view:", "read", False),
     ("audit.py", "Audit trail", ":material/policy:", "read_audit", False),

@@ -392,6 +392,13 @@ def create_from_gaps(db: Database, actor: Actor, campaign_id: str, *, min_priori
 
 # ---- one-click proposals from records -----------------------------------------------------------------------
 
+def default_owner(db: Database, actor: Actor, unit_id: str) -> str:
+    """Who a new action of a unit is for by default: its department head, else the actor."""
+    access.require(actor, "read", unit_id)
+    with db.read() as cur:
+        return actions_sql.head_user(cur, unit_id) or actor.username
+
+
 def default_due(source: str, today: date | None = None) -> date:
     return (today or clock.today()) + timedelta(days=DEFAULT_DUE_DAYS.get(source, 60))
 

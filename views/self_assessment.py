@@ -15,6 +15,7 @@ import streamlit as st
 from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
+from ui import actions as action_ui
 from ui import widgets as w
 from ui.cache import read
 from ui.format import days_phrase, plain
@@ -253,6 +254,7 @@ def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help:
         st.caption(f"**Guidance:** {plain(x.guidance)}  \n**Expected evidence:** {plain(x.evidence)}")
         if x.id in capped_why:
             st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
+        action_ui.beside_question(db, actor, uid, x.id)
         left, right = st.columns([3, 2], gap="medium")
         with left:
             st.radio("Maturity level", list(range(len(x.levels))), index=None,

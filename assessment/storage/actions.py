@@ -26,6 +26,7 @@ EVENT_COLS = ["action_id", "revision", "status", "changed_at", "changed_by", "no
 EVENT_SCHEMA = {"action_id": pl.String, "revision": pl.Int64, "status": pl.String, "changed_at": pl.Datetime("us"),
                 "changed_by": pl.String, "note": pl.String}
 PREFIX = "ACT-"
+HEAD_ROLE = "department_head"  # access.HEAD; storage does not import the engine
 
 
 def new_id(cur) -> str:
@@ -105,6 +106,13 @@ def for_questions(cur, unit_id: str, open_statuses: tuple[str, ...], closed_sinc
         ORDER BY q.question_id, a.due_on, a.action_id""", [unit_id, *values, closed_since])
 
 
+def head_user(cur, unit_id: str) -> str | None:
+    """The unit's department head user (the first by name), the default owner of its actions."""
+    row = fetch_row(cur, f"SELECT min(uu.username) AS username FROM user_units uu JOIN users us ON us.username = "
+                         f"uu.username AND us.active AND us.role = '{HEAD_ROLE}' WHERE uu.unit_id = ?", [unit_id])
+    return (row or {}).get("username")
+
+
 def gaps_without_action(cur, campaign_id: str, where: str, params: list, min_priority: float,
                         open_statuses: tuple[str, ...]) -> pl.DataFrame:
     """The gaps of a cycle above `min_priority` (question_scores) with no open action on that unit and
@@ -115,7 +123,7 @@ def gaps_without_action(cur, campaign_id: str, where: str, params: list, min_pri
                qs.priority, h.username AS head_user
         FROM question_scores qs JOIN {_UNITS} ON u.unit_id = qs.unit_id
         LEFT JOIN (SELECT uu.unit_id, min(uu.username) AS username FROM user_units uu
-                   JOIN users us ON us.username = uu.username AND us.active AND us.role = 'department_head'
+                   JOIN users us ON us.username = uu.username AND us.active AND us.role = '{HEAD_ROLE}'
                    GROUP BY uu.unit_id) h ON h.unit_id = qs.unit_id
         WHERE qs.campaign_id = ? AND qs.priority > ? AND u.active AND {where}
           AND NOT EXISTS (SELECT 1 FROM actions a JOIN action_questions aq ON aq.action_id = a.action_id
