@@ -317,10 +317,19 @@ def dashboard(db: Database, actor: Actor, filters: Filters | None = None, *, tod
 
 # ---- actions from gaps, in bulk -----------------------------------------------------------------------------
 
-def gap_title(question_id: str, level: int | None, target: float | None) -> str:
-    shown = "no level" if level is None else f"level {level}"
-    return f"Close the gap on {question_id}: {shown}, target {target:g}" if target is not None else \
-        f"Close the gap on {question_id}"
+def gap_title(question_id: str, score: float | None, target: float | None) -> str:
+    """"Close the gap on TEST-02: scored 2 against a target of 4" (the score, not the answered level: a
+    capped answer has a gap at the level it claims)."""
+    shown = "not scored" if score is None else f"scored {score:.1f}"
+    return f"Close the gap on {question_id}: {shown} against a target of {(target or 0):.1f}"
+
+
+def gap_title_expr() -> pl.Expr:
+    """gap_title over a frame's question_id, score and target columns."""
+    shown = pl.when(pl.col("score").is_null()).then(pl.lit("not scored")).otherwise(
+        pl.format("scored {}", pl.col("score").round(1).cast(pl.String)))
+    return pl.format("Close the gap on {}: {} against a target of {}", "question_id", shown,
+                     pl.col("target").fill_null(0).round(1).cast(pl.String))
 
 
 def gaps_to_action(db: Database, actor: Actor, campaign_id: str, *, min_priority: float,
@@ -338,8 +347,7 @@ def gaps_to_action(db: Database, actor: Actor, campaign_id: str, *, min_priority
         gaps = actions_sql.gaps_without_action(cur, campaign_id, where, params, min_priority, OPEN_STATUSES)
     due = due_on or day + timedelta(days=DEFAULT_DUE_DAYS["gap"])
     return gaps.with_columns(
-        pl.format("Close the gap on {}: level {}, target {}", "question_id",
-                  pl.col("level").cast(pl.String).fill_null("none"), pl.col("target").round(1)).alias("title"),
+        gap_title_expr().alias("title"),
         pl.col("head_user").fill_null(actor.username).alias("owner"), pl.lit(due).alias("due_on")
     ).drop("head_user")
 
@@ -405,7 +413,7 @@ def default_due(source: str, today: date | None = None) -> date:
 
 def from_gap(row: dict, campaign_id: str, owner: str, today: date | None = None) -> NewAction:
     """A gap row (reports.top_gaps at question level, or a question_scores row) as a new action."""
-    return NewAction(unit_id=row["unit_id"], title=gap_title(row["question_id"], row.get("level"), row.get("target")),
+    return NewAction(unit_id=row["unit_id"], title=gap_title(row["question_id"], row.get("score"), row.get("target")),
                      owner=owner, due_on=default_due("gap", today), source="gap", source_ref=campaign_id,
                      campaign_id=campaign_id, question_ids=(row["question_id"],), priority=row.get("priority"))
 

@@ -184,6 +184,7 @@ def test_create_from_gaps_preview_then_create_then_no_second_action(people):
     assert set(preview["due_on"]) == {TODAY + timedelta(days=90)}
     # One gap already has an open action: it is not doubled.
     first = preview.row(0, named=True)
+    assert first["title"] == actions.from_gap(first, "C1", "x", TODAY).title  # one title rule, row and frame
     actions.create(people, MANAGER, actions.from_gap(first, "C1", "amira.haddad", TODAY), today=TODAY)
     made = actions.create_from_gaps(people, MANAGER, "C1", min_priority=1, today=TODAY)
     assert made.height == preview.height - 1

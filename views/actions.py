@@ -159,7 +159,9 @@ def bulk() -> None:
     st.caption(f"{preview.height} gap(s) would get an action.")
     st.dataframe(preview.head(TABLE_LIMIT).select("division", "unit", "question_id", "priority", "owner", "due_on",
                                                   "title"), hide_index=True, key="act_bulk_preview",
-                 column_config={"priority": st.column_config.NumberColumn(format="%.1f")})
+                 column_config={"priority": st.column_config.NumberColumn(format="%.1f"),
+                                "due_on": st.column_config.DateColumn("Due"), "question_id": "Question",
+                                "title": st.column_config.TextColumn("Title", width="large")})
     st.button(f"Create {preview.height} action(s)", key="act_bulk_create", icon=":material/playlist_add:",
               disabled=preview.height == 0, on_click=on_bulk, args=(camp["campaign_id"], min_priority))
 

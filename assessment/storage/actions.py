@@ -119,7 +119,7 @@ def gaps_without_action(cur, campaign_id: str, where: str, params: list, min_pri
     question, with the unit's head user (the first by name) as the default owner."""
     marks, values = in_list(open_statuses)
     return frame(cur, f"""
-        SELECT qs.unit_id, u.name AS unit, d.name AS division, qs.question_id, qs.level, qs.target, qs.gap,
+        SELECT qs.unit_id, u.name AS unit, d.name AS division, qs.question_id, qs.level, qs.score, qs.target, qs.gap,
                qs.priority, h.username AS head_user
         FROM question_scores qs JOIN {_UNITS} ON u.unit_id = qs.unit_id
         LEFT JOIN (SELECT uu.unit_id, min(uu.username) AS username FROM user_units uu
