@@ -152,17 +152,53 @@ def _change(db: Database, actor: Actor, action_id: str, base_revision: int, audi
     return db.transaction(work)
 
 
-def _may_progress(actor: Actor, before: dict) -> None:
-    """Owners move their own actions up to done; the continuity office any action."""
-    if access.allowed(actor, "manage_actions") or actor.username == before["owner"]:
-        return
-    raise PermissionDenied(f"{actor.username} may not change action {before['action_id']}: it is owned by "
-                           f"{before['owner']}")
+# Problems of a status change the owner makes, by field; "owner" and "closed" are refusals of the actor's
+# rights (PermissionDenied), the others bad input.
+RIGHTS_FIELDS = ("owner", "closed")
 
 
-def _link_problem(url: str) -> list[str]:
-    return [] if not url or url.lower().startswith(LINK_PREFIXES) else ["evidence_url: expected an http(s) link "
-                                                                          "or a file path"]
+def _blank(col: str) -> pl.Expr:
+    return pl.col(col).fill_null("").str.strip_chars() == ""
+
+
+def progress_problems(changes: pl.DataFrame, actor: Actor, today: date) -> pl.DataFrame:
+    """THE rule of an owner's status change, over a frame (one row per change: row, action_id, status,
+    evidence_text, evidence_url, evidence_date, and the stored before_status and owner): every problem as
+    (row, field, problem). progress() and the Excel bulk update both check their changes here."""
+    may_manage, may_verify = access.allowed(actor, "manage_actions"), access.allowed(actor, "verify_actions")
+    url = pl.col("evidence_url").fill_null("").str.strip_chars()
+    link_ok = pl.any_horizontal([url.str.to_lowercase().str.starts_with(p) for p in LINK_PREFIXES])
+    checks = [
+        ("status", ~pl.col("status").is_in(list(OWNER_STATUSES)),
+         pl.format("expected one of {}, got {}; verify or accept the risk instead", pl.lit(", ".join(OWNER_STATUSES)),
+                   pl.col("status").fill_null("nothing"))),
+        ("evidence", (pl.col("status") == DONE) & _blank("evidence_text") & _blank("evidence_url"),
+         pl.lit("say what was done (a text or a link) before marking the action done")),
+        ("evidence_url", (url != "") & ~link_ok, pl.lit("expected an http(s) link or a file path")),
+        ("evidence_date", pl.col("evidence_date") > pl.lit(today),
+         pl.format("{} is in the future", pl.col("evidence_date"))),
+        ("owner", pl.lit(not may_manage) & (pl.col("owner") != pl.lit(actor.username)),
+         pl.format("{} may not change {}: it is owned by {}", pl.lit(actor.username), "action_id", "owner")),
+        ("closed", pl.lit(not may_verify) & pl.col("before_status").is_in(list(CLOSED_STATUSES)),
+         pl.format("{} is closed ({}): only the continuity office reopens it", "action_id", "before_status")),
+        ("status", pl.col("before_status") == pl.col("status"),
+         pl.format("{} is already {}", "action_id", "status")),
+    ]
+    found = [changes.filter(cond.fill_null(False)).select("row", pl.lit(name).alias("field"), msg.alias("problem"))
+             for name, cond, msg in checks]
+    return pl.concat(found).sort("row", maintain_order=True)
+
+
+def _progress_row(before: dict, status: str, evidence_text: str, evidence_url: str, evidence_date: date | None,
+                  day: date) -> dict:
+    """The fields a status change sets: closure evidence on done (dated today by default), cleared
+    verification and risk acceptance otherwise kept evidence."""
+    done = status == DONE
+    return {"status": status, "evidence_text": (evidence_text.strip() or None) if done else before["evidence_text"],
+            "evidence_url": (evidence_url.strip() or None) if done else before["evidence_url"],
+            "evidence_date": (evidence_date or day) if done else before["evidence_date"],
+            "verified_by": None, "verified_on": None, "closed_on": None,
+            "risk_reason": None, "risk_approver": None, "risk_expires_on": None}
 
 
 def progress(db: Database, actor: Actor, action_id: str, status: str, *, base_revision: int, note: str = "",
@@ -173,29 +209,25 @@ def progress(db: Database, actor: Actor, action_id: str, status: str, *, base_re
     reopened only by the continuity office. Returns the new revision."""
     access.require(actor, "update_own_actions")
     day = today or clock.today()
-    if status not in OWNER_STATUSES:
-        raise ValidationError([f"status: expected one of {', '.join(OWNER_STATUSES)}, got {status!r}; verify or "
-                               "accept the risk instead"], f"action {action_id}")
-    problems = _link_problem(evidence_url.strip())
-    if status == DONE and not (evidence_text.strip() or evidence_url.strip()):
-        problems.append("evidence: say what was done (a text or a link) before marking the action done")
-    if evidence_date is not None and evidence_date > day:
-        problems.append(f"evidence_date: {evidence_date} is in the future")
-    if problems:
-        raise ValidationError(problems, f"action {action_id}")
+    change = {"row": 0, "action_id": action_id, "status": status, "evidence_text": evidence_text,
+              "evidence_url": evidence_url, "evidence_date": evidence_date}
+    schema = {"row": pl.Int64, "action_id": pl.String, "status": pl.String, "evidence_text": pl.String,
+              "evidence_url": pl.String, "evidence_date": pl.Date, "before_status": pl.String, "owner": pl.String}
+    problems = progress_problems(pl.DataFrame([{**change, "before_status": None, "owner": actor.username}],
+                                              schema=schema), access.SYSTEM, day)
+    if problems.height:
+        raise ValidationError([f"{f}: {p}" for f, p in problems.select("field", "problem").iter_rows()],
+                              f"action {action_id}")
 
     def decide(before: dict) -> dict:
-        _may_progress(actor, before)
-        if before["status"] in CLOSED_STATUSES:
-            access.require(actor, "verify_actions")
-        if before["status"] == status:
-            raise InvalidState(f"action {action_id} is already {STATUSES[status].lower()}")
-        done = status == DONE
-        return {"status": status, "evidence_text": evidence_text.strip() or None if done else before["evidence_text"],
-                "evidence_url": evidence_url.strip() or None if done else before["evidence_url"],
-                "evidence_date": (evidence_date or day) if done else before["evidence_date"],
-                "verified_by": None, "verified_on": None, "closed_on": None,
-                "risk_reason": None, "risk_approver": None, "risk_expires_on": None}
+        state = pl.DataFrame([{**change, "before_status": before["status"], "owner": before["owner"]}], schema=schema)
+        refused = progress_problems(state, actor, day)
+        rights = refused.filter(pl.col("field").is_in(list(RIGHTS_FIELDS)))
+        if rights.height:
+            raise PermissionDenied(rights["problem"][0])
+        if refused.height:
+            raise InvalidState(refused["problem"][0])
+        return _progress_row(before, status, evidence_text, evidence_url, evidence_date, day)
 
     return _change(db, actor, action_id, base_revision, f"action.{status}", note, decide)
 
