@@ -317,13 +317,9 @@ def due_for(db: Database, actor: Actor, *, today: date | None = None, owner: str
     day = today or clock.today()
     where, params = scope_for(actor, filters).where("u")
     with db.read() as cur:
-        df = actions_sql.due(cur, where, params, OPEN_STATUSES, RISK_ACCEPTED, owner)
-    df = df.with_columns(pl.col("since").cast(pl.Date), pl.col("due_on").cast(pl.Date),
-                         (pl.col("due_on").cast(pl.Date) - pl.lit(day)).dt.total_days().cast(pl.Int64)
-                         .alias("days_left")).with_columns(bucket_expr())
-    if horizon_days is not None:
-        df = df.filter(pl.col("days_left") <= horizon_days)
-    return df.sort("days_left", "action_id")
+        df = actions_sql.due(cur, where, params, OPEN_STATUSES, RISK_ACCEPTED, owner, day)
+    df = df.with_columns(pl.col("days_left").cast(pl.Int64), bucket_expr())
+    return df if horizon_days is None else df.filter(pl.col("days_left") <= horizon_days)
 
 
 def for_form(db: Database, actor: Actor, unit_id: str, *, today: date | None = None,

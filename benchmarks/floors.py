@@ -156,16 +156,19 @@ def deadlines(db: Database, campaign_id: str, min_level: int, max_age_months: in
 
 def deadlines_with_actions(db: Database, campaign_id: str, min_level: int, max_age_months: int,
                            today) -> pl.DataFrame:
-    """The review deadlines floor plus the open actions and risk acceptances by due date, unit and division."""
+    """The review deadlines floor, then the open actions and risk acceptances with their unit, division and
+    days left, most urgent first (what actions.due_for returns, in one plain query)."""
     actions = _frame(db, """
-        SELECT a.unit_id, u.division_id, a.owner, CAST(a.created_at AS DATE) AS since,
+        SELECT a.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, a.owner,
+               CAST(a.created_at AS DATE) AS since,
                CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END AS due_on,
-               a.action_id || ': ' || a.title AS item
-        FROM actions a JOIN business_units u ON u.unit_id = a.unit_id
-        WHERE a.status IN ('open', 'in_progress', 'done', 'risk_accepted')""", [])
-    return pl.concat([deadlines(db, campaign_id, min_level, max_age_months).select("unit_id", "since", "due_on"),
-                      actions.select("unit_id", "since", "due_on")]).with_columns(
-        (pl.col("due_on") - pl.lit(today)).dt.total_days().alias("days_left"))
+               a.action_id || ': ' || a.title AS item,
+               (CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END) - CAST(? AS DATE)
+                   AS days_left, a.action_id, a.status, a.priority
+        FROM actions a JOIN business_units u ON u.unit_id = a.unit_id JOIN divisions d ON d.division_id = u.division_id
+        WHERE a.status IN ('open', 'in_progress', 'done', 'risk_accepted')
+        ORDER BY days_left, a.action_id""", [today])
+    return deadlines(db, campaign_id, min_level, max_age_months), actions
 
 
 def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:

@@ -28,6 +28,7 @@ from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
 from .format import (
+    ACTIONS_SHEET,
     ANSWERS_SHEET,
     COL_COMMENT,
     COL_DATE,
@@ -305,6 +306,7 @@ class PackData:
     audit_head: tuple[int, str]
     digest: str
     checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
+    actions: pl.DataFrame | None = None  # the Actions sheet (excel.actions_sheet.rows)
 
     @property
     def campaign_id(self) -> str:
@@ -321,6 +323,10 @@ class PackData:
             ("Trends", TREND_COLS, self.trends, {"freeze_cols": 2, "gap_cols": ("Gap",)}),
             ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
         ]
+        if self.actions is not None:
+            from .actions_sheet import ACTION_COLS, SHEET_OPTIONS  # it builds on this module's writers
+
+            tables.append((ACTIONS_SHEET, ACTION_COLS, self.actions, SHEET_OPTIONS))
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
         return tables
@@ -358,9 +364,11 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
+    from .actions_sheet import rows as action_rows  # it builds on this module's writers
+
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None)
+                    digest, cp.text() if cp else None, action_rows(db, actor, filters, today))
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:

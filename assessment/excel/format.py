@@ -18,7 +18,8 @@ from .. import clock
 FORMAT_VERSION = "1"
 PACK_KIND = "auditor-pack"
 TEMPLATE_KIND = "unit-template"
-KIND_NAMES = {PACK_KIND: "an auditor pack", TEMPLATE_KIND: "a unit template"}
+ACTIONS_KIND = "action-register"
+KIND_NAMES = {PACK_KIND: "an auditor pack", TEMPLATE_KIND: "a unit template", ACTIONS_KIND: "an action register"}
 
 ANSWERS_SHEET = "Answers"
 META_SHEET = "_meta"
@@ -26,9 +27,10 @@ IDS_SHEET = "_ids"
 LIST_SHEET = "Lists"  # the template's hidden level choices
 # Every sheet each kind of file is issued with, in order; an import refuses any other sheet.
 TEMPLATE_SHEETS = ("Instructions", ANSWERS_SHEET, LIST_SHEET, META_SHEET, IDS_SHEET)
-PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log",
-               META_SHEET, IDS_SHEET)
-SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
+ACTIONS_SHEET = "Actions"
+PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", ACTIONS_SHEET,
+               "Audit log", META_SHEET, IDS_SHEET)
+SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS, ACTIONS_KIND: (ACTIONS_SHEET, META_SHEET)}
 
 # Hidden per-row ids: rows are matched by these, never by visible text.
 ID_CAMPAIGN, ID_UNIT, ID_QUESTION, ID_EVENT, ID_FORMAT = (

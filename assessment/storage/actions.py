@@ -132,22 +132,22 @@ def gaps_without_action(cur, campaign_id: str, where: str, params: list, min_pri
         ORDER BY qs.priority DESC, u.name, qs.question_id""", [campaign_id, min_priority, *params, *values])
 
 
-def due(cur, where: str, params: list, open_statuses: tuple[str, ...], accepted: str, owner: str | None
-        ) -> pl.DataFrame:
-    """Deadline rows (reports.deadlines columns, with action_id, status and priority): every open action by
-    its due date and every risk acceptance by its expiry."""
+def due(cur, where: str, params: list, open_statuses: tuple[str, ...], accepted: str, owner: str | None,
+        today: date) -> pl.DataFrame:
+    """Deadline rows (reports.deadlines columns but the bucket, with action_id, status and priority), most
+    urgent first: every open action by its due date and every risk acceptance by its expiry."""
     marks, values = in_list(open_statuses)
     who, extra = ("AND a.owner = ?", [owner]) if owner is not None else ("", [])
+    due_on = f"CASE WHEN a.status = '{accepted}' THEN a.risk_expires_on ELSE a.due_on END"
     return frame(cur, f"""
-        SELECT CASE WHEN a.status = ? THEN 'risk acceptance' ELSE 'action due' END AS kind, a.unit_id,
+        SELECT CASE WHEN a.status = '{accepted}' THEN 'risk acceptance' ELSE 'action due' END AS kind, a.unit_id,
                u.name AS unit, u.division_id, d.name AS division, u.tier, a.owner,
-               CAST(a.created_at AS DATE) AS since,
-               CASE WHEN a.status = ? THEN a.risk_expires_on ELSE a.due_on END AS due_on,
-               a.action_id || ': ' || a.title || ' (' || a.status || ')' AS item,
+               CAST(a.created_at AS DATE) AS since, {due_on} AS due_on,
+               a.action_id || ': ' || a.title AS item, {due_on} - CAST(? AS DATE) AS days_left,
                a.action_id, a.status, a.priority
         FROM actions a JOIN {_UNITS} ON u.unit_id = a.unit_id
-        WHERE (a.status IN {marks} OR a.status = ?) AND {where} {who}""",
-        [accepted, accepted, *values, accepted, *params, *extra])
+        WHERE (a.status IN {marks} OR a.status = '{accepted}') AND {where} {who}
+        ORDER BY days_left, a.action_id""", [today, *values, *params, *extra])
 
 
 def by_division(cur, where: str, params: list, open_statuses: tuple[str, ...], today: date) -> pl.DataFrame:
@@ -189,3 +189,17 @@ def import_targets(cur, ids: pl.DataFrame) -> pl.DataFrame:
     """The stored actions named in `ids` (column action_id), for a bulk status update."""
     with registered(cur, "_action_ids", ids.select("action_id").unique()) as name:
         return frame(cur, f"SELECT a.* FROM actions a JOIN {name} i ON i.action_id = a.action_id")
+
+
+def apply_changes(cur, rows: pl.DataFrame, events: pl.DataFrame) -> int:
+    """Store several actions' new state at once (rows: action_id and the changed columns) and append their
+    history entries; the bulk form of update()."""
+    cols = [c for c in rows.columns if c != "action_id"]
+    bad = set(cols) - set(ACTION_COLS) - {"action_id"}
+    if bad:
+        raise ValueError(f"cannot update actions fields {sorted(bad)}")
+    with registered(cur, "_action_changes", rows) as name:
+        cur.execute(f"UPDATE actions SET {', '.join(f'{c} = n.{c}' for c in cols)} FROM {name} n "
+                    "WHERE actions.action_id = n.action_id")
+    insert_frame(cur, "action_events", events, EVENT_COLS)
+    return rows.height
