@@ -25,7 +25,8 @@ from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
            "=cmd|' /C calc'!A0", "'=already quoted", "\uff1d1+1"]
-SHEETS = ["About", "Scores", "Answers", "Gaps", "Deadlines", "Trends", "Questionnaire", "Audit log", "_meta", "_ids"]
+SHEETS = ["About", "Scores", "Answers", "Gaps", "Deadlines", "Trends", "Questionnaire", "Actions", "Audit log", "_meta",
+          "_ids"]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d")
 
 

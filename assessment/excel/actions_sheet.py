@@ -172,18 +172,22 @@ def _analyse(cur, actor: Actor, result: StatusImport, sheet: Sheet, df: pl.DataF
                                    pl.col("evidence_text").alias("s_text"), pl.col("evidence_url").alias("s_url"),
                                    pl.col("evidence_date").alias("s_date"), "updated_by", "updated_at"),
                      on="action_id", how="left")
-    readable = access.readable_units(actor)
-    for r in joined.filter(pl.col("stored_revision").is_null() | (
-            pl.lit(readable is not None) & ~pl.col("unit_id").is_in(list(readable or ())))).iter_rows(named=True):
+    for r in joined.filter(pl.col("stored_revision").is_null()).iter_rows(named=True):
         result.problems.append(sheet.at(r["row"], COL_ID, f"unknown action {r['action_id']!r}"))
-    known = joined.filter(pl.col("stored_revision").is_not_null())
+    readable = access.readable_units(actor)
+    visible = pl.lit(True) if readable is None else pl.col("unit_id").is_in(list(readable))
+    known = joined.filter(pl.col("stored_revision").is_not_null()).with_columns(visible.alias("visible"))
     same = lambda a, b: (pl.col(a) == pl.col(b)) | (pl.col(a).is_null() & pl.col(b).is_null())  # noqa: E731
     moved = ~same("status", "before_status")
     edited = moved | ((pl.col("status") == actions.DONE) & ~(same("evidence_text", "s_text")
                                                              & same("evidence_url", "s_url")
                                                              & (same("evidence_date", "s_date")
                                                                 | pl.col("evidence_date").is_null())))
-    diff = known.with_columns(
+    # Rows of other units' actions (a register shared by the continuity office) count only when edited.
+    for r in known.filter(~pl.col("visible") & edited).iter_rows(named=True):
+        result.problems.append(sheet.at(r["row"], COL_STATUS, f"{actor.username} may not change {r['action_id']}: "
+                                                              "it belongs to a unit they do not hold"))
+    diff = known.filter(pl.col("visible")).with_columns(
         pl.when(~edited).then(pl.lit("unchanged")).when(pl.col("revision") != pl.col("stored_revision"))
         .then(pl.lit("conflict")).otherwise(pl.lit("changed")).alias("change"))
     result.diff = diff.select("row", "action_id", pl.col("before_status").alias("before"), "status", "change")
@@ -220,12 +224,12 @@ def commit(db: Database, actor: Actor, source, file: str | None = None, today: d
     file), or nothing when any row has a problem or a conflict."""
     access.require(actor, "update_own_actions")
     opened, sheet, df = _read(source, file, limits)
-    if sheet is None or df.height == 0 or opened.problems:
+    if sheet is None or df.height == 0:
         return opened
     day = today or clock.today()
 
     def work(cur) -> StatusImport:
-        result = StatusImport(opened.file, opened.sha256)
+        result = StatusImport(opened.file, opened.sha256, list(opened.problems))
         changed = _analyse(cur, actor, result, sheet, df, day)
         if result.problems:
             raise _Refused(result)
