@@ -148,3 +148,29 @@ def test_unit_page_offers_an_action_for_its_gaps(app_env):
     assert_ok(at)
     new = actions.list_actions(db, SYSTEM).join(before, on="action_id", how="anti")
     assert new.select("unit_id", "source", "campaign_id", "owner").rows() == [(UNIT_PAY, "gap", closed, HEAD_PAY)]
+
+
+def test_the_page_prepares_the_owners_register_for_a_bulk_update(app_env):
+    """The download holds her unit's actions only; updated offline, it imports back (the uploader itself
+    is Streamlit's; AppTest cannot drive it)."""
+    import io
+
+    import openpyxl
+
+    from assessment.excel import actions_sheet
+    from assessment.model import Actor
+
+    at = open_page(HEAD_PAY, "actions.py")
+    at.button(key="act_xl_prepare").click().run()
+    assert_ok(at)
+    wb = openpyxl.load_workbook(io.BytesIO(at.session_state["act_xl_file"]))
+    ws = wb["Actions"]
+    h = {c.value: c.column for c in ws[1]}
+    ids = {ws.cell(r, h["Action ID"]).value: r for r in range(2, ws.max_row + 1)}
+    assert set(ids) == {"ACT-00009", "ACT-00010"}
+    ws.cell(ids["ACT-00009"], h["Status"]).value = "in_progress"
+    out = io.BytesIO()
+    wb.save(out)
+    head = Actor(HEAD_PAY, access.HEAD, frozenset({UNIT_PAY}))
+    done = actions_sheet.commit(app_db(), head, out.getvalue(), "register.xlsx")
+    assert done.written == 1 and _action("ACT-00009")["status"] == "in_progress"

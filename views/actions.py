@@ -4,6 +4,7 @@ failed exercise results and incidents (without a post-mortem, or with lessons to
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import polars as pl
@@ -12,6 +13,7 @@ import streamlit as st
 from assessment import access, actions, clock, exercises, incidents
 from assessment.actions import STATUSES
 from assessment.errors import StaleWrite
+from assessment.excel import actions_sheet
 from ui import actions as action_ui
 from ui import widgets as w
 from ui.cache import read
@@ -22,6 +24,7 @@ from ui.state import get_db
 db = get_db()
 actor = require_actor(db)
 TABLE_LIMIT = 500
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PROGRESS = {actions.OPEN: "Open", actions.IN_PROGRESS: "In progress", actions.DONE: "Done (with closure evidence)"}
 
 
@@ -211,6 +214,53 @@ def from_records() -> None:
                 existing=made_from.get((source, r["incident_id"])))
 
 
+def in_excel(filters) -> None:
+    """Download the register, update statuses offline, import it back (dry run first, all or nothing)."""
+    if not access.allowed(actor, "update_own_actions"):
+        return
+    st.subheader("Update in Excel")
+    st.caption("Download the register, change Status (open, in_progress, done), Closure evidence, Evidence link "
+               "and Evidence date of your actions, and import it back. Every row is checked first; nothing is "
+               "saved unless every changed row is fine, and a row whose action changed since the download is never "
+               "overwritten.")
+    if st.button("Prepare the action register", key="act_xl_prepare", icon=":material/table_view:"):
+        buf = io.BytesIO()
+        actions_sheet.write_register(db, actor, buf, filters)
+        st.session_state["act_xl_file"] = buf.getvalue()
+    if st.session_state.get("act_xl_file"):
+        st.download_button("Download the action register", st.session_state["act_xl_file"],
+                           file_name="itscm-actions.xlsx", mime=XLSX, key="act_xl_download",
+                           icon=":material/download:")
+    upload = st.file_uploader("The updated register (.xlsx)", type=["xlsx"], key="act_xl_upload")
+    if upload is None:
+        return
+    upload.seek(0)
+    analysed = w.run_action(actions_sheet.analyse, db, actor, upload.getvalue(), upload.name, writes=False)
+    if not analysed.ok:
+        w.show_flash()
+        return
+    result = analysed.value
+    if result.problems:
+        st.error(f"{len(result.problems)} problem(s) in {plain(upload.name)}: nothing can be imported until they "
+                 "are corrected.", icon=":material/error:")
+        st.dataframe(result.problems_frame(), hide_index=True, key="act_xl_problems")
+        return
+    s = result.summary
+    st.caption(f"{s['changed']} changed, {s['unchanged']} unchanged.")
+    st.dataframe(result.diff.filter(pl.col("change") != "unchanged"), hide_index=True, key="act_xl_diff")
+    if st.button(f"Save {s['changed']} change(s)", key="act_xl_commit", type="primary", disabled=not s["changed"]):
+        done = w.run_action(actions_sheet.commit, db, actor, upload.getvalue(), upload.name)
+        if done.signed_out:
+            st.rerun()
+        if done.ok and done.value.problems:
+            st.error("Nothing was saved:\n" + "\n".join(f"- {plain(p)}" for p in done.value.problems))
+        elif done.ok:
+            w.flash("success", f"{done.value.written} action(s) updated from {plain(upload.name)}.")
+            st.rerun()
+        else:
+            w.show_flash()
+
+
 # ---- page ---------------------------------------------------------------------------------------------------------
 w.header("Improvement actions",
          "Gaps, exercise findings, post-mortems and audit findings become owned, dated actions with closure "
@@ -221,5 +271,6 @@ with st.container(border=True):
     filters = w.scope_filters(db, actor, "act")
 table = register(filters)
 edit(table)
+in_excel(filters)
 bulk()
 from_records()
