@@ -33,7 +33,7 @@ def new_action_button(db: Database, actor: Actor, new: NewAction, *, key: str, l
         st.caption(f":material/task_alt: Action {plain(existing)} is already open for this.")
         return
     st.button(label, key=key, icon=":material/add_task:", on_click=_create, args=(db, actor, new),
-              help=f"Creates an open action for {new.owner}, due {new.due_on}: {new.title}")
+              help=f"Creates an open action for {plain(new.owner)}, due {new.due_on}: {plain(new.title)}")
 
 
 def open_by_question(db: Database, actor: Actor, unit_ids: tuple[str, ...]) -> dict[tuple[str, str], str]:
