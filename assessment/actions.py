@@ -67,7 +67,7 @@ def _problems(cur, x: NewAction, today: date) -> list[str]:
     owner = users_sql.user(cur, x.owner.strip())
     if owner is None or not owner["active"]:
         problems.append(f"owner: {x.owner!r} is not an active user")
-    if cur.execute("SELECT 1 FROM business_units WHERE unit_id = ?", [x.unit_id]).fetchall() == []:
+    if not actions_sql.unit_exists(cur, x.unit_id):
         problems.append(f"unit_id: unknown unit {x.unit_id!r}")
     return problems
 
@@ -75,10 +75,7 @@ def _problems(cur, x: NewAction, today: date) -> list[str]:
 def _gap_priority(cur, x: NewAction) -> float | None:
     if x.priority is not None or x.source != "gap":
         return x.priority
-    rows = cur.execute("SELECT max(priority) FROM question_scores WHERE campaign_id = ? AND unit_id = ? AND "
-                       f"question_id IN ({', '.join('?' for _ in x.question_ids)})",
-                       [x.campaign_id, x.unit_id, *x.question_ids]).fetchall()
-    return rows[0][0] if rows else None
+    return actions_sql.gap_priority(cur, x.campaign_id, x.unit_id, x.question_ids)
 
 
 def _row(action_id: str, x: NewAction, priority: float | None, actor: Actor) -> dict:
@@ -463,9 +460,3 @@ def from_incident(row: dict, owner: str, *, lessons: bool = False, today: date |
     return NewAction(unit_id=row["unit_id"], title=title, owner=owner, due_on=default_due(source, today),
                      source=source, source_ref=row["incident_id"], service_id=row.get("service_id"),
                      description=row.get("report_url") or "")
-
-
-def open_for(db: Database, actor: Actor, source: str, source_ref: str) -> pl.DataFrame:
-    """The open actions already made from one record (so a one-click button can say it was done)."""
-    df = list_actions(db, actor, statuses=OPEN_STATUSES)
-    return df.filter((pl.col("source") == source) & (pl.col("source_ref") == source_ref))

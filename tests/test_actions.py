@@ -351,3 +351,15 @@ def test_cli_create_from_gaps_dry_run_then_list_and_deadlines(people, capsys):
     assert cli.main(["--db", path, "deadlines", "--campaign", "C1", "--today", "2026-10-01"]) == 0
     out = capsys.readouterr().out.split("Improvement actions due and overdue")[1]
     assert out.count("| overdue") == expected and "action due" in out
+
+
+def test_a_gap_action_takes_the_gaps_priority_by_default(people):
+    _scored(people)
+    with people.read() as cur:
+        want = cur.execute("SELECT priority FROM question_scores WHERE campaign_id = 'C1' AND unit_id = 'U1' "
+                           "AND question_id = 'GOV-01'").fetchall()[0][0]
+    assert want > 0
+    aid = actions.create(people, MANAGER, _new(source="gap", campaign_id="C1", question_ids=("GOV-01",)), today=TODAY)
+    assert actions.get_action(people, ADMIN, aid)["priority"] == pytest.approx(want)
+    manual = actions.create(people, MANAGER, _new(), today=TODAY)
+    assert actions.get_action(people, ADMIN, manual)["priority"] is None

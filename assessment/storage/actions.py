@@ -44,6 +44,18 @@ def insert(cur, actions: pl.DataFrame, questions: pl.DataFrame, events: pl.DataF
     return insert_frame(cur, "actions", actions, ACTION_COLS)
 
 
+def unit_exists(cur, unit_id: str) -> bool:
+    return fetch_row(cur, "SELECT 1 AS one FROM business_units WHERE unit_id = ?", [unit_id]) is not None
+
+
+def gap_priority(cur, campaign_id: str, unit_id: str, question_ids: tuple[str, ...]) -> float | None:
+    """The highest priority of the gaps on these questions of a unit in a cycle (None when none is scored)."""
+    marks, values = in_list(question_ids)
+    row = fetch_row(cur, f"SELECT max(priority) AS p FROM question_scores WHERE campaign_id = ? AND unit_id = ? "
+                         f"AND question_id IN {marks}", [campaign_id, unit_id, *values])
+    return (row or {}).get("p")
+
+
 def action(cur, action_id: str) -> dict | None:
     row = fetch_row(cur, "SELECT * FROM actions WHERE action_id = ?", [action_id])
     if row is not None:
