@@ -23,6 +23,7 @@ PAGES = [
     ("records.py", "Continuity records", ":material/fact_check:", "read", False),
     ("deadlines.py", "Review deadlines", ":material/event:", "read", False),
     ("standards.py", "Standards", ":material/gavel:", "read", False),
+    ("actions.py", "Improvement actions", ":material/task_alt:", "read", False),
     ("campaigns.py", "Campaigns", ":material/flag:", "manage_campaigns", False),
     ("organisation.py", "Organisation", ":material/account_tree:", "manage_units", False),
     ("excel.py", "Excel", ":material/table_view:", "read", False),

@@ -38,6 +38,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user_calendars": frozenset({ADMIN}),  # anyone's own calendar is "read"; another user's is this
     # The management-review pack reads the whole organisation's figures: not for department heads.
     "review_pack": frozenset({ADMIN, MANAGER, LEADERSHIP, AUDITOR}),
+    # Improvement actions: heads raise them for their own units; an owner moves their own up to done; the
+    # continuity office manages every action and alone verifies them or accepts a risk.
+    "create_actions": frozenset({ADMIN, MANAGER, HEAD}),
+    "update_own_actions": frozenset({ADMIN, MANAGER, HEAD, LEADERSHIP}),
+    "manage_actions": frozenset({ADMIN, MANAGER}),
+    "verify_actions": frozenset({ADMIN, MANAGER}),
 }
 UNIT_SCOPED_ROLES = frozenset({HEAD})
 

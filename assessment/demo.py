@@ -13,12 +13,13 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from . import audit, campaigns, clock, demo_records, scoring
+from . import audit, campaigns, clock, demo_actions, demo_records, scoring
 from .catalog import register_questionnaire
 from .clock import now
 from .model import SCORED, Actor, Questionnaire
 from .questionnaire import QUESTIONNAIRE_DIR, load_file
 from .storage import Database
+from .storage import actions as actions_sql
 from .storage import answers as answers_sql
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
@@ -229,7 +230,8 @@ def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None
          open_q: Questionnaire | None = None) -> DemoData:
     """Insert the demo organisation into an empty database in one transaction, records and scores included.
     `q` is the closed cycles' questionnaire; the open cycle uses `open_q` (default: 1.1.0)."""
-    data = generate(q, today or clock.today(), seed, open_q)
+    day = today or clock.today()
+    data = generate(q, day, seed, open_q)
     register_questionnaire(db, actor, q)
     register_questionnaire(db, actor, data.open_questionnaire)
 
@@ -255,6 +257,8 @@ def load(db: Database, actor: Actor, q: Questionnaire, today: date | None = None
             campaigns_sql.load_states(cur, cid, camp_states.drop("campaign_id", "answered_share"))
             answers_sql.append_events(cur, data.answers.filter(pl.col("campaign_id") == cid))
             _score(cur, cq, cid, camp_states, data)
+        actions_sql.insert(cur, *demo_actions.generate(day, {u: username_for(h) for u, _, _, _, h, _ in UNITS},
+                                                       MANAGER, data.campaigns[-2]["campaign_id"]))
         r = data.records
         audit.record(cur, actor, "demo.load", "organisation", "demo",
                      after={"units": len(unit_ids), "campaigns": len(data.campaigns), "answers": data.answers.height,

@@ -86,9 +86,26 @@ def _thing(item: pl.Expr) -> pl.Expr:
         item.str.replace(r"\s*\([^()]*\)\s*$", ""))
 
 
-# The sections of a digest, each from a provider over all people at once. Actions due or overdue and risk
-# acceptances expiring (assessment/actions.py) join here as one more provider returning ITEM_SCHEMA rows.
-PROVIDERS: list[Provider] = [deadline_items]
+ACTION_SECTIONS = {"action due": "Improvement actions due", "risk acceptance": "Risk acceptances expiring"}
+
+
+def action_items(db: Database, req: Request) -> pl.DataFrame:
+    """Each person's own improvement actions due or overdue and risk acceptances expiring (actions.due_for,
+    the one home of that rule), whatever unit they concern: the owner is who must act."""
+    from . import actions  # the actions engine imports reports and storage only; imported late to stay light
+
+    df = actions.due_for(db, access.SYSTEM, today=req.today, owner=req.username, horizon_days=req.within_days)
+    kinds = pl.col("kind")
+    return df.filter(pl.col("owner").is_not_null()).with_columns(
+        pl.col("owner").alias("username"),
+        kinds.replace_strict(ACTION_SECTIONS, default=kinds).alias("section"),
+        pl.lit("actions").alias("page"),
+        pl.concat_str(kinds, pl.col("unit_id"), pl.col("action_id"), separator="|").alias("key"),
+    ).select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
+
+
+# The sections of a digest, each from a provider over all people at once.
+PROVIDERS: list[Provider] = [deadline_items, action_items]
 
 
 def items(db: Database, req: Request) -> pl.DataFrame:

@@ -154,6 +154,23 @@ def deadlines(db: Database, campaign_id: str, min_level: int, max_age_months: in
         WHERE level >= ? AND evidence_date IS NOT NULL""", [campaign_id, min_level])
 
 
+def deadlines_with_actions(db: Database, campaign_id: str, min_level: int, max_age_months: int,
+                           today) -> pl.DataFrame:
+    """The review deadlines floor, then the open actions and risk acceptances with their unit, division and
+    days left, most urgent first (what actions.due_for returns, in one plain query)."""
+    actions = _frame(db, """
+        SELECT a.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, a.owner,
+               CAST(a.created_at AS DATE) AS since,
+               CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END AS due_on,
+               a.action_id || ': ' || a.title AS item,
+               (CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END) - CAST(? AS DATE)
+                   AS days_left, a.action_id, a.status, a.priority
+        FROM actions a JOIN business_units u ON u.unit_id = a.unit_id JOIN divisions d ON d.division_id = u.division_id
+        WHERE a.status IN ('open', 'in_progress', 'done', 'risk_accepted')
+        ORDER BY days_left, a.action_id""", [today])
+    return deadlines(db, campaign_id, min_level, max_age_months), actions
+
+
 def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:
     qid, version = _questionnaire(db, campaign_id)
     return _frame(db, """

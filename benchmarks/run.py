@@ -51,6 +51,8 @@ STEPS: list[tuple[str, str, str]] = [
     ("trends_division", "Trends over all cycles, per division (reports.trends by=division)", "query"),
     ("changes", "Changes since the previous cycle, per unit (reports.changes)", "query"),
     ("deadlines", "Review deadlines (reports.deadlines)", "query"),
+    ("deadlines_actions", "Review deadlines with 20 improvement actions per unit (reports.deadlines + "
+     "actions.due_for)", "query"),
     ("summary", "KPI summary (reports.summary)", "extra-query"),
     ("changes_detail", "Changes since the previous cycle, 500 questions (reports.change_details)",
      "extra-query"),
@@ -270,7 +272,7 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
 
     streamlit.logger.set_log_level("error")
     logging.getLogger("fastexcel").setLevel(logging.ERROR)
-    from assessment import access, recovery, reports, standards_view, users, workflow
+    from assessment import access, actions, recovery, reports, standards_view, users, workflow
     from assessment.catalog import campaign_questionnaire
     from assessment.model import Actor
     from assessment.storage.db import open_database
@@ -341,6 +343,9 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
     run("changes", lambda: reports.changes(db, admin, latest), lambda: floors.changes(db, latest, previous))
     run("deadlines", lambda: reports.deadlines(db, admin, latest, today=today),
         lambda: floors.deadlines(db, latest, rule.min_level, rule.max_age_months))
+    run("deadlines_actions", lambda: (reports.deadlines(db, admin, latest, today=today),
+                                      actions.due_for(db, admin, today=today)),
+        lambda: floors.deadlines_with_actions(db, latest, rule.min_level, rule.max_age_months, today))
     run("summary", lambda: reports.summary(db, admin, latest, today=today),
         lambda: floors.summary(db, latest, today))
     run("changes_detail", lambda: reports.change_details(db, admin, latest, previous, limit=500),

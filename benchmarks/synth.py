@@ -31,6 +31,7 @@ from assessment.catalog import register_questionnaire
 from assessment.clock import now
 from assessment.model import Actor, Questionnaire
 from assessment.storage import Database, audit, campaigns, catalog
+from assessment.storage import actions as action_store
 from assessment.storage import answers as answer_store
 from assessment.storage import scores as score_store
 from assessment.storage.answers import EVENT_COLUMNS
@@ -43,6 +44,9 @@ UNITS_PER_DIVISION = 50
 SEED = 2026
 SOURCE = "benchmark"
 MANAGER = "continuity.manager"
+ACTIONS_PER_UNIT = 20  # issue 15: 20 improvement actions per unit (100,000 at L)
+_ACTION_STATUSES = ["open", "open", "in_progress", "in_progress", "done", "verified", "verified", "verified",
+                    "risk_accepted", "open"]
 
 _DIVISION_NAMES = ["Retail Banking", "Corporate Banking", "Markets", "Operations", "Technology",
                    "Group Functions", "Wealth Management", "Insurance", "Payments", "Risk & Compliance"]
@@ -255,6 +259,51 @@ def _events(idx: pl.DataFrame, cids: list[str], unit_ids: list[str], heads: list
     ).select(EVENT_COLUMNS)
 
 
+def actions(units: pl.DataFrame, today: date, per_unit: int = ACTIONS_PER_UNIT
+            ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(actions, action_questions, action_events) for every unit, set-based: created up to a year ago, due
+    from six months ago to six months ahead, statuses cycling through every state (risk acceptances expire
+    within a year)."""
+    n = units.height * per_unit
+    i = pl.int_range(0, n, eager=True)
+    base = pl.DataFrame({"i": i}).with_columns(
+        pl.col("i").floordiv(per_unit).alias("u"), (pl.col("i") % len(_ACTION_STATUSES)).alias("s"))
+    unit_ids = units["unit_id"]
+    created = pl.lit(datetime.combine(today, time(9))) - pl.duration(days=(pl.col("i") * 37) % 365)
+    due = pl.lit(today) + pl.duration(days=(pl.col("i") * 53) % 365 - 180)
+    status = pl.col("s").replace_strict(dict(enumerate(_ACTION_STATUSES)), return_dtype=pl.String)
+    closed = status.is_in(["verified", "risk_accepted"])
+    df = base.with_columns(
+        pl.format("ACT-{}", (pl.col("i") + 1).cast(pl.String).str.zfill(6)).alias("action_id"),
+        pl.lit(unit_ids).gather(pl.col("u")).alias("unit_id"),
+        status.alias("status"), created.alias("created_at"), due.cast(pl.Date).alias("due_on"))
+    schema = action_store.ACTION_SCHEMA
+    rows = df.select(
+        "action_id", pl.lit(1).alias("revision"), pl.lit("gap").alias("source"),
+        pl.lit(None, dtype=pl.String).alias("source_ref"), pl.lit(None, dtype=pl.String).alias("campaign_id"),
+        "unit_id", pl.lit(None, dtype=pl.String).alias("service_id"),
+        pl.format("Close the gap on Q{}", pl.col("i") % 40).alias("title"),
+        pl.lit(None, dtype=pl.String).alias("description"), pl.lit(MANAGER).alias("owner"), "due_on",
+        (pl.col("i") % 7).cast(pl.Float64).alias("priority"), "status",
+        pl.when(pl.col("status") == "risk_accepted").then(pl.lit("accepted")).alias("risk_reason"),
+        pl.when(pl.col("status") == "risk_accepted").then(pl.lit("CIO")).alias("risk_approver"),
+        pl.when(pl.col("status") == "risk_accepted").then(pl.col("due_on") + pl.duration(days=200))
+        .alias("risk_expires_on"),
+        pl.lit(None, dtype=pl.String).alias("evidence_text"), pl.lit(None, dtype=pl.String).alias("evidence_url"),
+        pl.lit(None, dtype=pl.Date).alias("evidence_date"),
+        pl.when(pl.col("status") == "verified").then(pl.lit(MANAGER)).alias("verified_by"),
+        pl.when(pl.col("status") == "verified").then(pl.col("created_at").cast(pl.Date) + pl.duration(days=30))
+        .alias("verified_on"),
+        pl.when(closed).then(pl.col("created_at").cast(pl.Date) + pl.duration(days=30)).alias("closed_on"),
+        "created_at", pl.lit(MANAGER).alias("created_by"), pl.col("created_at").alias("updated_at"),
+        pl.lit(MANAGER).alias("updated_by")).cast(schema)
+    questions = df.select("action_id", pl.format("Q{}", pl.col("i") % 40).alias("question_id"))
+    events = rows.select("action_id", pl.lit(1, dtype=pl.Int64).alias("revision"), "status",
+                         pl.col("created_at").alias("changed_at"), pl.col("created_by").alias("changed_by"),
+                         pl.lit(None, dtype=pl.String).alias("note"))
+    return rows, questions, events
+
+
 def load(db: Database, q: Questionnaire, org: Org, actor: Actor | None = None) -> dict[str, float]:
     """Insert the organisation into an empty database in one transaction, scores included.
 
@@ -309,6 +358,8 @@ def load(db: Database, q: Questionnaire, org: Org, actor: Actor | None = None) -
             t = tick("scoring_s", t)
             score_store.replace(cur, cid, scored["unit_id"].to_list(), s.questions, s.domains, s.units, now())
             t = tick("scores_s", t)
+        action_store.insert(cur, *actions(org.units, org.today))
+        t = tick("organisation_s", t)
         audit.append(cur, actor.username, actor.source, "benchmark.load", "organisation", f"benchmark-{org.size}",
                      None, {"units": len(unit_ids), "campaigns": len(org.campaigns),
                             "answers": org.answers.height + org.revisions.height})

@@ -370,8 +370,9 @@ def test_every_permission_is_exercised():
                "manage_users", "read_audit", "manage_services", "manage_suppliers", "record_exercises",
                "record_incidents", "send_reminders", "user_calendars"}
     # export, template, import and backup are covered by the Excel and backup test suites, review_pack by
-    # tests/test_review_pack.py.
-    assert covered | {"export", "template", "import", "backup", "review_pack"} == set(access.PERMISSIONS)
+    # tests/test_review_pack.py, the action permissions by tests/test_actions.py (test_action_operations_by_role).
+    actions = {"create_actions", "update_own_actions", "manage_actions", "verify_actions"}
+    assert covered | {"export", "template", "import", "backup", "review_pack"} | actions == set(access.PERMISSIONS)
 
 
 def test_import_needs_grant_for_auditors_and_own_unit_for_heads():

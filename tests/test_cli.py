@@ -147,5 +147,6 @@ def test_every_command_parses_to_its_own_handler():
         needed = [a.flags[0] for a in _base.COMMANDS[name].args
                   if not a.flags[0].startswith("-") and a.options.get("nargs") != "?"]
         required = [f for a in _base.COMMANDS[name].args if a.options.get("required") for f in a.flags[-1:]]
-        argv = [*words, *(f"value-{i}" for i in range(len(needed))), *(x for f in required for x in (f, "v"))]
+        # "1" reads as text and as a number (actions create-from-gaps --min-priority is a float).
+        argv = [*words, *(f"value-{i}" for i in range(len(needed))), *(x for f in required for x in (f, "1"))]
         assert parser.parse_args(argv).cmd == name

@@ -26,7 +26,7 @@ from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
            "=cmd|' /C calc'!A0", "'=already quoted", "\uff1d1+1"]
 SHEETS = ["About", "Scores", "Answers", "Gaps", "Deadlines", "Trends", "Questionnaire", "Service register", "Recovery",
-          "Untested top tier", "RTO inversions", "Exercises", "Incidents over RTO", "Standards", "Audit log",
+          "Untested top tier", "RTO inversions", "Exercises", "Incidents over RTO", "Standards", "Actions", "Audit log",
           "Review summary", "Review divisions", "Review recovery", "Review incidents", "_meta", "_ids"]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from assessment import access, mail, reminders, users
+from assessment import access, clock, mail, reminders, users
 from assessment.cli import main
 from assessment.errors import PermissionDenied, SettingsError
 from assessment.model import Actor
@@ -282,3 +282,17 @@ def test_another_provider_adds_its_own_section(people, smtp, monkeypatch):
     assert text.index("Actions due (1)") < text.index("Self-assessments due (1)")  # overdue first
     assert "A-7: restore test of the ledger\r\n  overdue since 2026-06-18 (2 days)" in text
     assert "A-7" not in parts(smtp.to("bob@example.org")[0])[0]
+
+
+def test_an_owners_improvement_actions_due_are_in_their_digest_and_no_one_elses(people, smtp):
+    from assessment import actions
+
+    with clock.frozen(datetime.combine(TODAY, datetime.min.time()) - timedelta(days=30)):
+        aid = actions.create(people, ADMIN, actions.NewAction(
+            "U1", "Restore test of the <ledger>", "ada", TODAY - timedelta(days=3)), today=TODAY - timedelta(days=30))
+    report = reminders.run(people, ADMIN, TODAY, settings=settings_for(smtp.port))
+    assert "ada" in {d.username for d in report.sent}
+    text, html = parts(smtp.to("ada@example.org")[0])
+    assert "Improvement actions due (1)" in text and "Restore test of the <ledger>" in text
+    assert "&lt;ledger&gt;" in html and "<ledger>" not in html
+    assert aid and "Restore test" not in parts(smtp.to("bob@example.org")[0])[0]

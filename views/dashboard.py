@@ -9,6 +9,7 @@ import streamlit as st
 from assessment import access, campaigns, recovery, reports, review_pdf, unit_detail
 from assessment.model import Questionnaire
 from assessment.reports import Filters
+from ui import actions as action_ui
 from ui import figures, records
 from ui import widgets as w
 from ui.cache import read
@@ -85,6 +86,8 @@ def top_gaps_section(cid: str, filters: Filters, q: Questionnaire, domain_label:
     gaps = read(db, actor, reports.top_gaps, cid, filters, limit=10, level=level)
     names = w.question_texts(q) if level == "question" else domain_label
     st.plotly_chart(figures.top_gaps_bar(gaps, names), key="dash_gaps", config=CHART)
+    if level == "question":
+        action_ui.gap_actions(db, actor, gaps, cid, key="dash_gap_action", question_texts=names)
     if gaps.height:
         with st.expander("Why these scores? (top gaps with explanations)"):
             table = gaps.with_columns(pl.col(level + "_id").replace_strict(names, default="").alias("text"))
@@ -287,3 +290,4 @@ if scored:
     coverage_section(cid, filters)
 records.dashboard_section(db, actor, filters)
 divisions_section(cid, filters)
+action_ui.dashboard_section(db, actor, filters)

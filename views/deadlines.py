@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from assessment import clock, reports
+from ui import actions as action_ui
 from ui import figures
 from ui import widgets as w
 from ui.cache import read
@@ -19,6 +20,7 @@ actor = require_actor(db)
 
 KINDS = {"plan review": "Plan reviews", "assessment due": "Self-assessments due", "evidence expiry": "Evidence expiry",
          "service review": "Service objective reviews", "exercise due": "Exercises due"}
+KINDS |= action_ui.DEADLINE_KINDS
 HORIZONS = {90: "next 90 days", 180: "next 6 months", 365: "next 12 months", 0: "everything"}
 TABLE_LIMIT = 500
 
@@ -43,7 +45,7 @@ with st.container(border=True):
 
 today = clock.today()
 cid = camp["campaign_id"] if camp else None
-everything = read(db, actor, reports.deadlines, cid, filters)
+everything = action_ui.with_deadlines(db, actor, read(db, actor, reports.deadlines, cid, filters), filters)
 df = everything.filter(pl.col("kind").is_in(kinds))
 counts = reports.bucket_counts(df)
 m = st.columns(5)
@@ -60,7 +62,8 @@ if df.height == 0:
     st.info("No deadlines in this selection.", icon=":material/event_available:")
     st.stop()
 
-shown = read(db, actor, reports.deadlines, cid, filters, horizon_days=horizon or None).filter(
+shown = action_ui.with_deadlines(db, actor, read(db, actor, reports.deadlines, cid, filters,
+                                                 horizon_days=horizon or None), filters, horizon or None).filter(
     pl.col("kind").is_in(kinds))
 
 st.subheader("Timeline")

@@ -15,6 +15,7 @@ import streamlit as st
 from assessment import answer_rules, clock, workflow
 from assessment.errors import IncompleteAssessment, NotFound, StaleWrite
 from assessment.model import SCORED, Answer, Questionnaire
+from ui import actions as action_ui
 from ui import carried, records
 from ui import widgets as w
 from ui.cache import read
@@ -256,6 +257,7 @@ def question_form(cid: str, uid: str, x, capped_why: dict[str, str], level_help:
         records.beside_question(db, actor, cid, uid, x.id)
         if x.id in capped_why:
             st.markdown(f":orange[:material/warning: **Will be capped** — {plain(capped_why[x.id])}.]")
+        action_ui.beside_question(db, actor, uid, x.id)
         left, right = st.columns([3, 2], gap="medium")
         with left:
             st.radio("Maturity level", list(range(len(x.levels))), index=None,

@@ -8,6 +8,7 @@ import streamlit as st
 
 from assessment import answer_rules, catalog, clock, reports, unit_detail, workflow
 from assessment.model import CAPPED_STATUSES, Questionnaire
+from ui import actions as action_ui
 from ui import figures, records
 from ui import widgets as w
 from ui.cache import read
@@ -214,6 +215,9 @@ notices(cycle, is_provisional)
 records.capped_by_records(question_scores, "unit_capped_records")
 domains(unit_id, domain_scores, questionnaire)
 gaps_table(question_scores)
+action_ui.gap_actions(db, actor, question_scores.filter(pl.col("priority") > 0).sort("priority", descending=True)
+                      .with_columns(pl.lit(unit_id).alias("unit_id"), pl.lit(unit["name"]).alias("unit")),
+                      campaign_id, key="unit_gap_action", question_texts=w.question_texts(questionnaire))
 answers_table(question_scores)
 history(campaign_id, unit_id, all_cycles)
 records.unit_section(db, actor, unit_id)

@@ -15,7 +15,7 @@ from ..questionnaire import QuestionnaireError
 
 # isort: off
 # Importing a command module registers its commands; this order is the order `itscm --help` lists them.
-from . import core, cycles, admin, ops, excel, records, standards, org, remind, report  # noqa: F401
+from . import core, cycles, admin, ops, excel, records, standards, org, actions, remind, report  # noqa: F401
 # isort: on
 from ._base import COMMANDS, GROUPS
 

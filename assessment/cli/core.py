@@ -7,7 +7,7 @@ import textwrap
 
 import polars as pl
 
-from .. import catalog, coverage, reports, workflow
+from .. import actions, catalog, coverage, reports, workflow
 from ..campaigns import list_campaigns
 from ..catalog import organisation_exists
 from ..model import RESPONDENTS
@@ -154,14 +154,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("deadlines", help="plan reviews, open assessments, expiring evidence, service reviews and exercises due",
-         args=[
-             *SCOPE,
-             arg("--within", type=int, help="only items due within this many days (and overdue)"),
-         ])
+@command("deadlines", help="plan reviews, open assessments, expiring evidence, service reviews and exercises due, "
+         "actions due and risk acceptances expiring", args=[
+    *SCOPE,
+    arg("--within", type=int, help="only items due within this many days (and overdue)"),
+])
 def cmd_deadlines(args: argparse.Namespace) -> int:
     db = open_db(args)
     cid = campaign_id(db, args)
     df = reports.deadlines(db, actor(args), cid, _filters(args), today(args), args.within)
     print_table(df.select("bucket", "days_left", "due_on", "kind", "division", "unit", "item", "owner"))
+    due = actions.due_for(db, actor(args), today=today(args), horizon_days=args.within, filters=_filters(args))
+    print("\nImprovement actions due and overdue, and risk acceptances about to expire\n")
+    print_table(due.select("bucket", "days_left", "due_on", "kind", "owner", "division", "unit", "item"))
     return 0

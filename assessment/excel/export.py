@@ -29,6 +29,7 @@ from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
 from . import standards_sheet
 from .format import (
+    ACTIONS_SHEET,
     ANSWERS_SHEET,
     COL_COMMENT,
     COL_DATE,
@@ -308,6 +309,7 @@ class PackData:
     records: tuple = ()             # the continuity-record sheets (records_sheets.record_tables)
     records_as_of: datetime | None = None
     standards: standards_view.StandardsView | None = None  # the Standards sheet
+    actions: pl.DataFrame | None = None  # the Actions sheet (excel.actions_sheet.rows)
 
     @property
     def campaign_id(self) -> str:
@@ -329,6 +331,10 @@ class PackData:
         if self.standards is not None:
             tables.append((standards_sheet.SHEET, [Col(*c) for c in standards_sheet.columns()],
                            standards_sheet.rows(self.standards), {"freeze_cols": 3}))
+        if self.actions is not None:
+            from .actions_sheet import ACTION_COLS, SHEET_OPTIONS  # it builds on this module's writers
+
+            tables.append((ACTIONS_SHEET, ACTION_COLS, self.actions, SHEET_OPTIONS))
         if self.audit_log is not None:
             tables.append(("Audit log", AUDIT_COLS, self.audit_log, {"freeze_cols": 1}))
         if self.review is not None:
@@ -372,6 +378,7 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
     review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
+    from .actions_sheet import rows as action_rows  # it builds on this module's writers
     from .records_sheets import record_tables  # it builds on this module's Col
 
     as_of = services.cycle_as_of(db, campaign_id)
@@ -379,7 +386,8 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
                     digest, cp.text() if cp else None, review=review, records=records, records_as_of=as_of,
-                    standards=standards_view.view(db, actor, campaign_id, filters))
+                    standards=standards_view.view(db, actor, campaign_id, filters),
+                    actions=action_rows(db, actor, filters, today))
 
 
 def about_rows(data: PackData) -> list[tuple[str, Any]]:

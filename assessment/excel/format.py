@@ -18,7 +18,8 @@ from .. import clock
 FORMAT_VERSION = "1"
 PACK_KIND = "auditor-pack"
 TEMPLATE_KIND = "unit-template"
-KIND_NAMES = {PACK_KIND: "an auditor pack", TEMPLATE_KIND: "a unit template"}
+ACTIONS_KIND = "action-register"
+KIND_NAMES = {PACK_KIND: "an auditor pack", TEMPLATE_KIND: "a unit template", ACTIONS_KIND: "an action register"}
 
 ANSWERS_SHEET = "Answers"
 META_SHEET = "_meta"
@@ -31,11 +32,12 @@ RECORD_SHEETS = ("Service register", "Recovery", "Untested top tier", "RTO inver
                  "Incidents over RTO")
 # The management-review sheets (review_sheets), in a pack whose reader may see the review.
 REVIEW_SHEETS = ("Review summary", "Review divisions", "Review recovery", "Review incidents")
+ACTIONS_SHEET = "Actions"
 PACK_SHEETS = ("About", "Scores", ANSWERS_SHEET, "Gaps", "Deadlines", "Trends", "Questionnaire", *RECORD_SHEETS,
-               "Standards", "Audit log", *REVIEW_SHEETS, META_SHEET, IDS_SHEET)
-SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS}
+               "Standards", ACTIONS_SHEET, "Audit log", *REVIEW_SHEETS, META_SHEET, IDS_SHEET)
+SHEETS = {TEMPLATE_KIND: TEMPLATE_SHEETS, PACK_KIND: PACK_SHEETS, ACTIONS_KIND: (ACTIONS_SHEET, META_SHEET)}
 READ_SHEETS = (ANSWERS_SHEET, META_SHEET, IDS_SHEET)
-# Sheets this application issues and the answer import never opens: they are listed, not scanned cell by cell.
+# Sheets the answer import never opens (it reads READ_SHEETS): they are listed, not scanned cell by cell.
 UNREAD_SHEETS = frozenset(s for sheets in SHEETS.values() for s in sheets) - set(READ_SHEETS)
 
 # Hidden per-row ids: rows are matched by these, never by visible text.

@@ -246,6 +246,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        11,
+        "improvement actions with an append-only status history",
+        # `actions` holds each action's current state (its revision is the stale-write check, like
+        # services); `action_events` is the append-only history of every status change (the storage layer
+        # never updates or deletes it). An action concerns one unit and zero or more questions
+        # (action_questions), so "is there an open action for this gap" is one join. Ids are numbered from
+        # the highest stored one, like exercises.
+        [
+            """CREATE TABLE actions (
+                action_id VARCHAR PRIMARY KEY, revision INTEGER NOT NULL, source VARCHAR NOT NULL,
+                source_ref VARCHAR, campaign_id VARCHAR, unit_id VARCHAR NOT NULL, service_id VARCHAR,
+                title VARCHAR NOT NULL, description TEXT, owner VARCHAR NOT NULL, due_on DATE NOT NULL,
+                priority DOUBLE PRECISION, status VARCHAR NOT NULL,
+                risk_reason TEXT, risk_approver VARCHAR, risk_expires_on DATE,
+                evidence_text TEXT, evidence_url TEXT, evidence_date DATE,
+                verified_by VARCHAR, verified_on DATE, closed_on DATE,
+                created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL,
+                updated_at TIMESTAMP NOT NULL, updated_by VARCHAR NOT NULL)""",
+            "CREATE INDEX actions_unit ON actions (unit_id)",
+            "CREATE INDEX actions_owner ON actions (owner)",
+            """CREATE TABLE action_questions (
+                action_id VARCHAR NOT NULL, question_id VARCHAR NOT NULL, PRIMARY KEY (action_id, question_id))""",
+            """CREATE TABLE action_events (
+                action_id VARCHAR NOT NULL, revision INTEGER NOT NULL, status VARCHAR NOT NULL,
+                changed_at TIMESTAMP NOT NULL, changed_by VARCHAR NOT NULL, note TEXT,
+                PRIMARY KEY (action_id, revision))""",
+        ],
+    ),
+    (
         12,
         "reminder digests sent: at most one per person per day",
         # A row is written only after the mail server accepted the message, so a failed run leaves nothing
