@@ -9,7 +9,7 @@ from pathlib import Path
 from . import access, catalog, clock, demo, users
 from .errors import DatabaseError
 from .folders import ensure_writable
-from .questionnaire import load_default
+from .questionnaire import SHIPPED_QUESTIONNAIRES, load_default, load_file
 from .settings import Settings
 from .storage import Database
 from .storage.backends import is_postgres, open_url
@@ -39,7 +39,8 @@ def start(settings: Settings, today: date | None = None) -> Startup:
         raise DatabaseError(f"unsupported database URL {settings.database_url!r}: use a file path, "
                             "duckdb:///path or postgresql://user@host/db")
     q = load_default()
-    catalog.register_questionnaire(db, access.SYSTEM.with_source("startup"), q)
+    for path in SHIPPED_QUESTIONNAIRES:
+        catalog.register_questionnaire(db, access.SYSTEM.with_source("startup"), load_file(path))
     loaded, creds = False, []
     if settings.demo_on_first_start and not catalog.organisation_exists(db):
         demo.load(db, access.SYSTEM.with_source("startup"), q, today or clock.today())

@@ -42,6 +42,9 @@ from .model import (
 # assessment/questionnaires link in a checkout and carried as package data in the wheel (pyproject.toml).
 QUESTIONNAIRE_DIR = Path(str(resources.files("assessment") / "questionnaires")).resolve()
 DEFAULT_QUESTIONNAIRE = QUESTIONNAIRE_DIR / "itscm-core.yaml"
+# Every version the product ships, oldest first: a new database stores them all, so a first cycle can use the
+# newest (1.1.0, with the corrected references) and closed cycles on 1.0.0 stay readable.
+SHIPPED_QUESTIONNAIRES = (DEFAULT_QUESTIONNAIRE, QUESTIONNAIRE_DIR / "itscm-core-1.1.yaml")
 ROLLUPS = {"mean", "tier_weighted_mean"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DOMAIN_RE = re.compile(r"^[A-Z]{2,6}$")

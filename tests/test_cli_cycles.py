@@ -21,7 +21,7 @@ V10 = str(DEFAULT_QUESTIONNAIRE)
 @pytest.fixture
 def path(tmp_path) -> str:
     p = str(tmp_path / "cli.duckdb")
-    assert main(["--db", p, "init"]) == 0
+    assert main(["--db", p, "init", "--questionnaire", str(DEFAULT_QUESTIONNAIRE)]) == 0  # 1.0.0 only
     db = open_database(p)
     add_org(db, [("U1", "D1", 1), ("U2", "D1", 3), ("U3", "D2", 2)])
     db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
 
 import polars as pl
 
@@ -11,7 +12,7 @@ from .. import actions, catalog, coverage, reports, workflow
 from ..campaigns import list_campaigns
 from ..catalog import organisation_exists
 from ..model import RESPONDENTS
-from ..questionnaire import DEFAULT_QUESTIONNAIRE, load_file
+from ..questionnaire import DEFAULT_QUESTIONNAIRE, SHIPPED_QUESTIONNAIRES, load_file
 from ..storage import Database
 from ..storage.backends import describe
 from ._base import actor, arg, campaign_id, command, group, open_db, print_table, today, today_arg
@@ -27,18 +28,21 @@ SCOPE = (
 )
 
 
-@command("init", help="create or upgrade the database and store the questionnaire", args=[
-    QUESTIONNAIRE,
+@command("init", help="create or upgrade the database and store the questionnaires", args=[
+    arg("--questionnaire", help="store this questionnaire file only (default: every version the product ships)"),
     arg("--demo", action="store_true", help="also load the demo organisation if the database has none"),
     DEMO_TODAY,
     SEED,
 ])
 def cmd_init(args: argparse.Namespace) -> int:
     db = open_db(args)
-    q = load_file(args.questionnaire)
-    added = catalog.register_questionnaire(db, actor(args), q)
-    state = "stored" if added else "already stored"
-    print(f"database ready ({describe(db)}); questionnaire {q.id}@{q.version} {state}")
+    files = [Path(args.questionnaire)] if args.questionnaire else list(SHIPPED_QUESTIONNAIRES)
+    print(f"database ready ({describe(db)})")
+    for path in files:
+        stored = load_file(path)
+        state = "stored" if catalog.register_questionnaire(db, actor(args), stored) else "already stored"
+        print(f"questionnaire {stored.id}@{stored.version} {state}")
+    q = load_file(files[0])
     if args.demo:
         if organisation_exists(db):
             print("the database already holds an organisation: demo not loaded")
