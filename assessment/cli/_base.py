@@ -7,7 +7,8 @@ registering a command cannot create an import cycle.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -91,6 +92,16 @@ def today_arg(help: str) -> Arg:
 def today(args: argparse.Namespace) -> date:
     """The --today date when given, else the clock's today."""
     return getattr(args, "today", None) or clock.today()
+
+
+def refused(file: str, problems: Sequence[object]) -> bool:
+    """Print every problem of an import to stderr and say nothing was saved; False when there are none (the
+    import commands' one way of refusing a file, exit code 1)."""
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if problems:
+        print(f"{file}: {len(problems)} problem(s); nothing was saved", file=sys.stderr)
+    return bool(problems)
 
 
 def open_db(args: argparse.Namespace) -> Database:

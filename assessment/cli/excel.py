@@ -7,13 +7,12 @@ other commands do not pay for loading them.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import polars as pl
 
 from .. import reports
-from ._base import actor, arg, command, open_db, print_table, today, today_arg
+from ._base import actor, arg, command, open_db, print_table, refused, today, today_arg
 
 OUTPUT = arg("-o", "--output", required=True, help="the .xlsx file to write")
 
@@ -71,10 +70,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = excel_import.analyse(db, who, path, path.name, today(args))
     else:
         result = excel_import.commit(db, who, path, path.name, today(args), args.exclude_conflicts)
-    for p in result.problems:
-        print(f"error: {p}", file=sys.stderr)
-    if result.problems:
-        print(f"{path.name}: {len(result.problems)} problem(s); nothing was saved", file=sys.stderr)
+    if refused(path.name, result.problems):
         return 1
     head = "dry run, nothing saved" if args.dry_run else "imported"
     print(f"{path.name} ({result.kind}, campaign {result.campaign_id}, sha256 {result.sha256}): {head}")

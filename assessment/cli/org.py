@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._base import actor, arg, command, group, open_db, print_table
+from ._base import actor, arg, command, group, open_db, print_table, refused
 
 group("org", help="the organisation register: divisions, units, heads and people (workbook or CSV)")
 
@@ -56,10 +56,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     run = org_book.analyse if args.dry_run else org_book.commit
     result = run(db, who, path, path.name)
-    for p in result.problems:
-        print(f"error: {p}", file=sys.stderr)
-    if result.problems:
-        print(f"{path.name}: {len(result.problems)} problem(s); nothing was saved", file=sys.stderr)
+    if refused(path.name, result.problems):
         return 1
     counts = ", ".join(f"{k}: {n}" for k, n in result.counts().items()) or "no changes"
     print(f"{path.name}: {'dry run, nothing saved' if args.dry_run else 'imported'}; {counts}")

@@ -4,13 +4,12 @@ the exercise log, and recovery demonstrated against required."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import polars as pl
 
 from .. import durations, exercises, recovery, reports, services
-from ._base import actor, arg, command, group, iso_date, open_db, print_table
+from ._base import actor, arg, command, group, iso_date, open_db, print_table, refused
 
 SCOPE = [arg("--division", action="append", help="division id (repeatable)"),
          arg("--unit", action="append", help="unit id (repeatable)")]
@@ -76,10 +75,7 @@ def cmd_services_import(args: argparse.Namespace) -> int:
     db, who, path = open_db(args), actor(args), Path(args.file)
     run = register_wb.analyse if args.dry_run else register_wb.commit
     result = run(db, who, path, path.name)
-    for p in result.problems:
-        print(f"error: {p}", file=sys.stderr)
-    if result.problems:
-        print(f"{path.name}: {len(result.problems)} problem(s); nothing was saved", file=sys.stderr)
+    if refused(path.name, result.problems):
         return 1
     head = "dry run, nothing saved" if args.dry_run else "imported"
     print(f"{path.name} (sha256 {result.sha256}): {head}: {result.summary_text()}")
