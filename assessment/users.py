@@ -81,6 +81,12 @@ def _create(db: Database, actor: Actor, username: str, display_name: str, role: 
     db.transaction(work)
 
 
+def none_exist(db: Database) -> bool:
+    """True on a new installation without any account (the sign-in page then says how to make the first)."""
+    with db.read() as cur:
+        return users_sql.count_users(cur) == 0
+
+
 def create_first_admin(db: Database, username: str, password: str, display_name: str = "") -> None:
     """Bootstrap: only allowed while there are no users at all."""
     with db.read() as cur:

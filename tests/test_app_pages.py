@@ -11,7 +11,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from assessment import access, actions, campaigns, reports, unit_detail, workflow
+from assessment import access, actions, campaigns, reports, unit_detail, users, workflow
 from assessment.demo import OPEN_CYCLE_QUESTIONNAIRE
 from assessment.model import Answer
 from assessment.questionnaire import load_file
@@ -55,6 +55,18 @@ def test_first_start_loads_the_demo_and_asks_to_sign_in():
     assert reports.summary(app_db(), SYSTEM, open_campaign())["units"] == 16
     sign_in(at, LEADERSHIP)
     assert at.title[0].value == "Leadership dashboard"
+
+
+@pytest.mark.usefixtures("empty_app_env")
+def test_a_start_without_the_demo_and_without_accounts_says_how_to_create_the_first_administrator(monkeypatch):
+    monkeypatch.setenv("ITSCM_DEMO", "0")
+    at = start()
+    assert not (app_db().path.parent / "demo-credentials.txt").exists()
+    hint = [i.value for i in at.info if "create-admin" in i.value]
+    assert hint and "itscm create-admin admin" in hint[0]
+    users.create_first_admin(app_db(), "first.admin", "a long enough passphrase")
+    at.run()
+    assert not [i for i in at.info if "create-admin" in i.value]      # once an account exists, only sign-in
 
 
 @pytest.mark.usefixtures("app_env")

@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from assessment import auth, sso
+from assessment import auth, sso, users
 from assessment.access import ROLE_LABELS
 from assessment.errors import EngineError, PermissionDenied
 from assessment.model import Actor
@@ -80,6 +80,10 @@ def require_actor(db: Database) -> Actor:
 def _login_form(db: Database) -> None:
     st.title("ITSCM maturity assessment")
     st.caption("Sign in to continue.")
+    if users.none_exist(db):
+        st.info("No account exists yet. Create the first administrator on the server, then sign in here:\n\n"
+                "`ITSCM_ADMIN_PASSWORD='a long passphrase' .venv/bin/itscm create-admin admin`\n\n"
+                "(README, 'Start with your own organisation').", icon=":material/person_add:")
     if sso_configured():
         if st.button("Sign in with single sign-on", type="primary"):
             st.login()
