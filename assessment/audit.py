@@ -49,7 +49,8 @@ def record(cur, actor: Actor, action: str, object_type: str, object_id: str, *, 
     (auth.require_current): a write by a revoked or expired session raises and its transaction rolls back.
     """
     auth.require_current(cur, actor)
-    return audit_sql.append(cur, actor.username, actor.source, action, object_type, object_id, before, after)
+    return audit_sql.append(cur, actor.username, actor.source, action, object_type, object_id, before=before,
+                            after=after)
 
 
 def checkpoint(db: Database, actor: Actor, reason: str = "on demand") -> Checkpoint:

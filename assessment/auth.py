@@ -97,7 +97,7 @@ def login(db: Database, username: str, password: str, *, client: str | None = No
         after = {"reason": "disabled" if u and ok else "bad credentials", "device": decision.via_device}
         if client:
             after["client"] = excerpt(client)
-        db.transaction(lambda cur: audit_sql.append(cur, who, source, "login.failed", "user", who, None, after))
+        db.transaction(lambda cur: audit_sql.append(cur, who, source, "login.failed", "user", who, after=after))
         raise LoginFailed(WRONG)
     token = secrets.token_urlsafe(32)
     stored_hash = u["password_hash"]
@@ -107,8 +107,8 @@ def login(db: Database, username: str, password: str, *, client: str | None = No
         if passwords.needs_rehash(stored_hash):
             users_sql.update_user(cur, username, password_hash=passwords.hash_password(password))
         users_sql.insert_session(cur, token_hash(token), username, at)
-        audit_sql.append(cur, username, source, "login", "user", username, None,
-                         {"device": decision.via_device} if decision.via_device else None)
+        audit_sql.append(cur, username, source, "login", "user", username,
+                         after={"device": decision.via_device} if decision.via_device else None)
 
     db.transaction(succeed)
     return token
@@ -216,6 +216,6 @@ def logout(db: Database, token: str) -> None:
         s = users_sql.session(cur, th)
         if s and s["ended_at"] is None:
             users_sql.end_session(cur, th, now(), "logout")
-            audit_sql.append(cur, s["username"], "page", "logout", "user", s["username"], None, None)
+            audit_sql.append(cur, s["username"], "page", "logout", "user", s["username"])
 
     db.transaction(work)

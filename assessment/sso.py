@@ -100,7 +100,7 @@ def _sync(cur, ident: Identity, at: datetime) -> None:
     if u is None:
         users_sql.insert_user(cur, ident.username, ident.display_name, ident.role, None, ident.can_import, at)
         users_sql.set_user_units(cur, ident.username, known_units)
-        audit_sql.append(cur, "sso", "sso", "user.create", "user", ident.username, None, after)
+        audit_sql.append(cur, "sso", "sso", "user.create", "user", ident.username, after=after)
         return
     if not u["active"]:
         raise PermissionDenied(f"{ident.username} is disabled in this application")
@@ -109,7 +109,7 @@ def _sync(cur, ident: Identity, at: datetime) -> None:
     if before != after:
         users_sql.update_user(cur, ident.username, role=ident.role, can_import=ident.can_import)
         users_sql.set_user_units(cur, ident.username, known_units)
-        audit_sql.append(cur, "sso", "sso", "user.update", "user", ident.username, before, after)
+        audit_sql.append(cur, "sso", "sso", "user.update", "user", ident.username, before=before, after=after)
 
 
 # The claims that single out one sign-in at the provider: "iat" and "nonce" change with every sign-in.
@@ -148,7 +148,7 @@ def sign_in(db: Database, claims: dict, mapping: Mapping, *, secret: str, at: da
     except PermissionDenied as exc:
         who = str(claims.get(mapping.username_claim) or "").strip().lower()[:64] or "(unknown)"
         refusal = {"reason": str(exc), "groups": groups_of(claims, mapping)[:50]}
-        db.transaction(lambda cur: audit_sql.append(cur, who, "sso", "login.refused", "user", who, None, refusal))
+        db.transaction(lambda cur: audit_sql.append(cur, who, "sso", "login.refused", "user", who, after=refusal))
         raise
 
 
@@ -157,4 +157,4 @@ def _open_session(cur, ident: Identity, token_hash: str, at: datetime) -> None:
         return
     _sync(cur, ident, at)
     users_sql.insert_session(cur, token_hash, ident.username, at)
-    audit_sql.append(cur, ident.username, "sso", "login", "user", ident.username, None, None)
+    audit_sql.append(cur, ident.username, "sso", "login", "user", ident.username)

@@ -361,7 +361,7 @@ def load(db: Database, q: Questionnaire, org: Org, actor: Actor | None = None) -
         action_store.insert(cur, *actions(org.units, org.today))
         t = tick("organisation_s", t)
         audit.append(cur, actor.username, actor.source, "benchmark.load", "organisation", f"benchmark-{org.size}",
-                     None, {"units": len(unit_ids), "campaigns": len(org.campaigns),
+                     after={"units": len(unit_ids), "campaigns": len(org.campaigns),
                             "answers": org.answers.height + org.revisions.height})
 
     t0 = _time.perf_counter()

@@ -33,7 +33,7 @@ def entry_hash(prev_hash: str, seq: int, logged_at: str, actor: str, source: str
     return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
 
 
-def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str,
+def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str, *,
            before: Any = None, after: Any = None) -> str:
     """Append one entry chained to the head; the head update serialises concurrent writers."""
     # Claim the next number first: a concurrent writer now conflicts (and retries) before it
