@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import TypedDict
 
 import polars as pl
 
@@ -392,3 +393,37 @@ LEVELS: tuple[int, ...] = tuple(range(MIN_LEVEL, MAX_LEVEL + 1))
 # "capped_records" (the explanation then also says whether the evidence rule applied). Both count as answered.
 ANSWERED, CAPPED, CAPPED_RECORDS, NA, MISSING = "answered", "capped", "capped_records", "na", "missing"
 CAPPED_STATUSES: tuple[str, ...] = (CAPPED, CAPPED_RECORDS)
+
+
+class Summary(TypedDict):
+    """The headline figures of a cycle for a selection of units (reports.summary)."""
+
+    score: float | None
+    target: float | None
+    gap: float | None
+    units_scored: int
+    units_at_target: int
+    expected: int
+    submitted: int
+    overdue_reviews: int
+    units: int
+
+
+class UnitScore(TypedDict):
+    """One unit's persisted score, as submitting an assessment returns it (workflow.submit)."""
+
+    unit_id: str
+    division_id: str
+    tier: int
+    score: float | None
+    target: float
+    gap: float | None
+    rollup_weight: float
+    weakest_domain: str | None
+    weakest_score: float | None
+    band: str | None
+    answered: int
+    na: int
+    capped: int
+    policy: str
+    as_of: date

@@ -10,7 +10,7 @@ import polars as pl
 from . import access, clock
 from .campaigns import previous_of
 from .catalog import campaign_questionnaire
-from .model import Actor
+from .model import Actor, Summary
 from .storage import Database
 from .storage import recovery as recovery_sql
 from .storage import reports as reports_sql
@@ -36,7 +36,7 @@ def scope_for(actor: Actor, filters: Filters | None = None) -> Scope:
 
 
 def summary(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
-            today: date | None = None) -> dict:
+            today: date | None = None) -> Summary:
     with db.read() as cur:
         return reports_sql.summary(cur, campaign_id, scope_for(actor, filters), today or clock.today())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import polars as pl
 
@@ -11,7 +12,7 @@ from . import access, answer_rules, audit, carry, clock, scoring, settings
 from .catalog import campaign_questionnaire
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
-from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire, RecordFacts
+from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire, RecordFacts, UnitScore
 from .storage import Database
 from .storage import answers as answers_sql
 from .storage import campaigns as campaigns_sql
@@ -199,13 +200,13 @@ def missing_questions(q: Questionnaire, current: pl.DataFrame) -> list[str]:
     return [x.id for x in q.questions if x.id not in answered]
 
 
-def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: date | None = None) -> dict:
+def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: date | None = None) -> UnitScore:
     """Submit a complete assessment: persist its scores (as of the submission date) and lock it."""
     access.require(actor, "submit", unit_id)
     q = campaign_questionnaire(db, campaign_id)
     as_of = today or clock.today()
 
-    def work(cur) -> dict:
+    def work(cur) -> UnitScore:
         c, _, a = _context(cur, campaign_id, unit_id)
         _require_editable(c, a)
         current = answers_sql.current(cur, campaign_id, [unit_id])
@@ -222,7 +223,7 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
         at = now()
         scores_sql.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
         campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, SUBMITTED, at, actor.username)
-        result = s.units.row(0, named=True)
+        result = cast(UnitScore, s.units.row(0, named=True))
         audit.record(cur, actor, "assessment.submit", "assessment", f"{campaign_id}/{unit_id}",
                      before={"status": a["status"]},
                      after={"status": SUBMITTED, "score": result["score"], "policy": result["policy"]})

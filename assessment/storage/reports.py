@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import polars as pl
 
+from ..model import Summary
 from ._sql import EDITABLE_PARAMS, EDITABLE_SQL, SCORED_PARAMS, SCORED_SQL, latest_answers, weighted_mean
 from .db import frame
 from .dialect import add_months
@@ -77,7 +79,7 @@ def _cycle_units(scope: Scope, campaign_id: str) -> tuple[str, list]:
              ) x WHERE {where})"""), [campaign_id, campaign_id, campaign_id, *params]
 
 
-def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
+def summary(cur, campaign_id: str, scope: Scope, today: date) -> Summary:
     units_sql, params = _cycle_units(scope, campaign_id)
     due = add_months("su.plan_last_reviewed", "su.review_interval_months")
     row = frame(cur, f"""
@@ -96,7 +98,7 @@ def summary(cur, campaign_id: str, scope: Scope, today: date) -> dict:
         FROM unit_scores s JOIN su ON su.unit_id = s.unit_id WHERE s.campaign_id = ?""",
         [*params, campaign_id, campaign_id, *SCORED_PARAMS, today, campaign_id]).row(0, named=True)
     row["gap"] = None if row["score"] is None else row["target"] - row["score"]
-    return row
+    return cast(Summary, row)
 
 
 def division_summary(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
