@@ -113,3 +113,15 @@ def unconfirmed(cur, campaign_id: str, unit_id: str) -> list[str]:
     """Inside a transaction: the unit's carried answers still to confirm (submission refuses while any)."""
     df = carry_sql.states(cur, campaign_id, [unit_id])
     return df.filter(pl.col("state") == TO_CONFIRM)["question_id"].to_list()
+
+
+def to_confirm(db: Database, actor: Actor, campaign_id: str) -> pl.DataFrame:
+    """Per unit the actor may read: how many carried answers of the cycle still wait to be confirmed or
+    changed (unit_id, to_confirm); units with none are left out."""
+    access.require(actor, "read")
+    readable = access.readable_units(actor)
+    with db.read() as cur:
+        df = carry_sql.states(cur, campaign_id, None if readable is None else list(readable))
+    return (df.filter(pl.col("state") == TO_CONFIRM).group_by("unit_id")
+            .agg(pl.len().cast(pl.Int64).alias("to_confirm")).sort("unit_id"))
+

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from . import access, audit, clock, mail, reports
+from . import access, audit, catalog, clock, mail, reports
 from .campaigns import list_campaigns
 from .digests import Digest, Item, compose
 from .errors import NotFound
@@ -86,6 +86,35 @@ def _thing(item: pl.Expr) -> pl.Expr:
         item.str.replace(r"\s*\([^()]*\)\s*$", ""))
 
 
+CARRIED_SECTION = "Carried answers to confirm"
+
+
+def carried_items(db: Database, req: Request) -> pl.DataFrame:
+    """Each head's units with answers carried into the open cycle that still wait to be confirmed or changed
+    (carry.to_confirm): due when the cycle's assessments are due, since submission needs them settled."""
+    from . import carry
+
+    cid = current_campaign(db)
+    with db.read() as cur:
+        assigned = reminders_sql.assignments(cur, req.username)
+    if cid is None or assigned.height == 0:
+        return pl.DataFrame(schema=ITEM_SCHEMA)
+    camp = list_campaigns(db, access.SYSTEM).filter(pl.col("campaign_id") == cid).row(0, named=True)
+    names = catalog.units(db, access.SYSTEM).select("unit_id", pl.col("name").alias("unit"))
+    days = (camp["due_on"] - req.today).days
+    df = carry.to_confirm(db, access.SYSTEM, cid).join(assigned, on="unit_id").join(names, on="unit_id")
+    if req.within_days is not None and days > req.within_days:
+        return pl.DataFrame(schema=ITEM_SCHEMA)
+    return df.with_columns(
+        pl.lit(CARRIED_SECTION).alias("section"),
+        pl.format("{} answer(s) carried over from the last cycle to confirm or change: {}", pl.col("to_confirm"),
+                  pl.lit(camp["name"])).alias("item"),
+        pl.lit(camp["due_on"]).alias("due_on"), pl.lit(days, dtype=pl.Int64).alias("days_left"),
+        pl.lit("self_assessment").alias("page"),
+        pl.concat_str(pl.lit("carried"), pl.col("unit_id"), pl.lit(cid), separator="|").alias("key"),
+    ).with_columns(reports.bucket_expr()).select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
+
+
 ACTION_SECTIONS = {"action due": "Improvement actions due", "risk acceptance": "Risk acceptances expiring"}
 
 
@@ -105,7 +134,7 @@ def action_items(db: Database, req: Request) -> pl.DataFrame:
 
 
 # The sections of a digest, each from a provider over all people at once.
-PROVIDERS: list[Provider] = [deadline_items, action_items]
+PROVIDERS: list[Provider] = [deadline_items, carried_items, action_items]
 
 
 def items(db: Database, req: Request) -> pl.DataFrame:

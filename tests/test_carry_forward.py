@@ -165,3 +165,21 @@ def test_an_answer_the_new_version_refuses_is_not_carried(org):
     after = new_cycle(org, strict)
     assert after["carried"] == {"answers": 3, "units": 1, "from": {"C1": 1}, "not_carried": 1}
     assert carry.carried(org, HEAD1, "C2", "U1")["question_id"].to_list() == ["GOV-01", "GOV-02", "TEST-02"]
+
+
+def test_carried_answers_to_confirm_are_counted_per_unit_and_reach_the_heads_reminder(org):
+    from assessment import reminders, users
+
+    submit_c1(org)
+    new_cycle(org, mini_v2())
+    assert carry.to_confirm(org, ADMIN, "C2").rows() == [("U1", 3)]
+    assert carry.to_confirm(org, HEAD2, "C2").height == 0                     # a head sees their units only
+    with clock.frozen(datetime(2027, 6, 2, 9, 0)):
+        carry.confirm(org, HEAD1, "C2", "U1", ["GOV-02"])
+    assert carry.to_confirm(org, ADMIN, "C2").rows() == [("U1", 2)]
+    users.create(org, ADMIN, "ada", "Ada", access.HEAD, None, ["U1"], email="ada@example.org")
+    items = reminders.items(org, reminders.Request(date(2027, 6, 20), username="ada"))
+    carried = items.filter(pl.col("section") == reminders.CARRIED_SECTION)
+    assert carried.select("unit_id", "due_on", "days_left", "bucket").rows() == [
+        ("U1", date(2027, 6, 30), 10, "due in 30 days")]
+    assert carried["item"][0].startswith("2 answer(s) carried over from the last cycle to confirm or change")
