@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import polars as pl
 
-from . import access, campaigns, clock, exercises, incidents, recovery, reports
+from . import access, actions, campaigns, clock, exercises, incidents, recovery, reports
 from .catalog import campaign_questionnaire
 from .model import EXERCISE_TYPES, SEVERITIES, Actor
 from .reports import Filters
@@ -110,12 +108,24 @@ class ReviewPack:
 
 def actions_provider(db: Database, actor: Actor, filters: Filters | None, since: date,
                      until: date) -> ActionFigures | None:
-    """The action figures for the period, or None while assessment.actions is not installed (or has no
-    `review_figures(db, actor, filters, since, until) -> ActionFigures`)."""
-    if importlib.util.find_spec("assessment.actions") is None:
-        return None
-    figures = getattr(importlib.import_module("assessment.actions"), "review_figures", None)
-    return figures(db, actor, filters, since, until) if figures else None
+    """What the action register says for the period: opened and closed in it, open and overdue at its end
+    (actions.overdue_expr, the one overdue rule), by division worst first, and the most overdue actions."""
+    df = actions.list_actions(db, actor, filters, today=until)
+    created = pl.col("created_at").dt.date()
+    in_period = df.filter(created <= until)
+    is_open = pl.col("status").is_in(list(actions.OPEN_STATUSES))
+    closed = pl.col("closed_on").is_not_null() & pl.col("closed_on").is_between(since, until)
+    per = in_period.group_by("division").agg(
+        is_open.sum().cast(pl.Int64).alias("open"), pl.col("overdue").sum().cast(pl.Int64).alias("overdue"),
+        closed.sum().cast(pl.Int64).alias("closed")).sort(["overdue", "open", "division"],
+                                                           descending=[True, True, False])
+    late = in_period.filter(pl.col("overdue")).with_columns(
+        (pl.lit(until) - pl.col("due_on")).dt.total_days().cast(pl.Int64).alias("days_overdue")).sort(
+        ["days_overdue", "title"], descending=[True, False]).head(TOP_N)
+    return ActionFigures(
+        opened=df.filter(created.is_between(since, until)).height, closed=in_period.filter(closed).height,
+        open=in_period.filter(is_open).height, overdue=in_period.filter(pl.col("overdue")).height,
+        by_division=per, overdue_list=late.select("title", "unit", "owner", "due_on", "days_overdue"))
 
 
 def gather(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> ReviewPack:
