@@ -45,7 +45,7 @@ def main() -> None:
         for file, title, icon, action, default in PAGES
         if (VIEWS / file).exists() and access.allowed(actor, action)
     ]
-    nav = st.navigation(pages)
+    nav = st.navigation(pages, expanded=True)  # every page the user may use, not the first ten and "View more"
     sidebar_user(db, actor)
     # Every page runs inside this guard: an error ends the page with a reference, never a traceback.
     page_guard(nav.run, where=f"page {nav.title}")
