@@ -258,7 +258,7 @@ def test_auditor_pack_standards_sheet_reads_back_as_the_clause_table(scored):
     buf = io.BytesIO()
     excel_export.auditor_pack(scored, ADMIN, "C1", buf, filters=Filters(division_ids=("D1",)), today=TODAY)
     wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
-    assert wb.sheetnames.index("Standards") == wb.sheetnames.index("Questionnaire") + 1
+    assert wb.sheetnames.index("Standards") == wb.sheetnames.index("Incidents over RTO") + 1  # after the records
     ws = wb["Standards"]
     header = [c.value for c in ws[1]]
     assert header == list(standards_view.CLAUSE_HEADERS.values())
