@@ -11,6 +11,7 @@ from . import access, audit, clock
 from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from .model import EXERCISE_TYPES, LINK_PREFIXES, Actor, Exercise
 from .reports import Filters, scope_for
+from .service_checks import listed_services_problems
 from .services import end_of_day
 from .storage import Database
 from .storage import exercises as exercises_sql
@@ -46,15 +47,8 @@ def _problems(x: Exercise, today: date) -> list[str]:
         problems.append("report_url: expected an http(s) link or a file path")
     if not x.results:
         problems.append("results: name at least one service in scope")
-    seen = set()
-    for i, r in enumerate(x.results):
-        if r.service_id in seen:
-            problems.append(f"results[{i}].service_id: {r.service_id} is listed twice")
-        seen.add(r.service_id)
-        for name in ("achieved_recovery_minutes", "achieved_data_loss_minutes"):
-            value = getattr(r, name)
-            if value is not None and value < 0:
-                problems.append(f"results[{i}].{name}: cannot be negative")
+    problems += listed_services_problems("results", x.results,
+                                         ("achieved_recovery_minutes", "achieved_data_loss_minutes"))
     return problems
 
 

@@ -13,6 +13,7 @@ from . import access, audit, clock
 from .errors import NotFound, PermissionDenied, StaleWrite, ValidationError
 from .model import LINK_PREFIXES, SEVERITIES, Actor, AffectedService, Incident
 from .reports import Filters, scope_for
+from .service_checks import listed_services_problems
 from .storage import Database
 from .storage import incidents as incidents_sql
 from .storage import services as services_sql
@@ -51,15 +52,8 @@ def _problems(x: Incident, now: datetime) -> list[str]:
     if not x.services:
         problems.append("services: name at least one affected service")
     duration = _minutes(x.started_at, x.ended_at)
-    seen = set()
+    problems += listed_services_problems("services", x.services, ("outage_minutes", "data_loss_minutes"))
     for i, s in enumerate(x.services):
-        if s.service_id in seen:
-            problems.append(f"services[{i}].service_id: {s.service_id} is listed twice")
-        seen.add(s.service_id)
-        for name in ("outage_minutes", "data_loss_minutes"):
-            value = getattr(s, name)
-            if value is not None and value < 0:
-                problems.append(f"services[{i}].{name}: cannot be negative")
         if s.outage_minutes is not None and duration is not None and 0 <= duration < s.outage_minutes:
             problems.append(f"services[{i}].outage_minutes: {s.service_id}'s outage is longer than the incident")
     return problems

@@ -13,8 +13,9 @@ Field checks are set-based polars. The two graph checks walk the service-to-serv
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -316,3 +317,17 @@ def _cycle_in(start: str, graph: dict[str, list[str]], component: set[str] | Non
                     nxt.append(child)
         frontier = nxt
     return [start]
+
+
+def listed_services_problems(label: str, rows: Sequence[Any], minute_fields: tuple[str, ...]) -> list[str]:
+    """The rule for the services an exercise or an incident lists (`label`: "results" or "services"): each
+    service once, and no negative duration among `minute_fields`. Problems name the row: results[2].service_id."""
+    problems, seen = [], set()
+    for i, r in enumerate(rows):
+        if r.service_id in seen:
+            problems.append(f"{label}[{i}].service_id: {r.service_id} is listed twice")
+        seen.add(r.service_id)
+        problems += [f"{label}[{i}].{name}: cannot be negative" for name in minute_fields
+                     if getattr(r, name) is not None and getattr(r, name) < 0]
+    return problems
+
