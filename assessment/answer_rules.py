@@ -91,20 +91,20 @@ def check(q: Questionnaire, batch: pl.DataFrame, *, today: date) -> list[Violati
     """Every rule over a batch (BATCH_SCHEMA columns), in row order: levels on the scale, N/A allowed and its
     reason, a level and N/A not both, evidence dates between MIN_EVIDENCE_DATE and today, links, lengths,
     known questions and duplicates."""
-    known = pl.DataFrame({"question_id": [x.id for x in q.questions],
-                          "_na_allowed": [x.na_allowed for x in q.questions]},
-                         schema={"question_id": pl.String, "_na_allowed": pl.Boolean})
     keys = ["unit_id", "question_id"] if "unit_id" in batch.columns else ["question_id"]
     duplicate = (pl.all_horizontal([pl.col(k).is_not_null() for k in keys]) & pl.struct(keys).is_duplicated(),
                  pl.concat_str(keys, separator="/"))
     rules = [("question_id", "duplicate", *duplicate), *_rules(q, today)]
+    given = batch.sort("row").join(_known(q), on="question_id", how="left", maintain_order="left")
+    # Most batches break no rule: one boolean over every rule settles that before any problem row is built.
+    if not given.select(pl.any_horizontal([bad for _, _, bad, _ in rules]).any()).item():
+        return []
     # One pass: per row, the list of the rules it breaks (as structs), exploded to one row per problem.
     hit = pl.concat_list([
         pl.when(bad).then(pl.struct(pl.lit(field).alias("field"), pl.lit(code).alias("code"),
                                     value.cast(pl.String).alias("value")))
         for field, code, bad, value in rules])
-    hits = (batch.sort("row").join(known, on="question_id", how="left", maintain_order="left")
-            .select("row", "question_id", *keys[:-1], hit.list.drop_nulls().alias("hit"))
+    hits = (given.select("row", "question_id", *keys[:-1], hit.list.drop_nulls().alias("hit"))
             .explode("hit").drop_nulls("hit").unnest("hit"))
     if hits.height == 0:
         return []
@@ -114,6 +114,18 @@ def check(q: Questionnaire, batch: pl.DataFrame, *, today: date) -> list[Violati
     return [Violation(r["row"], r["field"], r["code"], r["question_id"], r["value"],
                       label if r["code"] == "unknown_question" else r["detail"])
             for r in hits.join(rows_of, on="value", how="left", maintain_order="left").iter_rows(named=True)]
+
+
+_KNOWN: dict[str, pl.DataFrame] = {}
+
+
+def _known(q: Questionnaire) -> pl.DataFrame:
+    """The questionnaire's question ids and whether each allows N/A (per content hash: versions never change)."""
+    if (known := _KNOWN.get(q.content_hash)) is None:
+        known = _KNOWN.setdefault(q.content_hash, pl.DataFrame(
+            {"question_id": [x.id for x in q.questions], "_na_allowed": [x.na_allowed for x in q.questions]},
+            schema={"question_id": pl.String, "_na_allowed": pl.Boolean}))
+    return known
 
 
 def _rules(q: Questionnaire, today: date) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
@@ -147,13 +159,24 @@ def not_editable(campaign_id: str, campaign_status: str | None, units: pl.DataFr
     """Why answers of these units (unit_id, status) cannot change: one row for the whole campaign when it is
     not open, else one per assessment that is not EDITABLE. Columns unit_id (null for the campaign), message."""
     schema = {"unit_id": pl.String, "message": pl.String}
-    if campaign_status != "open":
-        return pl.DataFrame({"unit_id": [None], "message": [MESSAGES["campaign_closed"].format(
-            campaign_id=campaign_id, status=campaign_status)]}, schema=schema)
+    if (closed := campaign_refusal(campaign_id, campaign_status)) is not None:
+        return pl.DataFrame({"unit_id": [None], "message": [closed]}, schema=schema)
     locked = units.filter(~pl.col("status").is_in(list(EDITABLE)) | pl.col("status").is_null())
+    pairs = locked.select("unit_id", "status").iter_rows()
     return pl.DataFrame({"unit_id": locked["unit_id"].to_list(),
-                         "message": [MESSAGES["read_only"].format(unit_id=u, status=s)
-                                     for u, s in locked.select("unit_id", "status").iter_rows()]}, schema=schema)
+                         "message": [assessment_refusal(u, s) for u, s in pairs]}, schema=schema)
+
+
+def campaign_refusal(campaign_id: str, campaign_status: str | None) -> str | None:
+    """Why no answer of a campaign can change (it is not open), or None."""
+    if campaign_status == "open":
+        return None
+    return MESSAGES["campaign_closed"].format(campaign_id=campaign_id, status=campaign_status)
+
+
+def assessment_refusal(unit_id: str, status: str | None) -> str | None:
+    """Why the answers of one assessment cannot change (it is not EDITABLE), or None."""
+    return None if status in EDITABLE else MESSAGES["read_only"].format(unit_id=unit_id, status=status)
 
 
 # ----------------------------------------------------------------------------------- batches and rows
@@ -235,6 +258,16 @@ def differs(suffix: str) -> dict[str, pl.Expr]:
 def same(suffix: str) -> pl.Expr:
     """True where every COMPARED field equals its `suffix` twin: the answer did not change."""
     return pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"{c}{suffix}")) for c in COMPARED])
+
+
+EMPTY = {c: (False if c == "is_na" else None) for c in COMPARED}  # the stored form of "no answer yet"
+
+
+def same_answer(new: Mapping, old: Mapping | None) -> bool:
+    """`same` for one stored row (a dict with the COMPARED keys) against the current one (None: no answer);
+    the frame form is `same`/`changed_rows`. Change them together."""
+    old = old or EMPTY
+    return all(new[c] == old[c] if c != "is_na" else bool(new[c]) == bool(old[c]) for c in COMPARED)
 
 
 def changed_rows(new: pl.DataFrame, current: pl.DataFrame, on: Sequence[str] = ("question_id",)) -> pl.DataFrame:

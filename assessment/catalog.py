@@ -46,6 +46,21 @@ def stored_questionnaire(source: str) -> Questionnaire:
     return _parse(source)
 
 
+_BY_HASH: dict[tuple[str, str, str], Questionnaire] = {}
+
+
+def questionnaire_in(cur, qid: str, version: str, content_hash: str) -> Questionnaire:
+    """A stored questionnaire inside the caller's transaction, parsed once per content hash: a stored version
+    never changes (register_questionnaire refuses that), so its source is read only the first time."""
+    key = (qid, version, content_hash)
+    if (q := _BY_HASH.get(key)) is None:
+        source = catalog_sql.questionnaire_source(cur, qid, version)
+        if source is None:
+            raise NotFound(f"questionnaire {qid} version {version} is not stored")
+        q = _BY_HASH.setdefault(key, _parse(source))
+    return q
+
+
 def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
     with db.read() as cur:
         source = catalog_sql.questionnaire_source(cur, qid, version)

@@ -9,7 +9,7 @@ from typing import cast
 import polars as pl
 
 from . import access, answer_rules, audit, carry, clock, scoring, settings
-from .catalog import campaign_questionnaire
+from .catalog import campaign_questionnaire, questionnaire_in
 from .clock import now
 from .errors import IncompleteAssessment, InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
 from .model import APPROVED, RETURNED, SCORED, SUBMITTED, Actor, Answer, Questionnaire, RecordFacts, UnitScore
@@ -56,20 +56,55 @@ def validation_messages(problems: list[answer_rules.Violation]) -> list[str]:
 def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, answers: list[Answer],
                  base_events: dict[str, int | None] | None = None, today: date | None = None) -> SaveResult:
     """Check the answers (answer_rules), then append those that changed; refuse (StaleWrite) if a question
-    changed since base_events."""
+    changed since base_events.
+
+    The path of every page save, so its cost does not grow with the organisation: one statement reads the
+    campaign, questionnaire and assessment, one the current answers of the questions given (by key), and
+    the writes are one insert of the events, the current-answer rows, the assessment's revision and the
+    audit entry.
+    """
     access.require(actor, "answer", unit_id)
-    q = campaign_questionnaire(db, campaign_id)
     batch = answer_rules.batch(answers)
-    problems = answer_rules.check(q, batch, today=today or clock.today())
-    if problems:
-        raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
-    new = answer_rules.stored(batch).drop("row").with_columns(pl.lit(unit_id).alias("unit_id"))
+    on = today or clock.today()
 
     def work(cur) -> SaveResult:
-        done = append_answers(cur, actor, campaign_id, new, source=actor.source, base_events=base_events)
-        return SaveResult(done.saved, done.unchanged, done.revisions[unit_id])
+        ctx = campaigns_sql.save_context(cur, campaign_id, unit_id)
+        if ctx is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        campaign_status, qid, version, content_hash, status, revision, unit_known = ctx
+        q = questionnaire_in(cur, qid, version, content_hash)
+        if problems := answer_rules.check(q, batch, today=on):
+            raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
+        if status is None:
+            raise NotFound(f"unknown business unit {unit_id!r}" if not unit_known
+                           else f"unit {unit_id} is not part of campaign {campaign_id}")
+        if refused := (answer_rules.campaign_refusal(campaign_id, campaign_status)
+                       or answer_rules.assessment_refusal(unit_id, status)):
+            raise InvalidState(refused)
+        new = answer_rules.stored(batch).drop("row").to_dicts()
+        ids = [r["question_id"] for r in new]
+        current = answers_sql.current_rows(cur, campaign_id, unit_id, ids)
+        if base_events is not None:
+            _check_stale(current, base_events, ids)
+        changed = [r for r in new if not answer_rules.same_answer(r, current.get(r["question_id"]))]
+        if changed:
+            _append_changed(cur, actor, campaign_id, unit_id, changed, current, actor.source)
+        return SaveResult(len(changed), len(new) - len(changed), revision + (1 if changed else 0))
 
     return db.transaction(work)
+
+
+def _append_changed(cur, actor: Actor, campaign_id: str, unit_id: str, changed: list[dict],
+                    current: dict[str, dict], source: str) -> None:
+    """Append one unit's changed answers (stored form, question_id + COMPARED), bump its revision, audit."""
+    at = now()
+    fields = ("question_id", *answer_rules.COMPARED)
+    answers_sql.append_rows(cur, [(campaign_id, unit_id, r["question_id"], *(r[c] for c in answer_rules.COMPARED),
+                                   actor.username, at, source) for r in changed])
+    campaigns_sql.touch_assessments(cur, campaign_id, [unit_id], at)
+    before = [{f: current[r["question_id"]][f] for f in fields} for r in changed if r["question_id"] in current]
+    audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}", before=before,
+                 after=[{f: r[f] for f in fields} for r in changed])
 
 
 @dataclass(frozen=True)
@@ -111,7 +146,7 @@ def append_answers(cur, actor: Actor, campaign_id: str, changes: pl.DataFrame, *
     if current is None:
         current = answers_sql.current(cur, campaign_id, units)
     if base_events is not None:
-        _check_stale(current, base_events, changes["question_id"].to_list())
+        _check_stale({r["question_id"]: r for r in current.to_dicts()}, base_events, changes["question_id"].to_list())
     keys = ("unit_id", "question_id")
     changed = answer_rules.changed_rows(changes.select(*keys, *answer_rules.COMPARED), current, on=keys)
     revisions = dict(zip(states["unit_id"].to_list(), states["revision"].to_list()))
@@ -139,13 +174,13 @@ def _before(current: pl.DataFrame, changed: pl.DataFrame) -> dict[str, list[dict
     return {u: rows.drop("unit_id").to_dicts() for (u,), rows in replaced.partition_by("unit_id", as_dict=True).items()}
 
 
-def _check_stale(current: pl.DataFrame, base: dict[str, int | None], question_ids: list[str]) -> None:
-    now_ids = dict(zip(current["question_id"].to_list(), current["event_id"].to_list())) if current.height else {}
-    rows = {r["question_id"]: r for r in current.to_dicts()} if current.height else {}
+def _check_stale(current: dict[str, dict], base: dict[str, int | None], question_ids: list[str]) -> None:
+    """Refuse (StaleWrite) when a question's current event is not the one the page was shown (`base`)."""
     conflicts = []
     for qid in question_ids:
-        if qid in base and now_ids.get(qid) != base[qid]:
-            r = rows[qid]
+        r = current.get(qid)
+        if qid in base and (r["event_id"] if r else None) != base[qid]:
+            assert r is not None  # a question with no answer can only have been shown as unanswered
             shown = "N/A" if r["is_na"] else f"level {r['level']}"
             conflicts.append({"question_id": qid, "by": r["answered_by"], "at": r["answered_at"], "answer": shown})
     if conflicts:

@@ -48,12 +48,11 @@ def answered(alias: str) -> str:
 
 
 def latest_answers(where: str) -> str:
-    """The current answer of each unit x question: the newest event. `where` filters answer_events
-    (its parameters are the caller's), e.g. "campaign_id = ? AND unit_id = ?"."""
+    """The current answer of each unit x question (the newest event, as kept in current_answers: same
+    columns as answer_events). `where` filters it (its parameters are the caller's), e.g.
+    "campaign_id = ? AND unit_id = ?"."""
     return f"""
-        SELECT e.* FROM answer_events e JOIN (
-            SELECT max(event_id) AS event_id FROM answer_events
-            WHERE {where} GROUP BY campaign_id, unit_id, question_id) m ON m.event_id = e.event_id"""
+        SELECT e.* FROM current_answers e WHERE {where}"""
 
 
 @contextmanager

@@ -1,19 +1,88 @@
-"""SQL for the append-only answer history and the current answer derived from it."""
+"""SQL for the append-only answer history and the current answer kept beside it (current_answers)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import polars as pl
 
-from ._sql import fetch_row, in_list, latest_answers
-from .db import frame, insert_frame
+from ._sql import fetch_row, in_list, latest_answers, registered
+from .db import frame
 
 EVENT_COLUMNS = ["campaign_id", "unit_id", "question_id", "level", "is_na", "na_reason", "evidence",
                  "evidence_url", "evidence_date", "comment", "answered_by", "answered_at", "source"]
+CURRENT_COLUMNS = ["event_id", *EVENT_COLUMNS]  # current_answers: the newest event of each key, as stored
+KEYS = ("campaign_id", "unit_id", "question_id")
+EVENT_SCHEMA = pl.Schema({
+    "campaign_id": pl.String(), "unit_id": pl.String(), "question_id": pl.String(), "level": pl.Int64(),
+    "is_na": pl.Boolean(), "na_reason": pl.String(), "evidence": pl.String(), "evidence_url": pl.String(),
+    "evidence_date": pl.Date(), "comment": pl.String(), "answered_by": pl.String(),
+    "answered_at": pl.Datetime("us"), "source": pl.String()})
+# Up to this many events are written as one multi-row VALUES statement with their parameters (a page, a CLI
+# call); more go through a registered frame, whose fixed cost only pays off for a bulk import.
+SMALL_BATCH = 64
 
 
 def append_events(cur, events: pl.DataFrame) -> int:
-    """Append answer events; never updates or deletes history."""
-    return insert_frame(cur, "answer_events", events, EVENT_COLUMNS)
+    """Append answer events (never updating or deleting history) and make each key's newest one its current
+    answer, in the caller's transaction."""
+    if events.height == 0:
+        return 0
+    if events.height <= SMALL_BATCH:
+        return append_rows(cur, events.select(EVENT_COLUMNS).rows())
+    _append_bulk(cur, events.select(EVENT_COLUMNS))
+    return events.height
+
+
+def append_rows(cur, rows: list[tuple]) -> int:
+    """append_events for a few events given as tuples in EVENT_COLUMNS order (a page's save)."""
+    if not rows:
+        return 0
+    if len(rows) <= SMALL_BATCH and len({r[:3] for r in rows}) == len(rows):
+        _append_small(cur, rows)
+    else:
+        _append_bulk(cur, pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row"))
+    return len(rows)
+
+
+def _append_small(cur, rows: list[tuple]) -> None:
+    width = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+    params = [v for r in rows for v in r]
+    values = ", ".join(width for _ in rows)
+    cols = ", ".join(EVENT_COLUMNS)
+    ids = cur.execute(f"INSERT INTO answer_events ({cols}) VALUES {values} RETURNING event_id, campaign_id, "
+                      "unit_id, question_id", params).fetchall()
+    event_of = {tuple(k): e for e, *k in ids}
+    _delete_current(cur, [r[:3] for r in rows])
+    cur.execute(f"INSERT INTO current_answers ({', '.join(CURRENT_COLUMNS)}) VALUES "
+                + ", ".join("(?, " + width[1:] for _ in rows),
+                [v for r in rows for v in (event_of[r[:3]], *r)])
+
+
+def _delete_current(cur, keys: Sequence[tuple]) -> None:
+    by_assessment: dict[tuple, list[str]] = {}
+    for c, u, q in keys:
+        by_assessment.setdefault((c, u), []).append(q)
+    for (c, u), questions in by_assessment.items():
+        qs, params = in_list(questions)
+        cur.execute(f"DELETE FROM current_answers WHERE campaign_id = ? AND unit_id = ? AND question_id IN {qs}",
+                    [c, u, *params])
+
+
+def _append_bulk(cur, events: pl.DataFrame) -> None:
+    cols = ", ".join(EVENT_COLUMNS)
+    with registered(cur, "_new_events", events):
+        ids = cur.execute(f"INSERT INTO answer_events ({cols}) SELECT {cols} FROM _new_events "
+                          "RETURNING event_id, campaign_id, unit_id, question_id").fetchall()
+    newest = (pl.DataFrame(ids, schema={"event_id": pl.Int64, **{k: pl.String for k in KEYS}}, orient="row")
+              .group_by(KEYS).agg(pl.col("event_id").max()))
+    with registered(cur, "_newest", newest):
+        cur.execute("DELETE FROM current_answers USING _newest n WHERE current_answers.campaign_id = n.campaign_id "
+                    "AND current_answers.unit_id = n.unit_id AND current_answers.question_id = n.question_id")
+        cur.execute(f"INSERT INTO current_answers ({', '.join(CURRENT_COLUMNS)}) "
+                    f"SELECT {', '.join('e.' + c for c in CURRENT_COLUMNS)} FROM answer_events e "
+                    "JOIN _newest n ON n.event_id = e.event_id")
 
 
 def current(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataFrame:
@@ -24,6 +93,15 @@ def current(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.Data
         where += f" AND unit_id IN {units}"
         params += unit_params
     return frame(cur, latest_answers(where) + " ORDER BY e.unit_id, e.question_id", params)
+
+
+def current_rows(cur, campaign_id: str, unit_id: str, question_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The current answers of these questions of one unit, by question id (a save's few rows, by key)."""
+    qs, params = in_list(list(question_ids))
+    res = cur.execute(f"SELECT * FROM current_answers WHERE campaign_id = ? AND unit_id = ? AND question_id IN {qs}",
+                      [campaign_id, unit_id, *params])
+    cols = [d[0] for d in res.description]
+    return {r["question_id"]: r for r in (dict(zip(cols, row)) for row in res.fetchall())}
 
 
 def history(cur, campaign_id: str, unit_id: str, question_id: str | None = None) -> pl.DataFrame:

@@ -13,6 +13,7 @@ import polars as pl
 from .. import checkpoints
 from ..checkpoints import Checkpoint
 from ..clock import now
+from ..errors import DatabaseError
 from .db import fetch_one, frame, one
 
 GENESIS = "genesis"
@@ -36,19 +37,26 @@ def entry_hash(prev_hash: str, seq: int, logged_at: str, actor: str, source: str
 def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str, *,
            before: Any = None, after: Any = None) -> str:
     """Append one entry chained to the head; the head update serialises concurrent writers."""
-    # Claim the next number first: a concurrent writer now conflicts (and retries) before it
-    # has built an entry on a head that is about to move.
-    cur.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-    seq, prev = one(cur, "SELECT seq, hash FROM audit_head WHERE id = 1")
+    head = fetch_one(cur, "SELECT h.seq, h.hash, (SELECT coalesce(max(c.seq), 0) FROM audit_checkpoints c) "
+                          "FROM audit_head h WHERE h.id = 1")
+    if head is None:
+        raise DatabaseError("the audit log has no head row: the database is damaged (run itscm audit verify)")
+    last, prev, signed = head
+    seq = last + 1
     at = now().replace(microsecond=0)  # the hash covers the ISO text: whole seconds keep it stable
     b, a = _canonical(before), _canonical(after)
     h = entry_hash(prev, seq, at.isoformat(), actor, source, action, object_type, object_id, b, a)
+    # Moving the head only from the entry this one chains to: a concurrent writer that read the same head
+    # conflicts here (DuckDB: "Conflict on update", retried) or finds it moved, and this entry is not written.
+    moved = cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? RETURNING seq",
+                        [seq, h, last]).fetchall()
+    if not moved:
+        raise DatabaseError("another write moved the audit head during this one: nothing was saved, try again")
     cur.execute(
         "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at, actor, source, action, object_type, object_id, b, a, prev, h],
     )
-    cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", [h])
-    if seq - latest_checkpoint_seq(cur) >= checkpoints.EVERY:
+    if seq - signed >= checkpoints.EVERY:
         # Every append path comes through here, so no stretch of EVERY entries goes unsigned: verify relies on it.
         insert_checkpoint(cur, checkpoints.sign(checkpoints.signing_key(), seq, h, at))
     return h

@@ -284,6 +284,29 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 email VARCHAR NOT NULL, items INTEGER NOT NULL, message_id VARCHAR NOT NULL,
                 PRIMARY KEY (username, sent_on))"""],
     ),
+    (
+        13,
+        "the current answer of each unit and question, kept beside the append-only history",
+        # answer_events stays the source of truth; this table holds a copy of each key's newest event so a
+        # save reads the few answers it replaces by key instead of grouping the history, and reports read a
+        # campaign's current answers with a filter instead of a GROUP BY over every event. The storage
+        # layer updates it in the transaction that appends the events (storage/answers.append_events), and
+        # a test checks after every kind of write that it equals the newest event per key.
+        [
+            """CREATE TABLE current_answers (
+                event_id BIGINT NOT NULL, campaign_id VARCHAR NOT NULL, unit_id VARCHAR NOT NULL,
+                question_id VARCHAR NOT NULL, level INTEGER, is_na BOOLEAN NOT NULL, na_reason TEXT, evidence TEXT,
+                evidence_url TEXT, evidence_date DATE, comment TEXT, answered_by VARCHAR NOT NULL,
+                answered_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,
+                PRIMARY KEY (campaign_id, unit_id, question_id))""",
+            """INSERT INTO current_answers
+               SELECT e.event_id, e.campaign_id, e.unit_id, e.question_id, e.level, e.is_na, e.na_reason, e.evidence,
+                      e.evidence_url, e.evidence_date, e.comment, e.answered_by, e.answered_at, e.source
+               FROM answer_events e JOIN (SELECT max(event_id) AS event_id FROM answer_events
+                                          GROUP BY campaign_id, unit_id, question_id) m ON m.event_id = e.event_id
+               ORDER BY e.campaign_id, e.unit_id, e.question_id""",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -16,6 +16,7 @@ TABLES = [
     "login_throttle", "login_devices", "audit_checkpoints",
     "suppliers", "sites", "services", "service_versions", "service_dependencies", "exercises",
     "exercise_suppliers", "exercise_results", "incidents", "incident_services", "carried_answers",
+    "actions", "action_questions", "action_events", "reminder_digests", "current_answers",
 ]
 MIGRATION_ROWS = ("audit_head", "audit_checkpoints")  # the target's migrations wrote a genesis / baseline row
 

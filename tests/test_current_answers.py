@@ -1,0 +1,121 @@
+"""current_answers (schema 13) is always the newest event of each key in the append-only history.
+
+Every kind of write is followed by the same check: the table equals what the history gives with a GROUP BY,
+row for row and value for value, on both backends. A write that forgot the table, or kept an older event,
+fails here before any report shows a stale answer.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+
+import polars as pl
+import pytest
+
+from assessment import carry, workflow
+from assessment.errors import StaleWrite, ValidationError
+from assessment.model import Answer
+from assessment.storage import answers as answers_sql
+from assessment.storage.db import open_database
+
+from .conftest import ADMIN
+
+TODAY = date(2026, 6, 30)
+DERIVED = """
+    SELECT e.* FROM answer_events e JOIN (SELECT max(event_id) AS event_id FROM answer_events
+    GROUP BY campaign_id, unit_id, question_id) m ON m.event_id = e.event_id"""
+
+
+def table(db) -> pl.DataFrame:
+    with db.read() as cur:
+        return cur.sql("SELECT * FROM current_answers ORDER BY campaign_id, unit_id, question_id").pl()
+
+
+def derived(db) -> pl.DataFrame:
+    with db.read() as cur:
+        return cur.sql(DERIVED + " ORDER BY e.campaign_id, e.unit_id, e.question_id").pl()
+
+
+def assert_consistent(db) -> pl.DataFrame:
+    kept, truth = table(db), derived(db)
+    assert kept.columns == truth.columns
+    assert kept.to_dicts() == truth.to_dicts()
+    return kept
+
+
+def save(db, answers, unit="U1", **kw):
+    return workflow.save_answers(db, ADMIN, "C1", unit, answers, today=TODAY, **kw)
+
+
+def test_page_saves_keep_the_newest_event_of_each_question(org):
+    save(org, [Answer("GOV-01", 2, evidence="draft"), Answer("GOV-02", 1)])
+    save(org, [Answer("GOV-01", 4, evidence="policy v3", evidence_date=date(2026, 1, 1))])
+    save(org, [Answer("GOV-01", 4, evidence="policy v3", evidence_date=date(2026, 1, 1))])  # unchanged: no event
+    save(org, [Answer("TEST-01", is_na=True, na_reason="no failover in scope")], unit="U2")
+    kept = assert_consistent(org)
+    assert kept.height == 3
+    gov01 = kept.filter((pl.col("unit_id") == "U1") & (pl.col("question_id") == "GOV-01")).row(0, named=True)
+    assert (gov01["level"], gov01["evidence"], gov01["evidence_date"]) == (4, "policy v3", date(2026, 1, 1))
+    with org.read() as cur:
+        assert cur.execute("SELECT count(*) FROM answer_events").fetchall()[0][0] == 4
+
+
+def test_a_refused_save_changes_neither_the_history_nor_the_current_answers(org):
+    first = save(org, [Answer("GOV-01", 2)])
+    before = table(org)
+    with pytest.raises(ValidationError):
+        save(org, [Answer("GOV-01", 9)])
+    with pytest.raises(StaleWrite):
+        save(org, [Answer("GOV-01", 3)], base_events={"GOV-01": None})
+    assert table(org).to_dicts() == before.to_dicts() and first.saved == 1
+    assert_consistent(org)
+
+
+def _events(rows: list[tuple[str, str, int]], at: datetime) -> pl.DataFrame:
+    return pl.DataFrame([{"campaign_id": "C1", "unit_id": u, "question_id": q, "level": lvl, "is_na": False,
+                          "na_reason": None, "evidence": f"e{i}", "evidence_url": None, "evidence_date": None,
+                          "comment": None, "answered_by": "loader", "answered_at": at, "source": "test"}
+                         for i, (u, q, lvl) in enumerate(rows)],
+                        schema=answers_sql.EVENT_SCHEMA)
+
+
+@pytest.mark.parametrize("copies", [2, 40])  # a few rows (VALUES) and more than SMALL_BATCH (a frame)
+def test_an_append_with_several_events_per_key_keeps_the_last_one(org, copies):
+    save(org, [Answer("GOV-01", 1)], unit="U3")
+    rows = [(u, q, i % 6) for i in range(copies) for u in ("U1", "U2", "U3") for q in ("GOV-01", "GOV-02")]
+    org.transaction(lambda cur: answers_sql.append_events(cur, _events(rows, datetime(2026, 6, 20, 9))))
+    kept = assert_consistent(org)
+    assert kept.height == 6
+    assert set(kept["level"].to_list()) == {(copies - 1) % 6}
+
+
+def test_carried_answers_and_a_bulk_load_keep_it_current(org, mini_q):
+    from assessment import campaigns
+
+    save(org, [Answer(q.id, 3, evidence="kept") for q in mini_q.questions])
+    workflow.submit(org, ADMIN, "C1", "U1", today=TODAY)
+    campaigns.set_status(org, ADMIN, "C1", "closed")
+    made = campaigns.create(org, ADMIN, "C2", "Cycle 2", mini_q, date(2026, 12, 1), date(2026, 12, 31),
+                            date(2027, 1, 15), status="open", previous="C1", carry_forward=True)
+    assert made["carried"]
+    kept = assert_consistent(org)
+    assert kept.filter(pl.col("campaign_id") == "C2")["source"].unique().to_list() == [carry.CARRIED_SOURCE]
+
+
+def test_the_migration_derives_the_table_from_an_existing_history(tmp_path, migrated_template):
+    path = tmp_path / "old.duckdb"
+    shutil.copy(migrated_template, path)
+    db = open_database(path)
+    rows = [("U1", "GOV-01", 1), ("U1", "GOV-01", 4), ("U2", "GOV-02", 2)]
+    db.transaction(lambda cur: answers_sql.append_events(cur, _events(rows, datetime(2026, 6, 20, 9))))
+    with db.read() as cur:  # back to schema 12: the history without the table
+        cur.execute("DROP TABLE current_answers")
+        cur.execute("DELETE FROM schema_migrations WHERE version = 13")
+    db.close()
+    db = open_database(path)
+    try:
+        kept = assert_consistent(db)
+        assert sorted(zip(kept["unit_id"], kept["level"])) == [("U1", 4), ("U2", 2)]
+    finally:
+        db.close()
