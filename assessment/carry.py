@@ -111,8 +111,7 @@ def confirm(db: Database, actor: Actor, campaign_id: str, unit_id: str, question
 
 def unconfirmed(cur, campaign_id: str, unit_id: str) -> list[str]:
     """Inside a transaction: the unit's carried answers still to confirm (submission refuses while any)."""
-    df = carry_sql.states(cur, campaign_id, [unit_id])
-    return df.filter(pl.col("state") == TO_CONFIRM)["question_id"].to_list()
+    return carry_sql.question_ids_in_state(cur, campaign_id, unit_id, TO_CONFIRM)
 
 
 def to_confirm(db: Database, actor: Actor, campaign_id: str) -> pl.DataFrame:

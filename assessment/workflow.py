@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
@@ -28,17 +29,40 @@ class SaveResult:
     revision: int
 
 
-def _context(cur, campaign_id: str, unit_id: str) -> tuple[dict, dict, dict]:
-    c = campaigns_sql.campaign(cur, campaign_id)
-    if c is None:
+@dataclass(frozen=True)
+class _Context:
+    """One unit's assessment in a campaign, read in one statement (campaigns_sql.assessment_context)."""
+
+    campaign_id: str
+    campaign_status: str
+    q: Questionnaire
+    unit_id: str
+    status: str
+    revision: int
+    division_id: str
+    tier: int
+    submitted_by: str | None
+
+    def refusal(self) -> str | None:
+        """Why its answers cannot change now (answer_rules), or None."""
+        return (answer_rules.campaign_refusal(self.campaign_id, self.campaign_status)
+                or answer_rules.assessment_refusal(self.unit_id, self.status))
+
+
+def _context(cur, campaign_id: str, unit_id: str, check: Callable[[Questionnaire], None] | None = None) -> _Context:
+    """The assessment, or NotFound naming what is unknown; `check` runs on the campaign's questionnaire before
+    the unit is looked at (answers are validated before "not part of the campaign" is reported)."""
+    row = campaigns_sql.assessment_context(cur, campaign_id, unit_id)
+    if row is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
-    u = catalog_sql.unit(cur, unit_id)
-    if u is None:
-        raise NotFound(f"unknown business unit {unit_id!r}")
-    a = campaigns_sql.assessment(cur, campaign_id, unit_id)
-    if a is None:
-        raise NotFound(f"unit {unit_id} is not part of campaign {campaign_id}")
-    return c, u, a
+    q = questionnaire_in(cur, row["questionnaire_id"], row["questionnaire_version"], row["content_hash"])
+    if check is not None:
+        check(q)
+    if row["status"] is None:
+        raise NotFound(f"unknown business unit {unit_id!r}" if not row["unit_known"]
+                       else f"unit {unit_id} is not part of campaign {campaign_id}")
+    return _Context(campaign_id, row["campaign_status"], q, unit_id, row["status"], row["revision"],
+                    row["division_id"], row["tier"], row["submitted_by"])
 
 
 def _records(cur, q: Questionnaire, units: pl.DataFrame) -> RecordFacts | None:
@@ -67,19 +91,13 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
     batch = answer_rules.batch(answers)
     on = today or clock.today()
 
-    def work(cur) -> SaveResult:
-        ctx = campaigns_sql.save_context(cur, campaign_id, unit_id)
-        if ctx is None:
-            raise NotFound(f"unknown campaign {campaign_id!r}")
-        campaign_status, qid, version, content_hash, status, revision, unit_known = ctx
-        q = questionnaire_in(cur, qid, version, content_hash)
+    def valid(q: Questionnaire) -> None:
         if problems := answer_rules.check(q, batch, today=on):
             raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
-        if status is None:
-            raise NotFound(f"unknown business unit {unit_id!r}" if not unit_known
-                           else f"unit {unit_id} is not part of campaign {campaign_id}")
-        if refused := (answer_rules.campaign_refusal(campaign_id, campaign_status)
-                       or answer_rules.assessment_refusal(unit_id, status)):
+
+    def work(cur) -> SaveResult:
+        ctx = _context(cur, campaign_id, unit_id, valid)
+        if refused := ctx.refusal():
             raise InvalidState(refused)
         new = answer_rules.stored(batch).drop("row").to_dicts()
         ids = [r["question_id"] for r in new]
@@ -89,7 +107,7 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
         changed = [r for r in new if not answer_rules.same_answer(r, current.get(r["question_id"]))]
         if changed:
             _append_changed(cur, actor, campaign_id, unit_id, changed, current, actor.source)
-        return SaveResult(len(changed), len(new) - len(changed), revision + (1 if changed else 0))
+        return SaveResult(len(changed), len(new) - len(changed), ctx.revision + (1 if changed else 0))
 
     return db.transaction(work)
 
@@ -190,13 +208,6 @@ def _check_stale(current: dict[str, dict], base: dict[str, int | None], question
                          + ". Your input is kept: review their change, then save again.", conflicts)
 
 
-def _require_editable(c: dict, a: dict) -> None:
-    refused = answer_rules.not_editable(c["campaign_id"], c["status"],
-                                        pl.DataFrame({"unit_id": [a["unit_id"]], "status": [a["status"]]}))
-    if refused.height:
-        raise InvalidState(refused["message"][0])
-
-
 def current_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> pl.DataFrame:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
@@ -212,20 +223,24 @@ def answer_history(db: Database, actor: Actor, campaign_id: str, unit_id: str) -
 def assessment(db: Database, actor: Actor, campaign_id: str, unit_id: str) -> dict:
     access.require(actor, "read", unit_id)
     with db.read() as cur:
-        return _context(cur, campaign_id, unit_id)[2]
+        _context(cur, campaign_id, unit_id)  # NotFound names what is unknown
+        return cast(dict, campaigns_sql.assessment(cur, campaign_id, unit_id))
 
 
 def preview(db: Database, actor: Actor, campaign_id: str, unit_id: str, as_of: date | None = None) -> scoring.Scores:
     """Score the current answers without persisting: what submitting now would give."""
     access.require(actor, "read", unit_id)
-    q = campaign_questionnaire(db, campaign_id)
     with db.read() as cur:
-        _, _, a = _context(cur, campaign_id, unit_id)
+        ctx = _context(cur, campaign_id, unit_id)
         current = answers_sql.current(cur, campaign_id, [unit_id])
-        units = pl.DataFrame([{"unit_id": unit_id, "division_id": a["division_id"], "tier": a["tier"],
-                               "as_of": as_of or clock.today()}])
-        records = _records(cur, q, units)
-    return scoring.score(q, current, units, records=records)
+        units = _placement(ctx, as_of or clock.today())
+        records = _records(cur, ctx.q, units)
+    return scoring.score(ctx.q, current, units, records=records)
+
+
+def _placement(ctx: _Context, as_of: date) -> pl.DataFrame:
+    """The unit as scoring sees it: the division and tier the cycle fixed for it, and the as-of date."""
+    return pl.DataFrame([{"unit_id": ctx.unit_id, "division_id": ctx.division_id, "tier": ctx.tier, "as_of": as_of}])
 
 
 def missing_questions(q: Questionnaire, current: pl.DataFrame) -> list[str]:
@@ -238,12 +253,13 @@ def missing_questions(q: Questionnaire, current: pl.DataFrame) -> list[str]:
 def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: date | None = None) -> UnitScore:
     """Submit a complete assessment: persist its scores (as of the submission date) and lock it."""
     access.require(actor, "submit", unit_id)
-    q = campaign_questionnaire(db, campaign_id)
     as_of = today or clock.today()
 
     def work(cur) -> UnitScore:
-        c, _, a = _context(cur, campaign_id, unit_id)
-        _require_editable(c, a)
+        ctx = _context(cur, campaign_id, unit_id)
+        if refused := ctx.refusal():
+            raise InvalidState(refused)
+        q = ctx.q
         current = answers_sql.current(cur, campaign_id, [unit_id])
         missing = missing_questions(q, current)
         if missing:
@@ -252,15 +268,14 @@ def submit(db: Database, actor: Actor, campaign_id: str, unit_id: str, today: da
             raise carry.UnconfirmedAnswers(unconfirmed, campaign_id)
         # Scored with the placement the cycle fixed for the unit (campaigns_sql.follow_unit keeps it current
         # while the cycle is not closed).
-        units = pl.DataFrame([{"unit_id": unit_id, "division_id": a["division_id"], "tier": a["tier"],
-                               "as_of": as_of}])
+        units = _placement(ctx, as_of)
         s = scoring.score(q, current, units, records=_records(cur, q, units))
         at = now()
         scores_sql.replace(cur, campaign_id, [unit_id], s.questions, s.domains, s.units, at)
         campaigns_sql.set_assessment_status(cur, campaign_id, unit_id, SUBMITTED, at, actor.username)
         result = cast(UnitScore, s.units.row(0, named=True))
         audit.record(cur, actor, "assessment.submit", "assessment", f"{campaign_id}/{unit_id}",
-                     before={"status": a["status"]},
+                     before={"status": ctx.status},
                      after={"status": SUBMITTED, "score": result["score"], "policy": result["policy"]})
         return result
 
@@ -282,16 +297,16 @@ def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: 
     separate = settings.read("ITSCM_SEPARATION_OF_DUTIES")
 
     def work(cur) -> None:
-        c, _, a = _context(cur, campaign_id, unit_id)
+        ctx = _context(cur, campaign_id, unit_id)
         verb = {APPROVED: "approve", RETURNED: "return"}[status]
-        if c["status"] != "open":
+        if ctx.campaign_status != "open":
             # A closed cycle is frozen: returning would delete persisted scores that every report counts,
             # and the head could not resubmit. Reopening is an explicit, audited decision.
-            raise InvalidState(f"campaign {campaign_id} is {c['status']}: its assessments and scores are frozen. "
-                               f"Reopen the campaign first to {verb} the assessment of {unit_id}.")
-        if a["status"] != SUBMITTED:
-            raise InvalidState(f"only a submitted assessment can be {status}; {unit_id} is {a['status']}")
-        if separate and (a["submitted_by"] == actor.username
+            raise InvalidState(f"campaign {campaign_id} is {ctx.campaign_status}: its assessments and scores are "
+                               f"frozen. Reopen the campaign first to {verb} the assessment of {unit_id}.")
+        if ctx.status != SUBMITTED:
+            raise InvalidState(f"only a submitted assessment can be {status}; {unit_id} is {ctx.status}")
+        if separate and (ctx.submitted_by == actor.username
                          or answers_sql.answered_by(cur, campaign_id, unit_id, actor.username)):
             raise PermissionDenied(
                 f"separation of duties: {actor.username} answered or submitted the assessment of {unit_id} in "
@@ -302,7 +317,7 @@ def _review(db: Database, actor: Actor, campaign_id: str, unit_id: str, status: 
             scores_sql.delete(cur, campaign_id, [unit_id])
         action = {APPROVED: "assessment.approve", RETURNED: "assessment.return"}[status]
         audit.record(cur, actor, action, "assessment", f"{campaign_id}/{unit_id}",
-                     before={"status": a["status"]}, after={"status": status, "comment": comment or None})
+                     before={"status": ctx.status}, after={"status": status, "comment": comment or None})
 
     db.transaction(work)
 

@@ -80,7 +80,7 @@ def _events(rows: list[tuple[str, str, int]], at: datetime) -> pl.DataFrame:
                         schema=answers_sql.EVENT_SCHEMA)
 
 
-@pytest.mark.parametrize("copies", [2, 40])  # a few rows (VALUES) and more than SMALL_BATCH (a frame)
+@pytest.mark.parametrize("copies", [1, 2, 40])  # 6 rows as VALUES; 12 and 240 with repeats, as a frame
 def test_an_append_with_several_events_per_key_keeps_the_last_one(org, copies):
     save(org, [Answer("GOV-01", 1)], unit="U3")
     rows = [(u, q, i % 6) for i in range(copies) for u in ("U1", "U2", "U3") for q in ("GOV-01", "GOV-02")]

@@ -71,13 +71,14 @@ def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.
         WHERE {' AND '.join(where)} ORDER BY d.name, u.name""", params)
 
 
-def save_context(cur, campaign_id: str, unit_id: str) -> tuple | None:
-    """What saving one unit's answers needs, in one statement: (campaign status, questionnaire id, version and
-    content hash, the assessment's status and revision or None, whether the unit exists); None for an unknown
-    campaign."""
-    return fetch_one(cur, """
-        SELECT c.status, c.questionnaire_id, c.questionnaire_version, q.content_hash, a.status, a.revision,
-               EXISTS (SELECT 1 FROM business_units u WHERE u.unit_id = ?)
+def assessment_context(cur, campaign_id: str, unit_id: str) -> dict | None:
+    """What a write to one unit's assessment needs, in one statement: the campaign's status and questionnaire
+    (id, version, content hash), the assessment's status, revision, division, tier and submitter (None when
+    the unit is not in the campaign) and whether the unit exists; None for an unknown campaign."""
+    return fetch_row(cur, """
+        SELECT c.status AS campaign_status, c.questionnaire_id, c.questionnaire_version, q.content_hash,
+               a.status, a.revision, a.division_id, a.tier, a.submitted_by,
+               EXISTS (SELECT 1 FROM business_units u WHERE u.unit_id = ?) AS unit_known
         FROM campaigns c JOIN questionnaires q ON q.questionnaire_id = c.questionnaire_id
                                                AND q.version = c.questionnaire_version
         LEFT JOIN assessments a ON a.campaign_id = c.campaign_id AND a.unit_id = ?

@@ -48,7 +48,7 @@ def insert_carried(cur, rows: pl.DataFrame) -> int:
     return insert_frame(cur, "carried_answers", rows, CARRIED_COLUMNS)
 
 
-def states(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataFrame:
+def _states_sql(campaign_id: str, unit_ids: list[str] | None) -> tuple[str, list]:
     """Every carried answer of a campaign (or of these units) with its state: 'to confirm', 'confirmed', or
     'changed' (the unit's current answer is a later event)."""
     where, params = "campaign_id = ?", [campaign_id]
@@ -56,13 +56,27 @@ def states(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataF
         units, unit_params = in_list(unit_ids)
         where += f" AND unit_id IN {units}"
         params += unit_params
-    return frame(cur, f"""
+    return f"""
         SELECT ca.unit_id, ca.question_id, ca.from_campaign_id, ca.first_given_on, ca.confirmed_by,
                ca.confirmed_at, CASE WHEN cur.event_id <> ca.event_id THEN 'changed'
                                      WHEN ca.confirmed_at IS NOT NULL THEN 'confirmed' ELSE 'to confirm' END AS state
         FROM carried_answers ca JOIN ({latest_answers(where)}) cur
              ON cur.unit_id = ca.unit_id AND cur.question_id = ca.question_id
-        WHERE ca.campaign_id = ? ORDER BY ca.unit_id, ca.question_id""", [*params, campaign_id])
+        WHERE ca.campaign_id = ?""", [*params, campaign_id]
+
+
+def states(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.DataFrame:
+    """Every carried answer of a campaign (or of these units) with its state (_states_sql)."""
+    sql, params = _states_sql(campaign_id, unit_ids)
+    return frame(cur, sql + " ORDER BY ca.unit_id, ca.question_id", params)
+
+
+def question_ids_in_state(cur, campaign_id: str, unit_id: str, state: str) -> list[str]:
+    """The questions of one unit whose carried answer is in this state (a submission's check, no frame)."""
+    sql, params = _states_sql(campaign_id, [unit_id])
+    rows = cur.execute(f"SELECT question_id FROM ({sql}) s WHERE s.state = ? ORDER BY question_id",
+                       [*params, state]).fetchall()
+    return [r[0] for r in rows]
 
 
 def confirm(cur, campaign_id: str, unit_id: str, question_ids: list[str], by: str, at: datetime) -> None:

@@ -320,11 +320,22 @@ def frame(cur: Any, sql: str, params: list | tuple = ()) -> pl.DataFrame:
     return cur.sql(sql, params=list(params) if params else None).pl()
 
 
+# Rows up to which one VALUES statement beats a registered frame (binding grows per row; the frame's cost is
+# fixed): on DuckDB 1 row 1.3 vs 2.6 ms, 6 rows 1.6 vs 2.2 ms, 43 rows 6.9 vs 2.6 ms.
+SMALL_INSERT = 8
+
+
 def insert_frame(cur: Any, table: str, df: pl.DataFrame, columns: list[str] | None = None) -> int:
-    """Bulk-insert a polars frame in one statement."""
+    """Insert a polars frame in one statement: a few rows as VALUES with parameters (registering a frame has
+    a fixed cost of about a millisecond, a temporary table on PostgreSQL), more through the frame itself."""
     if df.height == 0:
         return 0
     cols = columns or df.columns
+    if df.height <= SMALL_INSERT:
+        row = "(" + ", ".join("?" for _ in cols) + ")"
+        cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join(row for _ in range(df.height))}",
+                    [v for r in df.select(cols).iter_rows() for v in r])
+        return df.height
     name = f"_frame_{id(df)}"
     cur.register(name, df.select(cols))
     try:

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import polars as pl
 
-from .db import frame, insert_frame
+from ._sql import in_list, registered
+from .db import SMALL_INSERT, frame, insert_frame
 
 Q_COLS = ["campaign_id", "unit_id", "question_id", "domain_id", "level", "is_na", "score", "status",
           "explanation", "weight", "target", "gap", "priority", "policy", "scored_at"]
@@ -29,14 +30,15 @@ def replace(cur, campaign_id: str, unit_ids: list[str], questions: pl.DataFrame,
 def delete(cur, campaign_id: str, unit_ids: list[str]) -> None:
     if not unit_ids:
         return
-    df = pl.DataFrame({"unit_id": unit_ids})
-    cur.register("_score_units", df)
-    try:
+    if len(unit_ids) <= SMALL_INSERT:
+        units, params = in_list(unit_ids)
+        for table in ("question_scores", "domain_scores", "unit_scores"):
+            cur.execute(f"DELETE FROM {table} WHERE campaign_id = ? AND unit_id IN {units}", [campaign_id, *params])
+        return
+    with registered(cur, "_score_units", pl.DataFrame({"unit_id": unit_ids})):
         for table in ("question_scores", "domain_scores", "unit_scores"):
             cur.execute(f"DELETE FROM {table} WHERE campaign_id = ? AND unit_id IN "
                         "(SELECT unit_id FROM _score_units)", [campaign_id])
-    finally:
-        cur.unregister("_score_units")
 
 
 def question_scores(cur, campaign_id: str, unit_id: str) -> pl.DataFrame:
