@@ -59,7 +59,7 @@ def _context(cur, campaign_id: str, unit_id: str, check: Callable[[Questionnaire
     if check is not None:
         check(q)
     if row["status"] is None:
-        raise NotFound(f"unknown business unit {unit_id!r}" if not row["unit_known"]
+        raise NotFound(f"unknown business unit {unit_id!r}" if catalog_sql.unit(cur, unit_id) is None
                        else f"unit {unit_id} is not part of campaign {campaign_id}")
     return _Context(campaign_id, row["campaign_status"], q, unit_id, row["status"], row["revision"],
                     row["division_id"], row["tier"], row["submitted_by"])

@@ -28,6 +28,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import writes
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 DEFAULT_SIZES = ("S", "M", "L")
@@ -415,6 +417,17 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
                 floor_results[key] = failed(exc)
         sheets = {}  # after the export: free the read-back cells
 
+    # Last: the writes change the open cycle the read steps measured.
+    try:
+        info["writes"] = writes.measure(db, latest, today)
+        if info["writes"].get("available"):
+            w = info["writes"]
+            log(f"{size} writes: save one {w['save_one_s'] * 1000:.2f} ms (p95 {w['save_one_p95_s'] * 1000:.2f}), "
+                f"page {w['save_page_s'] * 1000:.2f} ms, submit {w['submit_s'] * 1000:.2f} ms")
+    except Exception as exc:  # noqa: BLE001
+        info["writes"] = {"available": False, "reason": f"failed: {exc}"}
+        log(f"{size} writes: FAILED {exc}")
+
     if profile_dir is not None:
         info["profiles"] = _profiles(size, profile_dir, {
             "scoring": lambda: workflow.rescore_campaign(db, admin, last_closed),
@@ -685,6 +698,7 @@ def targets(sizes: dict, ratios: dict, growth: dict, first: str | None, last: st
             values = {f"{last}/{first}": g} if last == "L" and first == "S" else {}
             out.append(_judge(f"Leadership dashboard at L <= {PAGE_GROWTH:g}x its run at S", values,
                               lambda v: v <= PAGE_GROWTH, key, "growth"))
+    out += writes.targets(sizes, _judge)
     peak = sizes.get("L", {}).get("measure", {}).get("peak_rss_mb")
     out.append(_judge(f"Peak memory (product) at L < {PEAK_LIMIT_MB / 1024:g} GB", {"L": peak} if peak else {},
                       lambda v: v < PEAK_LIMIT_MB, "peak", "mb"))
@@ -777,7 +791,8 @@ def markdown(report: dict) -> str:
             flabel = FLOOR_LABELS.get(key, "plain DuckDB query over the same rows (benchmarks/floors.py)")
             lines.append(f"| ↳ floor: {flabel} | " + " | ".join(fl)
                          + f" | {fmt_x(d['growth'].get(f'floors.{key}'))} |")
-    lines += ["", "## Targets (issue 7)", "", "| Target | Measured | Status |", "|---|---|---|"]
+    lines += writes.markdown(sizes)
+    lines += ["", "## Targets", "", "| Target | Measured | Status |", "|---|---|---|"]
     for t in d["targets"]:
         vals = ", ".join(f"{k} {_fmt_target(val, t['unit'])}" for k, val in t["values"].items() if val is not None)
         name = t["target"] + (" *(extra query, same rule)*" if t["extra"] else "")
@@ -814,6 +829,8 @@ def markdown(report: dict) -> str:
 
 
 def _fmt_target(v: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{v:.2f} ms"
     return f"{v:.0f} MB" if unit == "mb" else fmt_x(v)
 
 

@@ -100,3 +100,20 @@ def test_the_records_steps_are_reported(report):
         assert steps[key]["available"] and _number(steps[key]["median_s"]), key
     info = data["sizes"]["S"]["measure"]["info"]["scoring_records"]
     assert info["questionnaire"].startswith("itscm-core@1.1.0") and info["record_rules"] == 4
+
+
+def test_the_writes_are_measured_and_really_write(report):
+    data, md = report
+    w = data["sizes"]["S"]["measure"]["info"]["writes"]
+    assert w["available"], w.get("reason")
+    for key in ("save_one_s", "save_one_p95_s", "save_page_s", "submit_s"):
+        assert _number(w[key]) and w[key] > 0, key
+    from benchmarks import writes
+
+    assert len(w["save_one_all_s"]) == writes.SAVES and len(w["submit_all_s"]) == writes.SUBMITS
+    # every timed save changed something: one event per single save, 43 per page save, and the submits locked
+    assert w["stored_after"] - w["stored_events"] >= writes.SAVES + writes.PAGES * w["questions"]
+    assert w["submitted"] == writes.SUBMITS
+    assert w["stored_events"] > 0 and "## Writes" in md and "| Submit one unit" in md
+    names = {t["key"] for t in data["derived"]["targets"]}
+    assert {"save_one", "save_p95", "save_page", "submit"} <= names

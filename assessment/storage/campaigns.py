@@ -74,15 +74,14 @@ def assessments(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.
 def assessment_context(cur, campaign_id: str, unit_id: str) -> dict | None:
     """What a write to one unit's assessment needs, in one statement: the campaign's status and questionnaire
     (id, version, content hash), the assessment's status, revision, division, tier and submitter (None when
-    the unit is not in the campaign) and whether the unit exists; None for an unknown campaign."""
+    the unit is not in the campaign); None for an unknown campaign."""
     return fetch_row(cur, """
         SELECT c.status AS campaign_status, c.questionnaire_id, c.questionnaire_version, q.content_hash,
-               a.status, a.revision, a.division_id, a.tier, a.submitted_by,
-               EXISTS (SELECT 1 FROM business_units u WHERE u.unit_id = ?) AS unit_known
+               a.status, a.revision, a.division_id, a.tier, a.submitted_by
         FROM campaigns c JOIN questionnaires q ON q.questionnaire_id = c.questionnaire_id
                                                AND q.version = c.questionnaire_version
         LEFT JOIN assessments a ON a.campaign_id = c.campaign_id AND a.unit_id = ?
-        WHERE c.campaign_id = ?""", [unit_id, unit_id, campaign_id])
+        WHERE c.campaign_id = ?""", [unit_id, campaign_id])
 
 
 def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
