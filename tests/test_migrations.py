@@ -227,3 +227,17 @@ def test_the_upgraded_fixture_matches_a_fresh_schema(v1, tmp_path):
     fresh = tmp_path / "fresh.duckdb"
     open_database(fresh).close()
     assert columns(v1) == columns(fresh)
+
+
+def test_copy_db_copies_every_table_the_migrations_make(tmp_path):
+    """copy-db (storage/transfer.TABLES) must name every table: one it forgets is lost in a move to PostgreSQL."""
+    from assessment.storage import transfer
+
+    db = open_database(tmp_path / "all.duckdb")
+    try:
+        with db.read() as cur:
+            tables = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables "
+                                                "WHERE table_schema = current_schema()").fetchall()}
+    finally:
+        db.close()
+    assert set(transfer.TABLES) == tables - {"schema_migrations"}

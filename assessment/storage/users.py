@@ -6,6 +6,7 @@ from datetime import datetime
 
 import polars as pl
 
+from ._sql import fetch_row
 from .db import frame, one
 
 # users.failed_logins and last_failed_at (schema 2) are superseded by login_throttle (schema 5) and no longer written.
@@ -22,8 +23,7 @@ def insert_user(cur, username: str, display_name: str, role: str, password_hash:
 
 
 def user(cur, username: str) -> dict | None:
-    df = frame(cur, "SELECT * FROM users WHERE username = ?", [username])
-    return df.row(0, named=True) if df.height else None
+    return fetch_row(cur, "SELECT * FROM users WHERE username = ?", [username])
 
 
 def users(cur) -> pl.DataFrame:
@@ -66,8 +66,7 @@ def insert_session(cur, token_hash: str, username: str, at: datetime) -> None:
 
 
 def session(cur, token_hash: str) -> dict | None:
-    df = frame(cur, "SELECT * FROM sessions WHERE token_hash = ?", [token_hash])
-    return df.row(0, named=True) if df.height else None
+    return fetch_row(cur, "SELECT * FROM sessions WHERE token_hash = ?", [token_hash])
 
 
 def touch_session(cur, token_hash: str, at: datetime) -> None:
