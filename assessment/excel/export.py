@@ -27,6 +27,7 @@ from ..review_pack import ReviewPack
 from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
+from . import rows as fast_rows
 from . import standards_sheet
 from .format import (
     ACTIONS_SHEET,
@@ -109,9 +110,18 @@ class Formats:
         self.good = wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})
 
 
+def write_text(ws, r: int, c: int, text: str, fmt: Any = None) -> Any:
+    """write_string, except for text shaped "<r>...</r>": xlsxwriter's constant-memory mode writes that as raw
+    rich-text XML, which would let user text close its cell and add one holding a formula. As a rich string of
+    three plain fragments it is escaped like any text and reads back as the same string."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        return ws.write_rich_string(r, c, text[:1], text[1:2], text[2:], *([fmt] if fmt is not None else []))
+    return ws.write_string(r, c, text, fmt)
+
+
 def _writer(ws, f: Formats, kind: str) -> Callable[[int, int, Any], Any]:
     if kind in ("text", "id"):
-        return lambda r, c, v: ws.write_string(r, c, cell_text(v) if kind == "text" else str(v))
+        return lambda r, c, v: write_text(ws, r, c, cell_text(v) if kind == "text" else str(v))
     if kind == "int":
         return lambda r, c, v: ws.write_number(r, c, int(v), f.int)
     if kind == "float":
@@ -125,6 +135,12 @@ def _writer(ws, f: Formats, kind: str) -> Callable[[int, int, Any], Any]:
     if kind == "level":
         return lambda r, c, v: ws.write_string(r, c, NA) if v == NA else ws.write_number(r, c, int(v))
     raise ValueError(kind)
+
+
+def _style(f: Formats, kind: str) -> Any:
+    """The style _writer's cells of a kind carry: their explicit format, else the column's (write_table)."""
+    return {"text": f.text, "id": f.text, "int": f.int, "float": f.float, "date": f.date,
+            "datetime": f.datetime}.get(kind)
 
 
 def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col], df: pl.DataFrame,
@@ -155,8 +171,14 @@ def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col],
         ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<", "value": 0, "format": f.bad})
         ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0,
                                               "maximum": 30, "format": f.warn})
-    writers = [_writer(ws, f, col.kind) for col in cols]
     picked = df.select([pl.col(col.key).alias(f"c{i}") for i, col in enumerate(cols)])
+    kinds = [col.kind for col in cols]
+    if fast_rows.supported(ws, picked, kinds):  # the same cells, rendered column-wise (excel.rows)
+        fast_rows.write(ws, picked, kinds, [_style(f, kind) for kind in kinds])
+        if hide:
+            ws.hide()
+        return df.height
+    writers = [_writer(ws, f, col.kind) for col in cols]
     for r, row in enumerate(picked.iter_rows(), start=1):
         for c, v in enumerate(row):
             if v is not None and v == v:  # skip nulls and NaN
@@ -177,7 +199,7 @@ def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str 
         ws.write_string(0, 0, title, f.title)
         r = 2
     for key, value in rows:
-        ws.write_string(r, 0, key, f.key)
+        write_text(ws, r, 0, key, f.key)
         if value is None:
             pass
         elif isinstance(value, bool):
@@ -189,7 +211,7 @@ def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str 
         elif isinstance(value, date):
             ws.write_datetime(r, 1, datetime.combine(value, time()), f.date)
         else:
-            ws.write_string(r, 1, cell_text(value))
+            write_text(ws, r, 1, cell_text(value))
         r += 1
     if hide:
         ws.hide()
