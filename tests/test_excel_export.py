@@ -212,3 +212,13 @@ def test_a_unit_pack_carries_only_that_units_audit_entries(org):
         values_only=True)}
     assert "units in this pack only" in about["Audit log scope"]
     assert "Audit log scope" not in {r[0] for r in workbook(_pack(org))["About"].iter_rows(values_only=True)}
+
+
+def test_the_pack_reports_its_progress_step_by_step(org):
+    """The UI's progress bar is fed by the engine: fractions from 0 to 1, never going back, a step per sheet."""
+    heard: list[tuple[float, str]] = []
+    _pack(org, progress=lambda share, step: heard.append((share, step)))
+    shares = [s for s, _ in heard]
+    assert shares[0] == 0.0 and shares[-1] == 1.0 and shares == sorted(shares)
+    steps = " ".join(step for _, step in heard)
+    assert "Writing the Answers sheet" in steps and "Compressing" in steps

@@ -370,10 +370,20 @@ class PackData:
         return {name: df.height for name, _, df, _ in self.tables()}
 
 
+Progress = Callable[[float, str], None]
+"""progress(fraction done 0..1, what is being done): how a long pack build reports its steps (the UI shows a bar)."""
+
+
+def _no_progress(done: float, step: str) -> None:
+    return None
+
+
 def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
-           today: date | None = None) -> PackData:
+           today: date | None = None, progress: Progress | None = None) -> PackData:
     """Read what the pack of a campaign shows, within the actor's scope."""
+    report = progress or _no_progress
     access.require(actor, "export")
+    report(0.0, "Reading the answers and scores")
     today = today or clock.today()
     generated = generated_now()
     with db.read() as cur:
@@ -392,6 +402,7 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     gaps = (answers.filter(pl.col("priority") > 0)
             .sort(["priority", "gap", "unit", "question_id"], descending=[True, True, False, False])
             .with_row_index("rank", offset=1))
+    report(0.1, "Reading the audit log")
     audit_log = None
     if access.allowed(actor, "read_audit"):
         audit_log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
@@ -399,10 +410,12 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
+    report(0.15, "Reading the management review figures")
     review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
     from .actions_sheet import rows as action_rows  # it builds on this module's writers
     from .records_sheets import record_tables  # it builds on this module's Col
 
+    report(0.2, "Reading the continuity records, standards and actions")
     as_of = services.cycle_as_of(db, campaign_id)
     records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
@@ -467,8 +480,12 @@ def _narrowed(filters: reports.Filters | None) -> bool:
                                                                filters.unit_ids))
 
 
-def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
-    """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets."""
+def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | None = None) -> None:
+    """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets.
+
+    progress (if given) hears of each sheet before it is written, with the share of rows written so far
+    (from 0.3 to 0.9), then of the compression."""
+    report = progress or _no_progress
     wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
         "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True})
@@ -478,7 +495,12 @@ def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
                            "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
         f = Formats(wb)
         write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
-        for name, cols, df, options in data.tables():
+        tables = data.tables()
+        total = sum(df.height for _, _, df, _ in tables) + data.answers.height  # + the _ids sheet
+        written = 0
+        for name, cols, df, options in tables:
+            report(0.3 + 0.6 * written / max(total, 1), f"Writing the {name} sheet ({df.height:,} rows)")
+            written += df.height
             if name == "Review divisions" and data.review is not None:  # headline figures and decisions first
                 from . import review_sheets
 
@@ -488,24 +510,29 @@ def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
         write_key_values(wb, f, META_SHEET, None, meta_rows(
             PACK_KIND, campaign_id=data.campaign_id, questionnaire=q.policy_label, generated_at=data.generated,
             generated_by=data.actor.username, digest=data.digest), hide=True)
+        report(0.3 + 0.6 * written / max(total, 1), "Writing the hidden id sheet")
         write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
             "id_campaign", "unit_id", "question_id", "id_event"))], data.answers, hide=True)
+        report(0.9, "Compressing the workbook")
     finally:
         wb.close()
+    report(1.0, "Done")
 
 
 def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
-                 filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
-    """Write the auditor pack of a campaign to out (a path or a binary stream)."""
-    data = gather(db, actor, campaign_id, filters, today)
-    write_pack(data, out)
+                 filters: reports.Filters | None = None, today: date | None = None,
+                 progress: Progress | None = None) -> PackResult:
+    """Write the auditor pack of a campaign to out (a path or a binary stream); progress(fraction, step) hears
+    of each step (reading, each sheet, compressing) as it starts."""
+    data = gather(db, actor, campaign_id, filters, today, progress)
+    write_pack(data, out, progress)
     return PackResult(data.counts, data.digest, pack_filename(campaign_id, data.generated))
 
 
 def auditor_pack_bytes(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
-                       today: date | None = None) -> tuple[bytes, PackResult]:
+                       today: date | None = None, progress: Progress | None = None) -> tuple[bytes, PackResult]:
     buf = io.BytesIO()
-    result = auditor_pack(db, actor, campaign_id, buf, filters, today)
+    result = auditor_pack(db, actor, campaign_id, buf, filters, today, progress)
     return buf.getvalue(), result
 
 
