@@ -9,6 +9,7 @@ layout the offline template uses, see format) let the importer match every row b
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports, review_pack, services, standards_view
+from .. import __version__, access, audit, clock, reports, reuse, review_pack, services, standards_view
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
@@ -338,7 +339,12 @@ class PackData:
         return self.campaign["campaign_id"]
 
     def tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
-        """(sheet, columns, rows, write_table options) of every table sheet, in order."""
+        """(sheet, columns, rows, write_table options) of every table sheet, in order (built once: the About
+        sheet's counts, the writing and the result all use them)."""
+        return self._tables
+
+    @functools.cached_property
+    def _tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
         q_cols, q_frame = _questionnaire_frame(self.questionnaire)
         tables: list[tuple[str, list[Col], pl.DataFrame, dict]]
         tables = [
@@ -524,7 +530,8 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
                  progress: Progress | None = None) -> PackResult:
     """Write the auditor pack of a campaign to out (a path or a binary stream); progress(fraction, step) hears
     of each step (reading, each sheet, compressing) as it starts."""
-    data = gather(db, actor, campaign_id, filters, today, progress)
+    with reuse.one_build():  # the review figures and the record sheets read some things alike
+        data = gather(db, actor, campaign_id, filters, today, progress)
     write_pack(data, out, progress)
     return PackResult(data.counts, data.digest, pack_filename(campaign_id, data.generated))
 
