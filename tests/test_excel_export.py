@@ -23,7 +23,9 @@ from assessment.storage import answers as answer_store
 
 from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 
-HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
+# The first closes its cell in raw XML: xlsxwriter writes text shaped <r>...</r> as rich-text markup.
+HOSTILE = ['<r><t>a</t></r></is></c><c r="Z9"><f>1+1</f></c><c r="Z10" t="inlineStr"><is><r><t>b</t></r>',
+           '=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
            "=cmd|' /C calc'!A0", "'=already quoted", "\uff1d1+1"]
 SHEETS = ["About", "Scores", "Answers", "Gaps", "Deadlines", "Trends", "Questionnaire", "Service register", "Recovery",
           "Untested top tier", "RTO inversions", "Exercises", "Incidents over RTO", "Standards", "Actions", "Audit log",

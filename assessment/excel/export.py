@@ -1,7 +1,8 @@
 """The auditor pack: one formatted workbook per campaign (optionally one division or unit), written by
-xlsxwriter in constant-memory mode. Every value read from the database is written with a typed call
-(write_string / write_number / write_datetime), never the guessing write(), and all user text goes through
-safety.literal_text, so no cell can ever hold a formula.
+xlsxwriter (in memory when small, in constant-memory mode when large). Every value read from the database is
+written with a typed call (write_string / write_number / write_datetime, or its column-wise equivalent in
+excel.rows), never the guessing write(), and all user text goes through safety.literal_text, so no cell can
+ever hold a formula.
 
 The Answers sheet doubles as an import source: hidden id columns and the hidden _meta/_ids sheets (the same
 layout the offline template uses, see format) let the importer match every row by id and detect later changes.
@@ -60,6 +61,7 @@ from .safety import cell_text
 
 EXCEL_ROWS = 1_048_576
 AUDIT_LIMIT = 200_000
+IN_MEMORY_ROWS = 10_000  # packs with at most this many table rows are assembled in memory (write_pack)
 
 
 def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str, str]:
@@ -492,8 +494,13 @@ def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | 
     progress (if given) hears of each sheet before it is written, with the share of rows written so far
     (from 0.3 to 0.9), then of the compression."""
     report = progress or _no_progress
+    tables = data.tables()
+    total = sum(df.height for _, _, df, _ in tables) + data.answers.height  # + the _ids sheet
+    # A small pack is assembled in memory: no temporary file per sheet and for the zip (a third of a one-unit
+    # pack's writing); a large one streams row by row (constant memory, excel.rows).
+    memory = {"in_memory": True} if total <= IN_MEMORY_ROWS else {"constant_memory": True}
     wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
-        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        **memory, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True})
     q = data.questionnaire
     try:
@@ -501,8 +508,6 @@ def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | 
                            "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
         f = Formats(wb)
         write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
-        tables = data.tables()
-        total = sum(df.height for _, _, df, _ in tables) + data.answers.height  # + the _ids sheet
         written = 0
         for name, cols, df, options in tables:
             report(0.3 + 0.6 * written / max(total, 1), f"Writing the {name} sheet ({df.height:,} rows)")
