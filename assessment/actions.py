@@ -12,6 +12,7 @@ from . import access, audit, clock
 from .errors import InvalidState, NotFound, PermissionDenied, StaleWrite, ValidationError
 from .model import LINK_PREFIXES, Actor
 from .reports import Filters, bucket_expr, scope_for
+from .reuse import reused
 from .storage import Database
 from .storage import actions as actions_sql
 from .storage import users as users_sql
@@ -287,6 +288,7 @@ def overdue_expr(today: date) -> pl.Expr:
     return pl.col("status").is_in(list(OPEN_STATUSES)) & (pl.col("due_on") < pl.lit(today))
 
 
+@reused
 def list_actions(db: Database, actor: Actor, filters: Filters | None = None, *,
                  statuses: tuple[str, ...] | None = None, owner: str | None = None, overdue: bool = False,
                  today: date | None = None) -> pl.DataFrame:

@@ -13,6 +13,7 @@ from .catalog import campaign_questionnaire
 from .errors import NotFound
 from .model import CAPPED_RECORDS, TOP_RECOVERY_TIER, Actor, RecordFacts
 from .reports import Filters, scope_for
+from .reuse import reused
 from .service_checks import rto_inversions
 from .storage import Database
 from .storage import catalog as catalog_sql
@@ -31,6 +32,7 @@ def _window_start(day: date, months: int) -> date:
     return pl.select(pl.lit(day).dt.offset_by(f"-{months}mo")).item()
 
 
+@reused
 def demonstrated(db: Database, actor: Actor, filters: Filters | None = None, *, at: datetime | None = None,
                  limit: int | None = None) -> pl.DataFrame:
     """Per service: required (rto_minutes) against demonstrated recovery: the latest recovery time measured in
@@ -66,6 +68,7 @@ def untested_top_tier(db: Database, actor: Actor, filters: Filters | None = None
                                      TOP_RECOVERY_TIER)
 
 
+@reused
 def inversions(db: Database, actor: Actor, filters: Filters | None = None, *,
                at: datetime | None = None) -> pl.DataFrame:
     """RTO inversions in the register at `at`: service_id, service_rto, depends_on, depends_on_rto, path,

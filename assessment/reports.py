@@ -11,6 +11,7 @@ from . import access, clock
 from .campaigns import previous_of
 from .catalog import campaign_questionnaire
 from .model import Actor, Summary
+from .reuse import reused
 from .storage import Database
 from .storage import recovery as recovery_sql
 from .storage import reports as reports_sql
@@ -96,6 +97,7 @@ def checklist_coverage(db: Database, actor: Actor, campaign_id: str, filters: Fi
         return reports_sql.checklist_coverage(cur, campaign_id, scope_for(actor, filters))
 
 
+@reused
 def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filters | None = None,
               today: date | None = None, horizon_days: int | None = None) -> pl.DataFrame:
     """Plan reviews, open assessments, service objective reviews, and (with a campaign) expiring evidence and

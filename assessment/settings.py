@@ -114,6 +114,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ITSCM_SESSION_MAX_HOURS", "session_max_hours", _positive_int, 12, "hours after which a session ends"),
     Variable("ITSCM_IMPORT_MAX_BYTES", "import_max_bytes", _positive_int, 10 * 1024 * 1024,
              "Excel uploads larger than this are refused before parsing"),
+    Variable("ITSCM_IMPORT_MAX_UNCOMPRESSED", "import_max_uncompressed", _positive_int, 200 * 1024 * 1024,
+             "bytes an Excel upload may inflate to, all its parts together (zip-bomb guard)"),
+    Variable("ITSCM_IMPORT_MAX_CELLS", "import_max_cells", _positive_int, 5_000_000,
+             "rows x columns one sheet of an Excel upload may span"),
     Variable("ITSCM_BACKUPS", "scheduled_backups", _flag, True, "run scheduled online backups inside the app"),
     Variable("ITSCM_BACKUP_INTERVAL_HOURS", "backup_interval_hours", _positive_float, 24.0,
              "hours between scheduled backups"),
@@ -148,6 +152,8 @@ class Settings:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     import_max_bytes: int = 10 * 1024 * 1024
+    import_max_uncompressed: int = 200 * 1024 * 1024
+    import_max_cells: int = 5_000_000
     scheduled_backups: bool = True
     backup_interval_hours: float = 24.0
     backup_keep: int = 7

@@ -23,7 +23,9 @@ from assessment.storage import answers as answer_store
 
 from .helpers.excel import ADMIN, TODAY, hidden_columns, save, workbook
 
-HOSTILE = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
+# The first closes its cell in raw XML: xlsxwriter writes text shaped <r>...</r> as rich-text markup.
+HOSTILE = ['<r><t>a</t></r></is></c><c r="Z9"><f>1+1</f></c><c r="Z10" t="inlineStr"><is><r><t>b</t></r>',
+           '=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\t=x", "\r=x",
            "=cmd|' /C calc'!A0", "'=already quoted", "\uff1d1+1"]
 SHEETS = ["About", "Scores", "Answers", "Gaps", "Deadlines", "Trends", "Questionnaire", "Service register", "Recovery",
           "Untested top tier", "RTO inversions", "Exercises", "Incidents over RTO", "Standards", "Actions", "Audit log",
@@ -212,3 +214,13 @@ def test_a_unit_pack_carries_only_that_units_audit_entries(org):
         values_only=True)}
     assert "units in this pack only" in about["Audit log scope"]
     assert "Audit log scope" not in {r[0] for r in workbook(_pack(org))["About"].iter_rows(values_only=True)}
+
+
+def test_the_pack_reports_its_progress_step_by_step(org):
+    """The UI's progress bar is fed by the engine: fractions from 0 to 1, never going back, a step per sheet."""
+    heard: list[tuple[float, str]] = []
+    _pack(org, progress=lambda share, step: heard.append((share, step)))
+    shares = [s for s, _ in heard]
+    assert shares[0] == 0.0 and shares[-1] == 1.0 and shares == sorted(shares)
+    steps = " ".join(step for _, step in heard)
+    assert "Writing the Answers sheet" in steps and "Compressing" in steps

@@ -57,8 +57,10 @@ with tab_pack:
         if st.session_state.get("xl_pack", (None,))[0] != wanted:
             st.session_state.pop("xl_pack", None)
         if st.button("Prepare the auditor pack", key="xl_pack_build", type="primary"):
-            with st.spinner("Writing the workbook..."):
-                done = w.run_action(excel_export.auditor_pack_bytes, db, actor, campaign_id, filters, writes=False)
+            bar = st.progress(0.0, text="Preparing the auditor pack...")  # the engine reports each step
+            done = w.run_action(excel_export.auditor_pack_bytes, db, actor, campaign_id, filters, writes=False,
+                                progress=lambda share, step: bar.progress(min(max(share, 0.0), 1.0), text=step))
+            bar.empty()
             if done.ok:
                 data, res = done.value
                 st.session_state["xl_pack"] = (wanted, data, res.filename, res.sheets)

@@ -1,7 +1,8 @@
 """The auditor pack: one formatted workbook per campaign (optionally one division or unit), written by
-xlsxwriter in constant-memory mode. Every value read from the database is written with a typed call
-(write_string / write_number / write_datetime), never the guessing write(), and all user text goes through
-safety.literal_text, so no cell can ever hold a formula.
+xlsxwriter (in memory when small, in constant-memory mode when large). Every value read from the database is
+written with a typed call (write_string / write_number / write_datetime, or its column-wise equivalent in
+excel.rows), never the guessing write(), and all user text goes through safety.literal_text, so no cell can
+ever hold a formula.
 
 The Answers sheet doubles as an import source: hidden id columns and the hidden _meta/_ids sheets (the same
 layout the offline template uses, see format) let the importer match every row by id and detect later changes.
@@ -9,6 +10,7 @@ layout the offline template uses, see format) let the importer match every row b
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports, review_pack, services, standards_view
+from .. import __version__, access, audit, clock, reports, reuse, review_pack, services, standards_view
 from ..catalog import campaign_questionnaire
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
@@ -27,6 +29,7 @@ from ..review_pack import ReviewPack
 from ..storage import Database
 from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
+from . import rows as fast_rows
 from . import standards_sheet
 from .format import (
     ACTIONS_SHEET,
@@ -58,6 +61,7 @@ from .safety import cell_text
 
 EXCEL_ROWS = 1_048_576
 AUDIT_LIMIT = 200_000
+IN_MEMORY_ROWS = 10_000  # packs with at most this many table rows are assembled in memory (write_pack)
 
 
 def references_text(q: Questionnaire, standards: dict | None = None) -> dict[str, str]:
@@ -109,9 +113,18 @@ class Formats:
         self.good = wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})
 
 
+def write_text(ws, r: int, c: int, text: str, fmt: Any = None) -> Any:
+    """write_string, except for text shaped "<r>...</r>": xlsxwriter's constant-memory mode writes that as raw
+    rich-text XML, which would let user text close its cell and add one holding a formula. As a rich string of
+    three plain fragments it is escaped like any text and reads back as the same string."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        return ws.write_rich_string(r, c, text[:1], text[1:2], text[2:], *([fmt] if fmt is not None else []))
+    return ws.write_string(r, c, text, fmt)
+
+
 def _writer(ws, f: Formats, kind: str) -> Callable[[int, int, Any], Any]:
     if kind in ("text", "id"):
-        return lambda r, c, v: ws.write_string(r, c, cell_text(v) if kind == "text" else str(v))
+        return lambda r, c, v: write_text(ws, r, c, cell_text(v) if kind == "text" else str(v))
     if kind == "int":
         return lambda r, c, v: ws.write_number(r, c, int(v), f.int)
     if kind == "float":
@@ -125,6 +138,12 @@ def _writer(ws, f: Formats, kind: str) -> Callable[[int, int, Any], Any]:
     if kind == "level":
         return lambda r, c, v: ws.write_string(r, c, NA) if v == NA else ws.write_number(r, c, int(v))
     raise ValueError(kind)
+
+
+def _style(f: Formats, kind: str) -> Any:
+    """The style _writer's cells of a kind carry: their explicit format, else the column's (write_table)."""
+    return {"text": f.text, "id": f.text, "int": f.int, "float": f.float, "date": f.date,
+            "datetime": f.datetime}.get(kind)
 
 
 def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col], df: pl.DataFrame,
@@ -155,8 +174,14 @@ def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col],
         ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<", "value": 0, "format": f.bad})
         ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0,
                                               "maximum": 30, "format": f.warn})
-    writers = [_writer(ws, f, col.kind) for col in cols]
     picked = df.select([pl.col(col.key).alias(f"c{i}") for i, col in enumerate(cols)])
+    kinds = [col.kind for col in cols]
+    if fast_rows.supported(ws, picked, kinds):  # the same cells, rendered column-wise (excel.rows)
+        fast_rows.write(ws, picked, kinds, [_style(f, kind) for kind in kinds])
+        if hide:
+            ws.hide()
+        return df.height
+    writers = [_writer(ws, f, col.kind) for col in cols]
     for r, row in enumerate(picked.iter_rows(), start=1):
         for c, v in enumerate(row):
             if v is not None and v == v:  # skip nulls and NaN
@@ -177,7 +202,7 @@ def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str 
         ws.write_string(0, 0, title, f.title)
         r = 2
     for key, value in rows:
-        ws.write_string(r, 0, key, f.key)
+        write_text(ws, r, 0, key, f.key)
         if value is None:
             pass
         elif isinstance(value, bool):
@@ -189,7 +214,7 @@ def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str 
         elif isinstance(value, date):
             ws.write_datetime(r, 1, datetime.combine(value, time()), f.date)
         else:
-            ws.write_string(r, 1, cell_text(value))
+            write_text(ws, r, 1, cell_text(value))
         r += 1
     if hide:
         ws.hide()
@@ -316,7 +341,12 @@ class PackData:
         return self.campaign["campaign_id"]
 
     def tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
-        """(sheet, columns, rows, write_table options) of every table sheet, in order."""
+        """(sheet, columns, rows, write_table options) of every table sheet, in order (built once: the About
+        sheet's counts, the writing and the result all use them)."""
+        return self._tables
+
+    @functools.cached_property
+    def _tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
         q_cols, q_frame = _questionnaire_frame(self.questionnaire)
         tables: list[tuple[str, list[Col], pl.DataFrame, dict]]
         tables = [
@@ -348,10 +378,20 @@ class PackData:
         return {name: df.height for name, _, df, _ in self.tables()}
 
 
+Progress = Callable[[float, str], None]
+"""progress(fraction done 0..1, what is being done): how a long pack build reports its steps (the UI shows a bar)."""
+
+
+def _no_progress(done: float, step: str) -> None:
+    return None
+
+
 def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
-           today: date | None = None) -> PackData:
+           today: date | None = None, progress: Progress | None = None) -> PackData:
     """Read what the pack of a campaign shows, within the actor's scope."""
+    report = progress or _no_progress
     access.require(actor, "export")
+    report(0.0, "Reading the answers and scores")
     today = today or clock.today()
     generated = generated_now()
     with db.read() as cur:
@@ -370,6 +410,7 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     gaps = (answers.filter(pl.col("priority") > 0)
             .sort(["priority", "gap", "unit", "question_id"], descending=[True, True, False, False])
             .with_row_index("rank", offset=1))
+    report(0.1, "Reading the audit log")
     audit_log = None
     if access.allowed(actor, "read_audit"):
         audit_log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
@@ -377,10 +418,12 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     digest = manifest_digest(PACK_KIND, campaign_id, "",
                              answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
+    report(0.15, "Reading the management review figures")
     review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
     from .actions_sheet import rows as action_rows  # it builds on this module's writers
     from .records_sheets import record_tables  # it builds on this module's Col
 
+    report(0.2, "Reading the continuity records, standards and actions")
     as_of = services.cycle_as_of(db, campaign_id)
     records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
     return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
@@ -445,10 +488,19 @@ def _narrowed(filters: reports.Filters | None) -> bool:
                                                                filters.unit_ids))
 
 
-def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
-    """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets."""
+def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | None = None) -> None:
+    """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets.
+
+    progress (if given) hears of each sheet before it is written, with the share of rows written so far
+    (from 0.3 to 0.9), then of the compression."""
+    report = progress or _no_progress
+    tables = data.tables()
+    total = sum(df.height for _, _, df, _ in tables) + data.answers.height  # + the _ids sheet
+    # A small pack is assembled in memory: no temporary file per sheet and for the zip (a third of a one-unit
+    # pack's writing); a large one streams row by row (constant memory, excel.rows).
+    memory = {"in_memory": True} if total <= IN_MEMORY_ROWS else {"constant_memory": True}
     wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
-        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        **memory, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True})
     q = data.questionnaire
     try:
@@ -456,7 +508,10 @@ def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
                            "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
         f = Formats(wb)
         write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
-        for name, cols, df, options in data.tables():
+        written = 0
+        for name, cols, df, options in tables:
+            report(0.3 + 0.6 * written / max(total, 1), f"Writing the {name} sheet ({df.height:,} rows)")
+            written += df.height
             if name == "Review divisions" and data.review is not None:  # headline figures and decisions first
                 from . import review_sheets
 
@@ -466,24 +521,30 @@ def write_pack(data: PackData, out: str | Path | BinaryIO) -> None:
         write_key_values(wb, f, META_SHEET, None, meta_rows(
             PACK_KIND, campaign_id=data.campaign_id, questionnaire=q.policy_label, generated_at=data.generated,
             generated_by=data.actor.username, digest=data.digest), hide=True)
+        report(0.3 + 0.6 * written / max(total, 1), "Writing the hidden id sheet")
         write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
             "id_campaign", "unit_id", "question_id", "id_event"))], data.answers, hide=True)
+        report(0.9, "Compressing the workbook")
     finally:
         wb.close()
+    report(1.0, "Done")
 
 
 def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
-                 filters: reports.Filters | None = None, today: date | None = None) -> PackResult:
-    """Write the auditor pack of a campaign to out (a path or a binary stream)."""
-    data = gather(db, actor, campaign_id, filters, today)
-    write_pack(data, out)
+                 filters: reports.Filters | None = None, today: date | None = None,
+                 progress: Progress | None = None) -> PackResult:
+    """Write the auditor pack of a campaign to out (a path or a binary stream); progress(fraction, step) hears
+    of each step (reading, each sheet, compressing) as it starts."""
+    with reuse.one_build():  # the review figures and the record sheets read some things alike
+        data = gather(db, actor, campaign_id, filters, today, progress)
+    write_pack(data, out, progress)
     return PackResult(data.counts, data.digest, pack_filename(campaign_id, data.generated))
 
 
 def auditor_pack_bytes(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,
-                       today: date | None = None) -> tuple[bytes, PackResult]:
+                       today: date | None = None, progress: Progress | None = None) -> tuple[bytes, PackResult]:
     buf = io.BytesIO()
-    result = auditor_pack(db, actor, campaign_id, buf, filters, today)
+    result = auditor_pack(db, actor, campaign_id, buf, filters, today, progress)
     return buf.getvalue(), result
 
 

@@ -152,7 +152,9 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
-        return cls(max_bytes=load_settings().import_max_bytes)
+        settings = load_settings()
+        return cls(max_bytes=settings.import_max_bytes, max_uncompressed=settings.import_max_uncompressed,
+                   max_cells=settings.import_max_cells)
 
 
 @dataclass(frozen=True)
