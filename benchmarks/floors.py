@@ -5,10 +5,10 @@ over exactly the rows the product step reads, with no scoping, no explanations, 
 beyond fetching the result as a polars frame (as the product does). The product's time divided by its
 floor says how much the product adds over what the database itself needs.
 
-- scoring: current answer per unit x question (arg_max over answer_events of the campaign), joined to
-  q_questions, weighted mean per unit x domain, written with INSERT ... SELECT into a scratch table in one
-  transaction (the product scores every question, explains it, rolls up to domain and unit and persists
-  all three levels: that is what the ratio measures);
+- scoring: the same job as the product's re-score, in plain SQL (every question row with the evidence cap,
+  status and explanation text, domain and unit rows with targets, weakest domain and band, persisted into
+  scratch copies of the score tables in one transaction); tests/test_bench_floors.py checks that its rows
+  equal the product's, so the ratio measures only what the engine adds;
 - queries: the same aggregate over the persisted score tables (the rows the product query reads);
 - export: xlsxwriter in constant_memory mode writing the same cells (see excel.py);
 - import: fastexcel reading the same sheet (see excel.py).
@@ -21,8 +21,6 @@ from datetime import date
 import polars as pl
 
 from assessment.storage import Database
-
-SCRATCH = "bench_floor_scores"
 
 
 def _frame(db: Database, sql: str, params: list) -> pl.DataFrame:
@@ -38,28 +36,100 @@ def _questionnaire(db: Database, campaign_id: str) -> tuple[str, str]:
 
 def prepare(db: Database) -> None:
     with db.read() as cur:
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {SCRATCH} (campaign_id VARCHAR, unit_id VARCHAR, "
-                    "domain_id VARCHAR, score DOUBLE, answered BIGINT)")
+        for source, scratch in SCORE_SCRATCH.items():
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {scratch} AS SELECT * FROM {source} LIMIT 0")
+
+
+SCORE_SCRATCH = {"question_scores": "bench_floor_q", "domain_scores": "bench_floor_d",
+                 "unit_scores": "bench_floor_u"}
 
 
 def scoring(db: Database, campaign_id: str) -> int:
-    """Weighted mean per unit x domain of the current answers, persisted (one transaction)."""
-    qid, version = _questionnaire(db, campaign_id)
+    """The product's re-score of a campaign in plain SQL, the same job row for row: every scored unit x every
+    question (missing ones included) with the evidence rule's cap, status, explanation text, gap and priority;
+    domain rows (weighted mean, answered / N/A / capped counts, gap, priority); unit rows (weighted mean,
+    tier target, roll-up weight, weakest domain, band); the old rows of those units deleted and the three
+    levels inserted, in one transaction (into scratch copies of the score tables). Questionnaire 1.0.0 has
+    no record rules, so none are applied (the product applies none either)."""
+    from assessment.catalog import campaign_questionnaire
+
+    q = campaign_questionnaire(db, campaign_id)
+    rule, label = q.policy.evidence_rule, q.policy_label
+    factor = "t.factor" if q.policy.rollup.unit_to_organisation == "tier_weighted_mean" else "1.0"
+    band = "NULL"
+    for b in q.bands:  # later bands win, as in scoring._unit_scores
+        band = f"CASE WHEN score >= {float(b.min)} THEN '{b.name}' ELSE {band} END"
+    cap, low, months = int(rule.cap_level), int(rule.min_level), int(rule.max_age_months)
+    qt, dt, ut = SCORE_SCRATCH.values()
     with db.read() as cur:
         cur.execute("BEGIN TRANSACTION")
-        cur.execute(f"DELETE FROM {SCRATCH} WHERE campaign_id = ?", [campaign_id])
-        n = cur.execute(f"""
-            INSERT INTO {SCRATCH}
-            WITH cur AS (
-              SELECT unit_id, question_id, arg_max(level, event_id) AS level, arg_max(is_na, event_id) AS is_na
-              FROM answer_events WHERE campaign_id = ? GROUP BY unit_id, question_id)
-            SELECT ?, cur.unit_id, q.domain_id,
-                   sum(cur.level * q.weight) / nullif(sum(CASE WHEN cur.level IS NOT NULL THEN q.weight END), 0),
-                   count(cur.level)
-            FROM cur JOIN q_questions q ON q.question_id = cur.question_id
-                 AND q.questionnaire_id = ? AND q.version = ?
-            WHERE NOT cur.is_na
-            GROUP BY cur.unit_id, q.domain_id""", [campaign_id, campaign_id, qid, version]).fetchall()
+        cur.execute("""CREATE OR REPLACE TEMP TABLE bench_units AS
+            SELECT unit_id, division_id, tier, CAST(submitted_at AS DATE) AS as_of FROM assessments
+            WHERE campaign_id = ? AND status IN ('submitted', 'approved')""", [campaign_id])
+        for t in (qt, dt, ut):
+            cur.execute(f"DELETE FROM {t} WHERE campaign_id = ? AND unit_id IN (SELECT unit_id FROM bench_units)",
+                        [campaign_id])
+        cur.execute(f"""CREATE OR REPLACE TEMP TABLE bench_q AS
+            WITH g AS (
+              SELECT u.unit_id, u.tier, u.as_of, CAST(u.as_of - INTERVAL {months} MONTH AS DATE) AS cutoff,
+                     qq.question_id, qq.domain_id, qq.weight, d.weight AS domain_weight, d.position AS domain_pos,
+                     qq.position AS question_pos, t.target, t.factor,
+                     a.level, coalesce(a.is_na, false) AS is_na, a.na_reason, a.evidence_date,
+                     (trim(coalesce(a.evidence, '')) <> '' OR trim(coalesce(a.evidence_url, '')) <> '') AS has_ev
+              FROM bench_units u
+              CROSS JOIN q_questions qq
+              JOIN q_domains d ON d.questionnaire_id = qq.questionnaire_id AND d.version = qq.version
+                              AND d.domain_id = qq.domain_id
+              JOIN q_tiers t ON t.questionnaire_id = qq.questionnaire_id AND t.version = qq.version AND t.tier = u.tier
+              LEFT JOIN current_answers a ON a.campaign_id = ? AND a.unit_id = u.unit_id
+                                         AND a.question_id = qq.question_id
+              WHERE qq.questionnaire_id = ? AND qq.version = ?),
+            s AS (
+              SELECT *, CASE WHEN is_na THEN 'na' WHEN level IS NULL THEN 'missing'
+                             WHEN level >= {low} AND NOT (has_ev AND evidence_date IS NOT NULL
+                                  AND evidence_date >= cutoff) AND level > {cap} THEN 'capped'
+                             ELSE 'answered' END AS status FROM g)
+            SELECT *, CASE status WHEN 'capped' THEN {float(cap)} WHEN 'answered' THEN CAST(level AS DOUBLE) END
+                          AS score,
+                   CASE status
+                     WHEN 'na' THEN 'Excluded as N/A: ' || coalesce(na_reason, '(no reason)')
+                     WHEN 'missing' THEN 'Not answered: excluded from the score'
+                     WHEN 'capped' THEN 'Answered level ' || level || ', capped at {cap}: a level of {low} or more '
+                          || 'needs evidence dated within {months} months, and '
+                          || CASE WHEN NOT has_ev THEN 'no evidence was given'
+                                  WHEN evidence_date IS NULL THEN 'the evidence has no date'
+                                  ELSE 'the evidence is dated ' || evidence_date || ', before ' || cutoff END
+                     ELSE 'As answered: level ' || level END AS explanation
+            FROM s""", [campaign_id, q.id, q.version])
+        cur.execute(f"""INSERT INTO {qt} SELECT ?, unit_id, question_id, domain_id, level, is_na, score, status,
+                explanation, weight, target, target - score,
+                CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END, ?, now()
+                FROM bench_q ORDER BY unit_id, domain_pos, question_pos""", [campaign_id, label])
+        cur.execute("""CREATE OR REPLACE TEMP TABLE bench_d AS
+            SELECT unit_id, domain_id, any_value(domain_pos) AS domain_pos,
+                   sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0) AS score,
+                   any_value(domain_weight) AS weight, any_value(target) AS target, any_value(factor) AS factor,
+                   count(CASE WHEN status IN ('answered', 'capped', 'capped_records') THEN 1 END) AS answered,
+                   count(CASE WHEN status = 'na' THEN 1 END) AS na,
+                   count(CASE WHEN status = 'capped' THEN 1 END) AS capped
+            FROM bench_q GROUP BY unit_id, domain_id""")
+        cur.execute(f"""INSERT INTO {dt} SELECT ?, unit_id, domain_id, score, weight, target, target - score,
+                CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END, answered, na,
+                capped, now()
+                FROM bench_d ORDER BY unit_id, domain_pos""", [campaign_id])
+        n = cur.execute(f"""INSERT INTO {ut}
+            WITH agg AS (
+              SELECT unit_id, sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0)
+                         AS score, sum(answered) AS answered, sum(na) AS na, sum(capped) AS capped,
+                     arg_min(domain_id, (score, domain_pos)) FILTER (WHERE score IS NOT NULL) AS weakest_domain,
+                     min(score) AS weakest_score
+              FROM bench_d GROUP BY unit_id)
+            SELECT ?, u.unit_id, u.division_id, u.tier, score, t.target, t.target - score, {factor},
+                   weakest_domain, weakest_score, {band}, coalesce(answered, 0), coalesce(na, 0),
+                   coalesce(capped, 0), ?, now()
+            FROM bench_units u JOIN q_tiers t ON t.questionnaire_id = ? AND t.version = ? AND t.tier = u.tier
+            LEFT JOIN agg ON agg.unit_id = u.unit_id ORDER BY u.unit_id""",
+                        [campaign_id, label, q.id, q.version]).fetchall()
         cur.execute("COMMIT")
     return int(n[0][0]) if n else 0
 
