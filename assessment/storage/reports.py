@@ -210,9 +210,9 @@ _CHANGES = """
     prev AS (SELECT qs.* FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id WHERE qs.campaign_id = ?),
     confirmed AS (
       SELECT ca.unit_id, ca.question_id FROM carried_answers ca
-      WHERE ca.campaign_id = ? AND ca.confirmed_at IS NOT NULL AND ca.event_id = (
-        SELECT max(e.event_id) FROM answer_events e WHERE e.campaign_id = ca.campaign_id
-          AND e.unit_id = ca.unit_id AND e.question_id = ca.question_id)),
+      JOIN current_answers ce ON ce.campaign_id = ca.campaign_id AND ce.unit_id = ca.unit_id
+                             AND ce.question_id = ca.question_id AND ce.event_id = ca.event_id
+      WHERE ca.campaign_id = ? AND ca.confirmed_at IS NOT NULL),
     pairs AS (
       SELECT coalesce(cur.unit_id, prev.unit_id) AS unit_id, coalesce(cur.question_id, prev.question_id)
              AS question_id, coalesce(cur.domain_id, prev.domain_id) AS domain_id,
