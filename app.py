@@ -10,6 +10,7 @@ from assessment import access
 from assessment.errors import DatabaseError
 from ui.format import plain
 from ui.guard import page_guard
+from ui.preload import preload
 from ui.session import require_actor, sidebar_user
 from ui.state import get_db
 
@@ -51,5 +52,6 @@ def main() -> None:
     page_guard(nav.run, where=f"page {nav.title}")
 
 
+preload()  # before any page draws a chart or a table: see ui/preload.py
 st.set_page_config(page_title="ITSCM maturity", page_icon=":material/shield:", layout="wide")
 page_guard(main, where="app")

@@ -74,14 +74,11 @@ def inversions(db: Database, actor: Actor, filters: Filters | None = None, *,
     """RTO inversions in the register at `at`: service_id, service_rto, depends_on, depends_on_rto, path,
     chain (in words), accepted_inversion (the reason when formally accepted), unit_id, unit, division_id,
     division. The whole register is walked (a chain may cross units); the rows are those of readable units."""
-    at = _at(at)
     where, params = scope_for(actor, filters).where("u")
     with db.read() as cur:
-        register = services_sql.as_of(cur, at)
-        deps = services_sql.dependencies_as_of(cur, at)
-        shown = services_sql.listing(cur, where, params, at).select("service_id", "unit_id", "unit",
-                                                                    "division_id", "division")
-    edges = deps.filter(pl.col("kind") == "service")
+        # at=None reads the current tables: the register as it stands now, without the history walk.
+        register, edges = services_sql.rto_graph(cur, at)
+        shown = services_sql.placements(cur, where, params, at)
     return rto_inversions(register, edges).drop("row").join(shown, on="service_id")
 
 
@@ -113,11 +110,11 @@ def by_division(db: Database, actor: Actor, filters: Filters | None = None, *, a
     """The recovery view per division (for thousands of units: divisions first, then drill down with
     Filters(division_ids=...) and a limit): services, top_tier_services, untested_top_tier, slower_than_rto,
     never_tested, without_rto, incidents_over_rto, postmortems_overdue, inversions (unaccepted ones)."""
-    at = _at(at)
+    when = _at(at)
     where, params = scope_for(actor, filters).where("u")
-    since = _window_start(at.date(), window_months)
+    since = _window_start(when.date(), window_months)
     with db.read() as cur:
-        df = recovery_sql.by_division(cur, where, params, at, since)
+        df = recovery_sql.by_division(cur, where, params, when, since)
     inv = inversions(db, actor, filters, at=at).filter(
         pl.col("accepted_inversion").is_null()).group_by("division_id").agg(pl.len().cast(pl.Int64).alias("inversions"))
     return df.join(inv, on="division_id", how="left").with_columns(pl.col("inversions").fill_null(0))

@@ -54,9 +54,12 @@ def units(db: Database, actor: Actor, campaign_id: str, filters: Filters | None 
 
 
 def heatmap(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
-            by: str = "division", limit: int = 40) -> pl.DataFrame:
+            by: str = "division", limit: int | None = None) -> pl.DataFrame:
+    """Division x domain cells (every division, or the `limit` furthest below target), or the cells of the
+    `limit` (default 40) units furthest below target (by="unit")."""
     with db.read() as cur:
-        return reports_sql.heatmap(cur, campaign_id, scope_for(actor, filters), by, limit)
+        return reports_sql.heatmap(cur, campaign_id, scope_for(actor, filters), by,
+                                  limit if limit is not None or by == "division" else 40)
 
 
 def top_gaps(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
@@ -173,7 +176,9 @@ def most_urgent_units(deadlines: pl.DataFrame, limit: int = 15) -> pl.DataFrame:
     )
 
 
-def assessment_progress(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None) -> pl.DataFrame:
-    """Per division: assessments expected, submitted (incl. approved), approved, awaiting review, returned, draft."""
+def assessment_progress(db: Database, actor: Actor, campaign_id: str, filters: Filters | None = None,
+                        limit: int | None = None) -> pl.DataFrame:
+    """Per division: assessments expected, submitted (incl. approved), approved, awaiting review, returned, draft
+    (by name; with a limit, the `limit` divisions with the most assessments not yet submitted, those first)."""
     with db.read() as cur:
-        return reports_sql.assessment_progress(cur, campaign_id, scope_for(actor, filters))
+        return reports_sql.assessment_progress(cur, campaign_id, scope_for(actor, filters), limit)

@@ -151,6 +151,60 @@ def test_dashboard_drill_down_and_unit_profile():
     assert by_key(at.selectbox, "unit_pick").value == "CMK-TRD"
 
 
+def _large_cycle(divisions: int) -> str:
+    """A cycle over `divisions` one-unit divisions, every unit submitted at level (i mod 5) on the mini
+    questionnaire (tier 2, target 3): a dashboard with more divisions than its figures show."""
+    from assessment.questionnaire import load_file as load
+
+    from .conftest import FIXTURES, add_org
+
+    db = app_db()
+    q = load(FIXTURES / "mini.yaml")
+    units = [(f"BIG{i:02d}", f"BD{i:02d}", 2) for i in range(divisions)]
+    add_org(db, units)
+    campaigns.create(db, SYSTEM, "BIG", "Large cycle", q, date(2026, 6, 1), date(2026, 6, 30), date(2026, 7, 15),
+                     unit_ids=[u for u, _, _ in units], status="open")
+    for i, (unit, _, _) in enumerate(units):
+        workflow.save_answers(db, SYSTEM, "BIG", unit, [
+            Answer(x.id, i % 5, evidence="report", evidence_date=date(2026, 6, 1)) for x in q.questions],
+            today=date(2026, 6, 20))
+        workflow.submit(db, SYSTEM, "BIG", unit, today=date(2026, 6, 20))
+    return "BIG"
+
+
+def _charts(at) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.mark.usefixtures("app_env")
+def test_dashboard_of_many_divisions_shows_the_worst_and_drills_to_any():
+    """22 divisions: the heatmap draws the 20 furthest below target (the two at level 4 are left out), the
+    workflow chart the 15 most behind, and the drill-down still offers all 22."""
+    at = start()  # bootstraps the demo; the large cycle is added before any page reads (and caches) the cycles
+    cid = _large_cycle(22)
+    at = open_page(LEADERSHIP, "dashboard.py", at)
+    by_key(at.selectbox, "dash_campaign").set_value(cid).run()
+    assert_ok(at)
+    heat = next(c for c in _charts(at) if c["data"][0]["type"] == "heatmap")
+    rows = heat["data"][0]["y"]
+    assert len(rows) == 20
+    assert {"Division BD19", "Division BD14"}.isdisjoint(rows)  # level 4: at target, the best two of the 22
+    assert "Division BD00" in rows                                # level 0: among the worst
+    assert any("The 20 divisions furthest below target, of 22" in c.value for c in at.caption)
+    assert any("Workflow of the 15 divisions with the most assessments still to come in, of 22" in c.value
+               for c in at.caption)
+    bars = next(c for c in _charts(at) if c["data"][0]["type"] == "bar" and c["data"][0].get("name") == "approved")
+    assert len(bars["data"][0]["y"]) == 15
+    drill = by_key(at.selectbox, "dash_drill")
+    assert len(drill.options) == 23  # "choose a division" and the 22
+    drill.set_value("BD19").run()
+    assert_ok(at)
+    unit_heat = [c for c in _charts(at) if c["data"][0]["type"] == "heatmap"][1]
+    assert unit_heat["data"][0]["y"] == ["Unit BIG19"]
+
+
 # ---- self-assessment ----------------------------------------------------------------------------------------
 
 @pytest.mark.usefixtures("app_env")

@@ -117,3 +117,30 @@ def test_progress_under_a_division_filter(scored):
     rows = reports.assessment_progress(db, ADMIN, "C1", reports.Filters(division_ids=("D1",)))
     assert rows.select("division_id", "expected", "submitted").to_dicts() == [
         {"division_id": "D1", "expected": 2, "submitted": 2}]
+
+
+def test_division_heatmap_keeps_the_divisions_furthest_below_target(scored):
+    """D1's domains sit below target (gap 0.5 under the mean policy, 0.25 tier-weighted); D2's meet it (gap 0):
+    with room for one division, the heatmap keeps D1 and every one of its domains."""
+    db, want = scored
+    every = reports.heatmap(db, ADMIN, "C1", by="division")
+    assert set(every["row_id"]) == {"D1", "D2"}
+    worst = reports.heatmap(db, ADMIN, "C1", by="division", limit=1)
+    assert set(worst["row_id"]) == {"D1"}
+    assert worst["gap"].to_list() == pytest.approx([want["D1_target"] - want["D1"]] * worst.height)
+    assert worst.height == every.filter(every["row_id"] == "D1").height == 2  # GOV and TEST
+
+
+def test_progress_with_a_limit_puts_the_divisions_most_behind_first(db, mini_q):
+    """D1 (alphabetically first) has every assessment in; D2 has one of two still in draft: with room for one
+    division, the chart shows D2; without a limit, every division by name."""
+    add_org(db, [("U1", "D1", 1), ("U2", "D1", 2), ("U3", "D2", 2), ("U4", "D2", 3)])
+    campaigns.create(db, ADMIN, "C1", "Cycle 1", mini_q, date(2026, 6, 1), date(2026, 6, 30), date(2026, 7, 15),
+                     status="open")
+    for unit in ("U1", "U2", "U3"):
+        workflow.save_answers(db, ADMIN, "C1", unit, _answers(3), today=TODAY)
+        workflow.submit(db, ADMIN, "C1", unit, today=TODAY)
+    assert reports.assessment_progress(db, ADMIN, "C1")["division_id"].to_list() == ["D1", "D2"]
+    behind = reports.assessment_progress(db, ADMIN, "C1", limit=1)
+    assert behind.select("division_id", "expected", "submitted", "draft").to_dicts() == [
+        {"division_id": "D2", "expected": 2, "submitted": 1, "draft": 1}]

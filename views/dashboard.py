@@ -20,6 +20,11 @@ from ui.state import get_db
 db = get_db()
 actor = require_actor(db)
 CHART = {"displayModeBar": False}
+# A large organisation has a hundred divisions and thousands of units: the figures show the worst of them
+# and the pickers drill down, so the page costs the same to draw at any size.
+HEAT_DIVISIONS = 20   # heatmap rows: the divisions furthest below target
+PROGRESS_DIVISIONS = 15  # workflow bars: the divisions with the most assessments still to come in
+UNIT_PICK = 300       # unit pickers list at most this many units (worst first); a division narrows them
 
 
 def kpis(s: dict) -> None:
@@ -49,31 +54,43 @@ def kpis(s: dict) -> None:
     )
 
 
+def division_names(cid: str, filters: Filters, scored: bool = False) -> dict[str, str]:
+    """The divisions of the selection in this cycle (with scored units only, if `scored`), by name."""
+    divisions = read(db, actor, reports.divisions, cid, filters)
+    if scored:
+        divisions = divisions.filter(pl.col("units_scored") > 0)
+    return dict(divisions.select("division_id", "division").iter_rows())
+
+
 def heatmap_section(cid: str, filters: Filters, domains: list[tuple[str, str]]) -> None:
     """Division x domain heatmap; a click (or the picker) drills down to the units of one division."""
     st.subheader("Gap to target by division and domain")
+    heat = read(db, actor, reports.heatmap, cid, filters, by="division", limit=HEAT_DIVISIONS)
+    names = division_names(cid, filters, scored=True)
+    shown = heat["row_id"].n_unique() if heat.height else 0
+    scope = (f"The {shown} divisions furthest below target, of {len(names)}, worst first" if len(names) > shown
+             else "Worst divisions first")
     st.caption("Each cell is the average domain score of a division's scored units (the number) coloured by its gap "
-               "to target: red is below target, green at or above. Worst divisions first. Click a row or pick a "
-               "division below to see its units.")
-    heat = read(db, actor, reports.heatmap, cid, filters, by="division")
-    division_names = dict(heat.select("row_id", "row_label").unique().iter_rows()) if heat.height else {}
+               f"to target: red is below target, green at or above. {scope}. Click a row or pick a division below "
+               "to see its units.")
+    division_names_shown = dict(heat.select("row_id", "row_label").unique().iter_rows()) if heat.height else {}
     event = st.plotly_chart(figures.gap_heatmap(heat, domains), key="dash_heat", on_select="rerun",
                             selection_mode="points", config=CHART)
     points = (event.get("selection", {}) or {}).get("points", []) if event else []
     if points:
         # The figure shows escaped labels; map the clicked label back through the same escaping.
         clicked = points[0].get("y")
-        picked = next((d for d, label in division_names.items() if figures.label(label) == clicked), None)
+        picked = next((d for d, label in division_names_shown.items() if figures.label(label) == clicked), None)
         if picked and st.session_state.get("_dash_last_click") != (cid, picked):
             st.session_state["_dash_last_click"] = (cid, picked)
             st.session_state["dash_drill"] = picked
     drill = w.select("Drill down to the units of a division",
-                     [None, *sorted(division_names, key=lambda d: division_names[d])], key="dash_drill",
-                     fmt=lambda d: "— choose a division —" if d is None else division_names[d])
+                     [None, *sorted(names, key=lambda d: names[d])], key="dash_drill",
+                     fmt=lambda d: "— choose a division —" if d is None else names[d])
     if drill:
         drill_filters = Filters(division_ids=(drill,), tiers=filters.tiers, unit_ids=filters.unit_ids)
         unit_heat = read(db, actor, reports.heatmap, cid, drill_filters, by="unit", limit=40)
-        st.plotly_chart(figures.gap_heatmap(unit_heat, domains, title=f"Units of {division_names[drill]}"),
+        st.plotly_chart(figures.gap_heatmap(unit_heat, domains, title=f"Units of {names[drill]}"),
                         key="dash_unit_heat", config=CHART)
 
 
@@ -103,13 +120,16 @@ def top_gaps_section(cid: str, filters: Filters, q: Questionnaire, domain_label:
 def unit_profile_section(cid: str, filters: Filters, domain_label: dict[str, str]) -> None:
     st.subheader("Unit profile")
     st.caption("One unit's domain scores (blue) against its tier target (red dashed line).")
-    units = read(db, actor, reports.units, cid, filters, order="gap").filter(pl.col("score").is_not_null())
+    units = read(db, actor, reports.units, cid, filters, order="gap", limit=UNIT_PICK) \
+        .filter(pl.col("score").is_not_null())
     if units.height == 0:
         st.info("No scored unit in this selection.")
         return
     labels = {r["unit_id"]: f"{r['unit']} (tier {r['tier']}, gap {r['gap']:+.2f})"
               for r in units.iter_rows(named=True)}
-    uid = w.select("Unit", labels, key="dash_unit", help="Units are listed worst gap first.")
+    more = f" Only the {UNIT_PICK} furthest below target are listed: filter by division for the others." \
+        if units.height == UNIT_PICK else ""
+    uid = w.select("Unit", labels, key="dash_unit", help="Units are listed worst gap first." + more)
     dom = read(db, actor, unit_detail.domains, cid, uid)
     row = units.filter(pl.col("unit_id") == uid).row(0, named=True)
     st.plotly_chart(figures.radar(dom, name=row["unit"]), key="dash_radar", config=CHART)
@@ -131,15 +151,20 @@ def trends_section(cid: str, filters: Filters) -> None:
     st.caption("Score per cycle (solid) against target (dotted) for the organisation and, if chosen, one division "
                "and one unit. The target moves when the mix of scored units changes.")
     t1, t2 = st.columns(2)
-    all_units = read(db, actor, reports.units, cid, filters, order="name")
-    div_opts = dict(all_units.select("division_id", "division").unique().sort("division").iter_rows())
+    div_opts = dict(sorted(division_names(cid, filters).items(), key=lambda kv: kv[1]))
     with t1:
         t_div = w.select("Division", [None, *div_opts], key="dash_trend_div",
                          fmt=lambda d: "— none —" if d is None else div_opts[d])
-    unit_opts = {r["unit_id"]: r["unit"] for r in all_units.iter_rows(named=True)}
+    unit_filters = Filters(division_ids=(t_div,), tiers=filters.tiers, unit_ids=filters.unit_ids) if t_div \
+        else filters
+    pickable = read(db, actor, reports.units, cid, unit_filters, order="name", limit=UNIT_PICK + 1)
+    unit_opts = {r["unit_id"]: r["unit"] for r in pickable.head(UNIT_PICK).iter_rows(named=True)}
     with t2:
         t_unit = w.select("Unit", [None, *unit_opts], key="dash_trend_unit",
-                          fmt=lambda u: "— none —" if u is None else unit_opts[u])
+                          fmt=lambda u: "— none —" if u is None else unit_opts[u],
+                          help=(f"More than {UNIT_PICK} units: the first {UNIT_PICK} by division and name are "
+                                "listed; choose a division to list its units.") if pickable.height > UNIT_PICK
+                          else "The units of the chosen division, or of the whole selection.")
     org_trend = read(db, actor, reports.trends, filters)
     frames = [org_trend]
     if t_div:
@@ -208,7 +233,11 @@ def divisions_section(cid: str, filters: Filters) -> None:
                 "target": st.column_config.NumberColumn("Target", format="%.2f"),
                 "gap": st.column_config.NumberColumn("Gap", format="%+.2f"),
                 "units_at_target": "At target"})
-    progress = read(db, actor, reports.assessment_progress, cid, filters)
+    taking_part = read(db, actor, reports.assessment_progress, cid, filters).height
+    progress = read(db, actor, reports.assessment_progress, cid, filters, limit=PROGRESS_DIVISIONS)
+    if taking_part > progress.height:
+        st.caption(f"Workflow of the {progress.height} divisions with the most assessments still to come in, "
+                   f"of {taking_part}.")
     st.plotly_chart(figures.progress_bar(progress), key="dash_progress", config=CHART)
     with st.expander("All units in this selection"):
         st.dataframe(

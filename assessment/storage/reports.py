@@ -137,24 +137,32 @@ CELL_SCORE = weighted_mean("ds.score", "s.rollup_weight")
 CELL_TARGET = weighted_mean("ds.target", "s.rollup_weight", over="ds.score")
 
 
-def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: int = 40) -> pl.DataFrame:
-    """Domain score and gap per division (by="division", units weighted as in the division score) or per
-    unit, worst units first (by="unit")."""
+def heatmap(cur, campaign_id: str, scope: Scope, by: str = "division", limit: int | None = 40) -> pl.DataFrame:
+    """Domain score and gap per division (by="division", units weighted as in the division score; with a
+    limit, only the divisions with the largest mean gap over their domains, the rows the heatmap puts on top)
+    or per unit, the `limit` worst units (by="unit")."""
     units_sql, params = _cycle_units(scope, campaign_id)
     if by == "division":
-        return frame(cur, f"""
-            WITH su AS {units_sql}
+        cells = f"""
             SELECT su.division_id AS row_id, min(su.division) AS row_label, ds.domain_id,
                    {CELL_SCORE} AS score, {CELL_TARGET} AS target,
                    {CELL_TARGET} - {CELL_SCORE} AS gap, count(ds.score) AS units
             FROM domain_scores ds JOIN su ON su.unit_id = ds.unit_id
             JOIN unit_scores s ON s.campaign_id = ds.campaign_id AND s.unit_id = ds.unit_id
-            WHERE ds.campaign_id = ? GROUP BY su.division_id, ds.domain_id
-            ORDER BY row_label, ds.domain_id""", [*params, campaign_id])
+            WHERE ds.campaign_id = ? GROUP BY su.division_id, ds.domain_id"""
+        if limit is None:
+            return frame(cur, f"WITH su AS {units_sql} {cells} ORDER BY row_label, ds.domain_id",
+                         [*params, campaign_id])
+        return frame(cur, f"""
+            WITH su AS {units_sql}, cells AS ({cells}),
+            worst AS (SELECT row_id FROM cells GROUP BY row_id
+                      ORDER BY avg(gap) DESC NULLS LAST, min(row_label), row_id LIMIT {int(limit)})
+            SELECT cells.* FROM cells JOIN worst w ON w.row_id = cells.row_id
+            ORDER BY row_label, domain_id""", [*params, campaign_id])
     return frame(cur, f"""
         WITH su AS {units_sql},
         worst AS (SELECT s.unit_id FROM unit_scores s JOIN su ON su.unit_id = s.unit_id
-                  WHERE s.campaign_id = ? ORDER BY s.gap DESC NULLS LAST, s.unit_id LIMIT {int(limit)})
+                  WHERE s.campaign_id = ? ORDER BY s.gap DESC NULLS LAST, s.unit_id LIMIT {int(limit or 40)})
         SELECT su.unit_id AS row_id, su.name AS row_label, ds.domain_id, ds.score, ds.target, ds.gap,
                1 AS units
         FROM domain_scores ds JOIN worst w ON w.unit_id = ds.unit_id JOIN su ON su.unit_id = ds.unit_id
@@ -343,17 +351,22 @@ def _days_left(today: date) -> pl.Expr:
     return (pl.col("due_on").cast(pl.Date) - pl.lit(today)).dt.total_days().alias("days_left")
 
 
-def assessment_progress(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
-    """Per division: how many assessments the campaign expects and how many are in each workflow state."""
+def assessment_progress(cur, campaign_id: str, scope: Scope, limit: int | None = None) -> pl.DataFrame:
+    """Per division: how many assessments the campaign expects and how many are in each workflow state; with a
+    limit, the divisions with the most assessments still to come in (not submitted), those first."""
     units_sql, params = _cycle_units(scope, campaign_id)
+    # Ordered outside the GROUP BY: PostgreSQL sorts by output names only when they stand alone.
+    order = "division" if limit is None else f"expected - submitted DESC, division LIMIT {int(limit)}"
     return frame(cur, f"""
         WITH su AS {units_sql}
-        SELECT su.division_id, min(su.division) AS division, count(*) AS expected,
-               count(CASE WHEN a.status IN {SCORED_SQL} THEN 1 END) AS submitted,
-               count(CASE WHEN a.status = 'approved' THEN 1 END) AS approved,
-               count(CASE WHEN a.status = 'submitted' THEN 1 END) AS awaiting_review,
-               count(CASE WHEN a.status = 'returned' THEN 1 END) AS returned,
-               count(CASE WHEN a.status = 'draft' THEN 1 END) AS draft
-        FROM assessments a JOIN su ON su.unit_id = a.unit_id
-        WHERE a.campaign_id = ?
-        GROUP BY su.division_id ORDER BY division""", [*params, *SCORED_PARAMS, campaign_id])
+        SELECT * FROM (
+          SELECT su.division_id, min(su.division) AS division, count(*) AS expected,
+                 count(CASE WHEN a.status IN {SCORED_SQL} THEN 1 END) AS submitted,
+                 count(CASE WHEN a.status = 'approved' THEN 1 END) AS approved,
+                 count(CASE WHEN a.status = 'submitted' THEN 1 END) AS awaiting_review,
+                 count(CASE WHEN a.status = 'returned' THEN 1 END) AS returned,
+                 count(CASE WHEN a.status = 'draft' THEN 1 END) AS draft
+          FROM assessments a JOIN su ON su.unit_id = a.unit_id
+          WHERE a.campaign_id = ?
+          GROUP BY su.division_id) p
+        ORDER BY {order}""", [*params, *SCORED_PARAMS, campaign_id])
