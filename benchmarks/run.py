@@ -343,9 +343,9 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
     run("top_gaps", lambda: reports.top_gaps(db, admin, latest, limit=20), lambda: floors.top_gaps(db, latest, 20))
     run("trends_org", lambda: reports.trends(db, admin, by="organisation"), lambda: floors.trends(db, False))
     run("trends_division", lambda: reports.trends(db, admin, by="division"), lambda: floors.trends(db, True))
-    run("changes", lambda: reports.changes(db, admin, latest), lambda: floors.changes(db, latest, previous))
+    run("changes", lambda: reports.changes(db, admin, latest), lambda: floors.changes(db, latest))
     run("deadlines", lambda: reports.deadlines(db, admin, latest, today=today),
-        lambda: floors.deadlines(db, latest, rule.min_level, rule.max_age_months))
+        lambda: floors.deadlines(db, latest, rule.min_level, rule.max_age_months, today))
     run("deadlines_actions", lambda: (reports.deadlines(db, admin, latest, today=today),
                                       actions.due_for(db, admin, today=today)),
         lambda: floors.deadlines_with_actions(db, latest, rule.min_level, rule.max_age_months, today))
