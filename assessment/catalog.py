@@ -77,11 +77,16 @@ def questionnaires(db: Database, actor: Actor) -> pl.DataFrame:
 
 
 def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
+    """The campaign's questionnaire: one lookup of its id, version and content hash, the source read and
+    parsed only the first time that content is seen (questionnaire_in)."""
     with db.read() as cur:
-        c = campaigns_sql.campaign(cur, campaign_id)
-    if c is None:
-        raise NotFound(f"unknown campaign {campaign_id!r}")
-    return questionnaire(db, c["questionnaire_id"], c["questionnaire_version"])
+        c = campaigns_sql.questionnaire_key(cur, campaign_id)
+        if c is None:
+            raise NotFound(f"unknown campaign {campaign_id!r}")
+        qid, version = c["questionnaire_id"], c["questionnaire_version"]
+        if c["content_hash"] is None:
+            raise NotFound(f"questionnaire {qid} version {version} is not stored")
+        return questionnaire_in(cur, qid, version, c["content_hash"])
 
 
 def units(db: Database, actor: Actor, include_inactive: bool = False) -> pl.DataFrame:

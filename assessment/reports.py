@@ -104,21 +104,18 @@ def checklist_coverage(db: Database, actor: Actor, campaign_id: str, filters: Fi
 def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filters | None = None,
               today: date | None = None, horizon_days: int | None = None) -> pl.DataFrame:
     """Plan reviews, open assessments, service objective reviews, and (with a campaign) expiring evidence and
-    exercises due under each recovery tier's test frequency, each with days left (negative = overdue)."""
+    exercises due under each recovery tier's test frequency, each with days left (negative = overdue) and its
+    urgency bucket, most urgent first (a plan never reviewed, with no due date, before all)."""
     today = today or clock.today()
     scope = scope_for(actor, filters)
-    where, params = scope.where("u")
+    policy = campaign_questionnaire(db, campaign_id).policy if campaign_id else None
+    rule = policy.evidence_rule if policy is not None else None
+    evidence = (campaign_id, rule.min_level, rule.max_age_months) if campaign_id and rule is not None else None
     with db.read() as cur:
-        frames = [reports_sql.plan_reviews(cur, scope, today), reports_sql.campaign_deadlines(cur, scope, today),
-                  recovery_sql.service_reviews(cur, where, params, today)]
-    if campaign_id:
-        policy = campaign_questionnaire(db, campaign_id).policy
-        rule = policy.evidence_rule
-        with db.read() as cur:
-            frames.append(reports_sql.evidence_expiry(cur, campaign_id, scope, today, rule.min_level,
-                                                      rule.max_age_months))
-            if policy.recovery_testing:
-                frames.append(recovery_sql.exercise_deadlines(cur, where, params, policy.recovery_testing, today))
+        frames = [reports_sql.deadlines(cur, scope, today, evidence)]
+        if policy is not None and policy.recovery_testing:
+            where, params = scope.where("u")
+            frames.append(recovery_sql.exercise_deadlines(cur, where, params, policy.recovery_testing, today))
     frames = [f.with_columns(pl.col("since").cast(pl.Date), pl.col("due_on").cast(pl.Date),
                              pl.col("days_left").cast(pl.Int64)) for f in frames if f.height]
     if not frames:
@@ -126,10 +123,13 @@ def deadlines(db: Database, actor: Actor, campaign_id: str | None, filters: Filt
                                     "division_id": pl.String, "division": pl.String, "tier": pl.Int64,
                                     "owner": pl.String, "since": pl.Date, "due_on": pl.Date, "item": pl.String,
                                     "days_left": pl.Int64, "bucket": pl.String})
-    df = pl.concat(frames, how="vertical_relaxed").with_columns(bucket_expr())
+    # The rows come most urgent first; exercise deadlines are merged in, keeping that order among equals.
+    df = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed").sort(
+        "days_left", nulls_last=False, maintain_order=True)
+    df = df.with_columns(bucket_expr())
     if horizon_days is not None:
         df = df.filter(pl.col("days_left").is_null() | (pl.col("days_left") <= horizon_days))
-    return df.sort("days_left", nulls_last=False)
+    return df
 
 
 # Urgency of a deadline by its days left (negative: overdue; no date: a plan never reviewed), most urgent

@@ -1,15 +1,17 @@
 """Floors: the plainest way to get the same answer from the same stored rows, measured in the same run.
 
 Benchmark code, not product code. Each floor is one plain DuckDB statement (a GROUP BY, a join, a top-N)
-over exactly the rows the product step reads, with no scoping, no explanations, no Python post-processing
-beyond fetching the result as a polars frame (as the product does). The product's time divided by its
-floor says how much the product adds over what the database itself needs.
+over exactly the rows the product step reads, with the scope of an administrator (everything), no Python
+post-processing beyond fetching the result as a polars frame (as the product does). The product's time
+divided by its floor says how much the product adds over what the database itself needs.
 
 - scoring: the same job as the product's re-score, in plain SQL (every question row with the evidence cap,
   status and explanation text, domain and unit rows with targets, weakest domain and band, persisted into
   scratch copies of the score tables in one transaction); tests/test_bench_floors.py checks that its rows
   equal the product's, so the ratio measures only what the engine adds;
-- queries: the same aggregate over the persisted score tables (the rows the product query reads);
+- queries: the same aggregate over the persisted score tables (the rows the product query reads); the
+  trends, changes and deadlines floors return the product's very frame (names, placement in the cycle,
+  ordering, days left and urgency bucket included), which tests/test_bench_query_floors.py checks;
 - export: xlsxwriter in constant_memory mode writing the same cells (see excel.py);
 - import: fastexcel reading the same sheet (see excel.py).
 """
@@ -172,73 +174,174 @@ def top_gaps(db: Database, campaign_id: str, limit: int = 20) -> pl.DataFrame:
         ORDER BY qs.priority DESC, qs.gap DESC LIMIT {int(limit)}""", [campaign_id])
 
 
+# The same rules as the product, spelled plainly (the floor must do the same job; tests/test_bench_query_floors.py
+# checks its rows equal the product's).
+WMEAN = "sum({v} * {w}) / nullif(sum(CASE WHEN {k} IS NOT NULL THEN {w} END), 0)"
+SCORE = WMEAN.format(v="s.score", w="s.rollup_weight", k="s.score")
+TARGET = ("sum(CASE WHEN s.score IS NOT NULL THEN s.target * s.rollup_weight END) "
+          "/ nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)")
+
+
 def trends(db: Database, by_division: bool = False) -> pl.DataFrame:
-    group = "s.campaign_id, s.division_id" if by_division else "s.campaign_id"
+    """Per cycle (and division, as placed in that cycle): the roll-up score and target of the scored units,
+    with the cycle's name and opening date; a closed cycle keeps its deactivated units; oldest cycle first."""
+    series = "d.name" if by_division else "'Organisation'"
+    divisions = "JOIN divisions d ON d.division_id = a.division_id" if by_division else ""
     return _frame(db, f"""
-        SELECT {group}, sum(s.score * s.rollup_weight) / sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END)
-                   AS score, count(s.score) AS units
-        FROM unit_scores s GROUP BY {group}""", [])
+        SELECT c.campaign_id, c.name AS campaign, c.opens_on, {series} AS series, {SCORE} AS score,
+               {TARGET} AS target, count(s.score) AS units
+        FROM unit_scores s JOIN campaigns c ON c.campaign_id = s.campaign_id
+        JOIN assessments a ON a.campaign_id = s.campaign_id AND a.unit_id = s.unit_id
+        JOIN business_units u ON u.unit_id = s.unit_id {divisions}
+        WHERE c.status = 'closed' OR u.active
+        GROUP BY c.campaign_id, c.name, c.opens_on{", d.name" if by_division else ""}
+        ORDER BY c.opens_on, series""", [])
 
 
-def changes(db: Database, campaign_id: str, previous_id: str) -> pl.DataFrame:
-    return _frame(db, """
-        SELECT coalesce(c.unit_id, p.unit_id) AS unit_id,
-               count(CASE WHEN c.score > p.score THEN 1 END) AS improved,
-               count(CASE WHEN c.score < p.score THEN 1 END) AS regressed,
-               count(CASE WHEN c.score = p.score THEN 1 END) AS unchanged,
-               count(CASE WHEN c.unit_id IS NULL THEN 1 END) AS not_reassessed
-        FROM (SELECT unit_id, question_id, score FROM question_scores WHERE campaign_id = ?) c
-        FULL OUTER JOIN (SELECT unit_id, question_id, score FROM question_scores WHERE campaign_id = ?) p
-             ON p.unit_id = c.unit_id AND p.question_id = c.question_id
-        GROUP BY 1""", [campaign_id, previous_id])
+def _pairs(previous: str) -> str:
+    """The cycle's units as placed in it (assessed ones; while it is open, also the active units it left out),
+    and every question scored in the cycle or the previous one (`previous`: a SQL expression) with its change."""
+    return f"""
+        WITH placed AS (
+          SELECT a.unit_id, u.name, d.name AS division, a.tier
+          FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+          JOIN campaigns c ON c.campaign_id = a.campaign_id JOIN divisions d ON d.division_id = a.division_id
+          WHERE a.campaign_id = $cycle AND (c.status = 'closed' OR u.active)
+          UNION ALL
+          SELECT u.unit_id, u.name, d.name, u.tier
+          FROM business_units u JOIN divisions d ON d.division_id = u.division_id
+          WHERE u.active AND (SELECT status FROM campaigns WHERE campaign_id = $cycle) <> 'closed'
+            AND u.unit_id NOT IN (SELECT unit_id FROM assessments WHERE campaign_id = $cycle)),
+        pairs AS (
+          SELECT coalesce(c.unit_id, p.unit_id) AS unit_id, coalesce(c.question_id, p.question_id) AS question_id,
+                 coalesce(c.domain_id, p.domain_id) AS domain_id, p.level AS previous_level,
+                 c.level AS current_level, p.score AS previous_score, c.score AS current_score,
+                 CASE WHEN c.unit_id IS NULL AND us.unit_id IS NULL THEN 'not re-assessed'
+                      WHEN c.unit_id IS NULL THEN 'removed'
+                      WHEN p.unit_id IS NULL THEN 'new'
+                      WHEN c.score > p.score THEN 'improved'
+                      WHEN c.score < p.score THEN 'regressed'
+                      WHEN ok.unit_id IS NOT NULL THEN 'confirmed unchanged'
+                      WHEN p.score IS NULL OR c.score IS NULL THEN 'new or n/a'
+                      ELSE 'unchanged' END AS change
+          FROM (SELECT * FROM question_scores WHERE campaign_id = $cycle) c
+          FULL OUTER JOIN (SELECT * FROM question_scores WHERE campaign_id = {previous}) p
+               ON p.unit_id = c.unit_id AND p.question_id = c.question_id
+          LEFT JOIN unit_scores us ON us.campaign_id = $cycle AND us.unit_id = p.unit_id
+          LEFT JOIN (SELECT ca.unit_id, ca.question_id FROM carried_answers ca JOIN current_answers ce
+                       ON ce.campaign_id = ca.campaign_id AND ce.unit_id = ca.unit_id
+                      AND ce.question_id = ca.question_id AND ce.event_id = ca.event_id
+                     WHERE ca.campaign_id = $cycle AND ca.confirmed_at IS NOT NULL) ok
+               ON ok.unit_id = c.unit_id AND ok.question_id = c.question_id)"""
+
+
+# The previous cycle of $cycle, found as campaigns.previous_of does: the one it names, else the one opened last
+# before it.
+PREVIOUS = """coalesce((SELECT previous_campaign_id FROM campaigns WHERE campaign_id = $cycle),
+                       (SELECT c2.campaign_id FROM campaigns c1 JOIN campaigns c2 ON c2.opens_on < c1.opens_on
+                        WHERE c1.campaign_id = $cycle ORDER BY c2.opens_on DESC LIMIT 1))"""
+
+
+def changes(db: Database, campaign_id: str) -> pl.DataFrame:
+    """Per unit of the cycle: its name, division and tier as placed, how many questions improved, regressed,
+    stayed (confirmed or not), were not re-assessed, are new or removed, and its current and previous
+    score; most regressions first (the previous cycle found as the product finds it)."""
+    with db.read() as cur:
+        return cur.sql(_pairs(PREVIOUS) + f"""
+            SELECT x.unit_id, x.name AS unit, x.division, x.tier,
+                   count(CASE WHEN change = 'improved' THEN 1 END) AS improved,
+                   count(CASE WHEN change = 'regressed' THEN 1 END) AS regressed,
+                   count(CASE WHEN change = 'unchanged' THEN 1 END) AS unchanged,
+                   count(CASE WHEN change = 'confirmed unchanged' THEN 1 END) AS confirmed_unchanged,
+                   count(CASE WHEN change = 'not re-assessed' THEN 1 END) AS not_reassessed,
+                   count(CASE WHEN change = 'new' THEN 1 END) AS new,
+                   count(CASE WHEN change = 'removed' THEN 1 END) AS removed,
+                   count(CASE WHEN change = 'new or n/a' THEN 1 END) AS other,
+                   any_value(cs.score) AS current_score, any_value(ps.score) AS previous_score
+            FROM pairs JOIN placed x ON x.unit_id = pairs.unit_id
+            LEFT JOIN unit_scores cs ON cs.campaign_id = $cycle AND cs.unit_id = x.unit_id
+            LEFT JOIN unit_scores ps ON ps.campaign_id = {PREVIOUS} AND ps.unit_id = x.unit_id
+            GROUP BY x.unit_id, x.name, x.division, x.tier
+            ORDER BY regressed DESC, not_reassessed DESC, x.name""", params={"cycle": campaign_id}).pl()
 
 
 def changes_detail(db: Database, campaign_id: str, previous_id: str, limit: int = 500) -> pl.DataFrame:
-    return _frame(db, f"""
-        SELECT unit_id, question_id, p_score, c_score,
-               CASE WHEN c_score < p_score THEN 'regressed' WHEN c_unit IS NULL THEN 'not re-assessed'
-                    ELSE 'improved' END AS change
-        FROM (SELECT coalesce(c.unit_id, p.unit_id) AS unit_id, coalesce(c.question_id, p.question_id) AS question_id,
-                     c.unit_id AS c_unit, p.score AS p_score, c.score AS c_score
-              FROM (SELECT unit_id, question_id, score FROM question_scores WHERE campaign_id = ?) c
-              FULL OUTER JOIN (SELECT unit_id, question_id, score FROM question_scores WHERE campaign_id = ?) p
-                   ON p.unit_id = c.unit_id AND p.question_id = c.question_id)
-        WHERE c_score > p_score OR c_score < p_score OR c_unit IS NULL
-        ORDER BY CASE WHEN c_score < p_score THEN 0 WHEN c_unit IS NULL THEN 1 ELSE 2 END, unit_id, question_id
-        LIMIT {int(limit)}""", [campaign_id, previous_id])
+    """The questions that changed (all but 'unchanged' and 'new or n/a'), with unit, division, levels and
+    scores: regressions first, then those not re-assessed, then the rest, by unit name and question."""
+    with db.read() as cur:
+        return cur.sql(_pairs("$previous") + f"""
+            SELECT pairs.unit_id, x.name AS unit, x.division, pairs.question_id, pairs.domain_id, previous_level,
+                   current_level, previous_score, current_score, change
+            FROM pairs JOIN placed x ON x.unit_id = pairs.unit_id
+            WHERE change NOT IN ('unchanged', 'new or n/a')
+            ORDER BY CASE change WHEN 'regressed' THEN 0 WHEN 'not re-assessed' THEN 1 ELSE 2 END, x.name,
+                     pairs.question_id
+            LIMIT {int(limit)}""", params={"cycle": campaign_id, "previous": previous_id}).pl()
 
 
-def deadlines(db: Database, campaign_id: str, min_level: int, max_age_months: int) -> pl.DataFrame:
-    return _frame(db, f"""
-        SELECT unit_id, plan_last_reviewed AS since,
-               CAST(plan_last_reviewed + INTERVAL 1 MONTH * review_interval_months AS DATE) AS due_on
-        FROM business_units
-        UNION ALL
-        SELECT a.unit_id, c.opens_on, c.due_on FROM assessments a JOIN campaigns c ON c.campaign_id = a.campaign_id
-        WHERE c.status = 'open' AND a.status IN ('draft', 'returned')
-        UNION ALL
-        SELECT unit_id, evidence_date, CAST(evidence_date + INTERVAL {int(max_age_months)} MONTH AS DATE)
-        FROM (SELECT unit_id, question_id, arg_max(level, event_id) AS level,
-                     arg_max(evidence_date, event_id) AS evidence_date
-              FROM answer_events WHERE campaign_id = ? GROUP BY unit_id, question_id)
-        WHERE level >= ? AND evidence_date IS NOT NULL""", [campaign_id, min_level])
+def _bucket(days: str) -> str:
+    from assessment.reports import DUE_WITHIN, LATER, NEVER_REVIEWED, OVERDUE
+
+    within = " ".join(f"WHEN {days} <= {d} THEN '{name}'" for d, name in DUE_WITHIN)
+    return (f"CASE WHEN {days} IS NULL THEN '{NEVER_REVIEWED}' WHEN {days} < 0 THEN '{OVERDUE}' {within} "
+            f"ELSE '{LATER}' END")
+
+
+def deadlines(db: Database, campaign_id: str, min_level: int, max_age_months: int, today: date) -> pl.DataFrame:
+    """Every review deadline of the active units with unit, division, tier, owner, what is due, days left and
+    urgency bucket, most urgent first: plan reviews, open self-assessments, service objective reviews and
+    expiring evidence of the cycle's current answers (the cycle's policy has no recovery_testing schedule)."""
+    with db.read() as cur:
+        return cur.sql(f"""
+            WITH su AS (SELECT u.*, d.name AS division FROM business_units u
+                        JOIN divisions d ON d.division_id = u.division_id WHERE u.active),
+            due AS (
+              SELECT 'plan review' AS kind, unit_id, name AS unit, division_id, division, tier, head AS owner,
+                     plan_last_reviewed AS since,
+                     CAST(plan_last_reviewed + INTERVAL 1 MONTH * review_interval_months AS DATE) AS due_on,
+                     'Continuity plan review (every ' || review_interval_months || ' months)' AS item
+              FROM su
+              UNION ALL
+              SELECT 'assessment due', su.unit_id, su.name, su.division_id, su.division, su.tier, su.head,
+                     c.opens_on, c.due_on, c.name || ': self-assessment (' || a.status || ')'
+              FROM assessments a JOIN su ON su.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
+              WHERE c.status = 'open' AND a.status IN ('draft', 'returned')
+              UNION ALL
+              SELECT 'service review', su.unit_id, su.name, su.division_id, su.division, su.tier, s.owner,
+                     s.approved_on, s.next_review, s.service_id || ' ' || s.name
+                     || ': review of the recovery objectives (recovery tier ' || s.recovery_tier || ')'
+              FROM services s JOIN su ON su.unit_id = s.unit_id WHERE s.active
+              UNION ALL
+              SELECT 'evidence expiry', su.unit_id, su.name, su.division_id, su.division, su.tier, e.answered_by,
+                     e.evidence_date, CAST(e.evidence_date + INTERVAL {int(max_age_months)} MONTH AS DATE),
+                     e.question_id || ': evidence for level ' || e.level
+              FROM current_answers e JOIN su ON su.unit_id = e.unit_id
+              WHERE e.campaign_id = $cycle AND e.level >= $min_level AND e.evidence_date IS NOT NULL)
+            SELECT *, due_on - $today AS days_left, {_bucket("(due_on - $today)")} AS bucket
+            FROM due ORDER BY days_left NULLS FIRST""",
+            params={"cycle": campaign_id, "min_level": min_level, "today": today}).pl()
 
 
 def deadlines_with_actions(db: Database, campaign_id: str, min_level: int, max_age_months: int,
-                           today) -> pl.DataFrame:
-    """The review deadlines floor, then the open actions and risk acceptances with their unit, division and
-    days left, most urgent first (what actions.due_for returns, in one plain query)."""
-    actions = _frame(db, """
-        SELECT a.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, a.owner,
-               CAST(a.created_at AS DATE) AS since,
-               CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END AS due_on,
-               a.action_id || ': ' || a.title AS item,
-               (CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END) - CAST(? AS DATE)
-                   AS days_left, a.action_id, a.status, a.priority
-        FROM actions a JOIN business_units u ON u.unit_id = a.unit_id JOIN divisions d ON d.division_id = u.division_id
-        WHERE a.status IN ('open', 'in_progress', 'done', 'risk_accepted')
-        ORDER BY days_left, a.action_id""", [today])
-    return deadlines(db, campaign_id, min_level, max_age_months), actions
+                           today: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The review deadlines floor, then the open actions (open, in progress, done awaiting verification) by
+    due date and the risk acceptances by expiry, with unit, division, days left and bucket, most urgent
+    first (what actions.due_for returns, in one plain query)."""
+    with db.read() as cur:
+        actions = cur.sql(f"""
+            SELECT *, {_bucket("days_left")} AS bucket FROM (
+              SELECT CASE WHEN a.status = 'risk_accepted' THEN 'risk acceptance' ELSE 'action due' END AS kind,
+                     a.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier, a.owner,
+                     CAST(a.created_at AS DATE) AS since,
+                     CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END AS due_on,
+                     a.action_id || ': ' || a.title AS item,
+                     (CASE WHEN a.status = 'risk_accepted' THEN a.risk_expires_on ELSE a.due_on END) - $today
+                         AS days_left, a.action_id, a.status, a.priority
+              FROM actions a JOIN business_units u ON u.unit_id = a.unit_id
+              JOIN divisions d ON d.division_id = u.division_id
+              WHERE a.status IN ('open', 'in_progress', 'done', 'risk_accepted'))
+            ORDER BY days_left, action_id""", params={"today": today}).pl()
+    return deadlines(db, campaign_id, min_level, max_age_months, today), actions
 
 
 def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:

@@ -84,6 +84,16 @@ def assessment_context(cur, campaign_id: str, unit_id: str) -> dict | None:
         WHERE c.campaign_id = ?""", [unit_id, campaign_id])
 
 
+def questionnaire_key(cur, campaign_id: str) -> dict | None:
+    """The campaign's questionnaire id, version and stored content hash (None for a hash when that version is
+    not stored); None for an unknown campaign."""
+    return fetch_row(cur, """
+        SELECT c.questionnaire_id, c.questionnaire_version, q.content_hash
+        FROM campaigns c LEFT JOIN questionnaires q ON q.questionnaire_id = c.questionnaire_id
+                                                    AND q.version = c.questionnaire_version
+        WHERE c.campaign_id = ?""", [campaign_id])
+
+
 def assessment_states(cur, campaign_id: str) -> pl.DataFrame:
     """Workflow state of every assessment in a campaign, with the unit facts scoring needs (no counts)."""
     return frame(cur, """

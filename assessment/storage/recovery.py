@@ -1,6 +1,6 @@
 """Set-based SQL over the continuity records: the facts scoring reads (as of each unit's date) and the
 recovery views (demonstrated against required recovery, untested services, incidents over RTO, per division,
-review and exercise deadlines)."""
+exercise deadlines; the service review deadlines are among reports.deadlines' rows)."""
 
 from __future__ import annotations
 
@@ -150,18 +150,6 @@ def by_division(cur, where: str, params: list, at: datetime, since: date) -> pl.
                             GROUP BY division_id) ic ON ic.division_id = per.division_id
         ORDER BY per.untested_top_tier DESC, per.slower_than_rto DESC, per.division""",
         [at, *params, day, since, day, since, day, *params, TOP_RECOVERY_TIER, TOP_RECOVERY_TIER])
-
-
-def service_reviews(cur, where: str, params: list, today: date) -> pl.DataFrame:
-    """Deadline rows (reports.deadlines columns): the next review of each current service's objectives."""
-    return frame(cur, f"""
-        SELECT 'service review' AS kind, u.unit_id, u.name AS unit, u.division_id, d.name AS division, u.tier,
-               s.owner, s.approved_on AS since, s.next_review AS due_on,
-               s.service_id || ' ' || s.name || ': review of the recovery objectives (recovery tier '
-                   || CAST(s.recovery_tier AS VARCHAR) || ')' AS item
-        FROM services s JOIN business_units u ON u.unit_id = s.unit_id
-        JOIN divisions d ON d.division_id = u.division_id
-        WHERE s.active AND u.active AND {where}""", params).with_columns(_days_left(today))
 
 
 def exercise_deadlines(cur, where: str, params: list, schedule: tuple[RecoveryTest, ...], today: date

@@ -307,44 +307,45 @@ def checklist_coverage(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
         [*params, campaign_id, campaign_id, campaign_id])
 
 
-def plan_reviews(cur, scope: Scope, today: date) -> pl.DataFrame:
+def deadlines(cur, scope: Scope, today: date, evidence: tuple[str, int, int] | None = None) -> pl.DataFrame:
+    """The deadline rows of today's active units in scope, most urgent first, in one statement: each unit's
+    plan review, the self-assessments still editable in open cycles, each current service's review of its
+    recovery objectives and, with `evidence` (campaign_id, min_level, max_age_months), the cycle's current
+    answers whose evidence keeps a level >= min_level, due when that evidence gets too old.
+
+    Columns: kind, unit_id, unit, division_id, division, tier, owner, since, due_on, item, days_left (from
+    `today`; negative: overdue; null: no due date, a plan never reviewed).
+    """
     units_sql, params = _scoped_units(scope)
-    due = add_months("su.plan_last_reviewed", "su.review_interval_months")
-    return frame(cur, f"""
-        WITH su AS {units_sql}
-        SELECT 'plan review' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
-               su.head AS owner, su.plan_last_reviewed AS since, {due} AS due_on,
+    unit = "su.unit_id, su.name AS unit, su.division_id, su.division, su.tier"
+    parts = [f"""
+        SELECT 'plan review' AS kind, {unit}, su.head AS owner, su.plan_last_reviewed AS since,
+               {add_months("su.plan_last_reviewed", "su.review_interval_months")} AS due_on,
                'Continuity plan review (every ' || CAST(su.review_interval_months AS VARCHAR) || ' months)'
                    AS item
-        FROM su""", params).with_columns(_days_left(today))
-
-
-def campaign_deadlines(cur, scope: Scope, today: date) -> pl.DataFrame:
-    units_sql, params = _scoped_units(scope)
-    return frame(cur, f"""
-        WITH su AS {units_sql}
-        SELECT 'assessment due' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
-               su.head AS owner, c.opens_on AS since, c.due_on,
-               c.name || ': self-assessment (' || a.status || ')' AS item
+        FROM su""", f"""
+        SELECT 'assessment due', {unit}, su.head, c.opens_on, c.due_on,
+               c.name || ': self-assessment (' || a.status || ')'
         FROM assessments a JOIN su ON su.unit_id = a.unit_id JOIN campaigns c ON c.campaign_id = a.campaign_id
-        WHERE c.status = 'open' AND a.status IN {EDITABLE_SQL}""", [*params, *EDITABLE_PARAMS]
-    ).with_columns(_days_left(today))
-
-
-def evidence_expiry(cur, campaign_id: str, scope: Scope, today: date, min_level: int,
-                    max_age_months: int) -> pl.DataFrame:
-    """Current answers whose evidence keeps a level >= min_level and expires (or has expired)."""
-    units_sql, params = _scoped_units(scope)
-    due = add_months("e.evidence_date", str(int(max_age_months)))
+        WHERE c.status = 'open' AND a.status IN {EDITABLE_SQL}""", f"""
+        SELECT 'service review', {unit}, s.owner, s.approved_on, s.next_review,
+               s.service_id || ' ' || s.name || ': review of the recovery objectives (recovery tier '
+                   || CAST(s.recovery_tier AS VARCHAR) || ')'
+        FROM services s JOIN su ON su.unit_id = s.unit_id WHERE s.active"""]
+    extra = [*EDITABLE_PARAMS]
+    if evidence is not None:
+        campaign_id, min_level, max_age_months = evidence
+        parts.append(f"""
+        SELECT 'evidence expiry', {unit}, e.answered_by, e.evidence_date,
+               {add_months("e.evidence_date", str(int(max_age_months)))},
+               e.question_id || ': evidence for level ' || CAST(e.level AS VARCHAR)
+        FROM ({latest_answers("campaign_id = ?")}) e JOIN su ON su.unit_id = e.unit_id
+        WHERE e.level >= ? AND e.evidence_date IS NOT NULL""")
+        extra += [campaign_id, min_level]
     return frame(cur, f"""
         WITH su AS {units_sql}
-        SELECT 'evidence expiry' AS kind, su.unit_id, su.name AS unit, su.division_id, su.division, su.tier,
-               e.answered_by AS owner, e.evidence_date AS since, {due} AS due_on,
-               e.question_id || ': evidence for level ' || CAST(e.level AS VARCHAR) AS item
-        FROM ({latest_answers("campaign_id = ?")}) e
-        JOIN su ON su.unit_id = e.unit_id
-        WHERE e.level >= ? AND e.evidence_date IS NOT NULL""",
-        [*params, campaign_id, min_level]).with_columns(_days_left(today))
+        SELECT x.*, x.due_on - CAST(? AS DATE) AS days_left
+        FROM ({" UNION ALL ".join(parts)}) x ORDER BY days_left NULLS FIRST""", [*params, today, *extra])
 
 
 def _days_left(today: date) -> pl.Expr:

@@ -1,0 +1,117 @@
+"""The benchmark's query floors return the product's frames: otherwise their ratios mean nothing.
+
+Each floor (benchmarks/floors.py, plain SQL) and the product call the benchmark times (benchmarks/run.py)
+read the same synthetic organisation; the frames must agree column for column and row for row, in the
+product's order where the product orders. The organisation is bent so that every rule the product applies
+shows: a deactivated unit, a unit moved to another division after its cycles (its plan never reviewed), a
+unit left out of the open cycle, a confirmed carried answer, a question new in the cycle and one removed
+from it, a returned self-assessment.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from assessment import actions, reports
+from assessment.catalog import campaign_questionnaire
+from assessment.questionnaire import load_default
+from assessment.storage.db import open_database
+from benchmarks import floors, synth
+
+from .conftest import ADMIN
+
+pytestmark = pytest.mark.slow
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    q = load_default()
+    db = open_database(tmp_path_factory.mktemp("floors") / "bench.duckdb")
+    synth.load(db, q, synth.generate(q, "S", TODAY))
+    with db.read() as cur:
+        ids = [r[0] for r in cur.execute("SELECT campaign_id FROM campaigns ORDER BY opens_on").fetchall()]
+    latest, previous = ids[-1], ids[-2]
+    with db.read() as cur:
+        units = [r[0] for r in cur.execute("SELECT unit_id FROM unit_scores WHERE campaign_id = ? ORDER BY unit_id",
+                                           [latest]).fetchall()]
+        gone, moved, left_out, carried, shrunk = units[:5]
+        other = cur.execute("SELECT min(division_id) FROM divisions WHERE division_id <> "
+                            "(SELECT division_id FROM business_units WHERE unit_id = ?)", [moved]).fetchall()[0][0]
+        cur.execute("UPDATE business_units SET active = false WHERE unit_id = ?", [gone])
+        cur.execute("UPDATE business_units SET division_id = ?, plan_last_reviewed = NULL WHERE unit_id = ?",
+                    [other, moved])
+        for table in ("question_scores", "domain_scores", "unit_scores", "assessments"):
+            cur.execute(f"DELETE FROM {table} WHERE campaign_id = ? AND unit_id = ?", [latest, left_out])
+        # A carried answer the head confirmed, on a question whose score did not move.
+        q_same = cur.execute("""SELECT c.question_id FROM question_scores c JOIN question_scores p
+                                  ON p.unit_id = c.unit_id AND p.question_id = c.question_id AND p.campaign_id = ?
+                                WHERE c.campaign_id = ? AND c.unit_id = ? AND c.score = p.score
+                                ORDER BY c.question_id LIMIT 1""", [previous, latest, carried]).fetchall()[0][0]
+        cur.execute("""INSERT INTO carried_answers SELECT campaign_id, unit_id, question_id, event_id, ?,
+                         DATE '2026-01-05', 'head', TIMESTAMP '2026-10-20 09:00:00' FROM current_answers
+                       WHERE campaign_id = ? AND unit_id = ? AND question_id = ?""",
+                    [previous, latest, carried, q_same])
+        # One question new in the cycle (unscored before), one scored before and not now.
+        first, last = cur.execute("SELECT min(question_id), max(question_id) FROM question_scores "
+                                  "WHERE campaign_id = ? AND unit_id = ?", [latest, shrunk]).fetchall()[0]
+        cur.execute("DELETE FROM question_scores WHERE campaign_id = ? AND unit_id = ? AND question_id = ?",
+                    [previous, shrunk, first])
+        cur.execute("DELETE FROM question_scores WHERE campaign_id = ? AND unit_id = ? AND question_id = ?",
+                    [latest, shrunk, last])
+        cur.execute("UPDATE assessments SET status = 'returned' WHERE campaign_id = ? AND status = 'draft' "
+                    "AND unit_id = (SELECT min(unit_id) FROM assessments WHERE campaign_id = ? AND status = 'draft')",
+                    [latest, latest])
+    rule = campaign_questionnaire(db, latest).policy.evidence_rule
+    assert not campaign_questionnaire(db, latest).policy.recovery_testing  # the floor covers no exercise schedule
+    yield db, latest, previous, rule
+    db.close()
+
+
+def _same(product: pl.DataFrame, floor: pl.DataFrame) -> None:
+    assert product.height > 0
+    assert floor.columns == product.columns
+    assert_frame_equal(floor, product, check_exact=False)
+
+
+def test_trends_floors_are_the_products_frames(org):
+    db, *_ = org
+    for by, by_division in (("organisation", False), ("division", True)):
+        product = reports.trends(db, ADMIN, by=by)
+        _same(product, floors.trends(db, by_division))
+        assert product["campaign_id"].n_unique() == synth.CYCLES
+
+
+def test_changes_floors_are_the_products_frames(org):
+    db, latest, previous, _ = org
+    prev, product = reports.changes(db, ADMIN, latest)
+    assert prev == previous
+    _same(product, floors.changes(db, latest))
+    detail = reports.change_details(db, ADMIN, latest, previous, limit=500)
+    _same(detail, floors.changes_detail(db, latest, previous, 500))
+    every = reports.change_details(db, ADMIN, latest, previous, limit=100_000)
+    _same(every, floors.changes_detail(db, latest, previous, 100_000))
+    assert set(every["change"]) == {"improved", "regressed", "not re-assessed", "confirmed unchanged", "new",
+                                    "removed"}
+    assert product["unchanged"].sum() > 0 and product["other"].sum() >= 0
+
+
+def test_deadline_floors_are_the_products_frames(org):
+    db, latest, _, rule = org
+    product = reports.deadlines(db, ADMIN, latest, today=TODAY)
+    floor = floors.deadlines(db, latest, rule.min_level, rule.max_age_months, TODAY)
+    # The product orders by days left only (ties in any order): the same order of days, the same rows.
+    assert floor["days_left"].to_list() == product["days_left"].to_list()
+    _same(product.sort(product.columns, nulls_last=True), floor.sort(floor.columns, nulls_last=True))
+    assert set(product["kind"]) == {"plan review", "assessment due", "service review", "evidence expiry"}
+    assert {"never reviewed", "overdue", "later"} <= set(product["bucket"])
+
+    both = floors.deadlines_with_actions(db, latest, rule.min_level, rule.max_age_months, TODAY)
+    assert both[0].equals(floor)
+    due = actions.due_for(db, ADMIN, today=TODAY)
+    _same(due, both[1])
+    assert set(due["kind"]) == {"action due", "risk acceptance"}
