@@ -114,7 +114,7 @@ def by_division(db: Database, actor: Actor, filters: Filters | None = None, *, a
     where, params = scope_for(actor, filters).where("u")
     since = _window_start(when.date(), window_months)
     with db.read() as cur:
-        df = recovery_sql.by_division(cur, where, params, when, since)
+        df = recovery_sql.by_division(cur, where, params, when, since, current=at is None)
     inv = inversions(db, actor, filters, at=at).filter(
         pl.col("accepted_inversion").is_null()).group_by("division_id").agg(pl.len().cast(pl.Int64).alias("inversions"))
     return df.join(inv, on="division_id", how="left").with_columns(pl.col("inversions").fill_null(0))

@@ -56,11 +56,13 @@ def facts(cur, units: pl.DataFrame) -> RecordFacts:
     return RecordFacts(services, results.cast(FACT_SCHEMAS["results"]), incidents.cast(FACT_SCHEMAS["incidents"]))
 
 
-def _scoped(where: str) -> str:
-    """Services valid at the first parameter, with unit and division, limited by a Scope on units u."""
+def _scoped(where: str, current: bool = False) -> str:
+    """Services valid at the first parameter (or, if `current`, the register as it stands now, from the current
+    table and without that parameter), with unit and division, limited by a Scope on units u."""
+    source = "SELECT * FROM services WHERE active" if current else snapshot_sql()
     return f"""
         SELECT snap.*, u.name AS unit, u.division_id, d.name AS division, u.tier AS unit_tier
-        FROM ({snapshot_sql()}) snap JOIN business_units u ON u.unit_id = snap.unit_id
+        FROM ({source}) snap JOIN business_units u ON u.unit_id = snap.unit_id
         JOIN divisions d ON d.division_id = u.division_id WHERE u.active AND {where}"""
 
 
@@ -114,13 +116,14 @@ def over_rto(cur, where: str, params: list, since: date, until: date) -> pl.Data
         ORDER BY i.started_at DESC, i.incident_id, s.service_id""", [since, until, *params])
 
 
-def by_division(cur, where: str, params: list, at: datetime, since: date) -> pl.DataFrame:
-    """Per division, over the services valid at `at`: services, top-tier services, top-tier services without a
-    passing result since `since`, services whose latest measured recovery was slower than their RTO, services
-    never tested, and incidents over RTO since `since` (with those missing a post-mortem that is due)."""
+def by_division(cur, where: str, params: list, at: datetime, since: date, current: bool = False) -> pl.DataFrame:
+    """Per division, over the services valid at `at` (`current`: `at` is now, so the current register is read):
+    services, top-tier services, top-tier services without a passing result since `since`, services whose
+    latest measured recovery was slower than their RTO, services never tested, and incidents over RTO since
+    `since` (with those missing a post-mortem that is due)."""
     day = at.date()
     return frame(cur, f"""
-        WITH s AS ({_scoped(where)}),
+        WITH s AS ({_scoped(where, current)}),
         r AS (SELECT r.service_id, x.exercise_date, r.passed, r.achieved_recovery_minutes,
                      row_number() OVER (PARTITION BY r.service_id ORDER BY
                                         CASE WHEN r.achieved_recovery_minutes IS NULL THEN 1 ELSE 0 END,
@@ -149,7 +152,8 @@ def by_division(cur, where: str, params: list, at: datetime, since: date) -> pl.
         FROM per LEFT JOIN (SELECT division_id, count(*) AS incidents, CAST(sum(missing) AS BIGINT) AS missing FROM inc
                             GROUP BY division_id) ic ON ic.division_id = per.division_id
         ORDER BY per.untested_top_tier DESC, per.slower_than_rto DESC, per.division""",
-        [at, *params, day, since, day, since, day, *params, TOP_RECOVERY_TIER, TOP_RECOVERY_TIER])
+        [*([] if current else [at]), *params, day, since, day, since, day, *params, TOP_RECOVERY_TIER,
+         TOP_RECOVERY_TIER])
 
 
 def exercise_deadlines(cur, where: str, params: list, schedule: tuple[RecoveryTest, ...], today: date
