@@ -94,6 +94,17 @@ def test_reading_the_answer_columns_only_gives_the_same_rows_as_reading_every_co
     assert dry(answered, out.getvalue()).ok
 
 
+def test_the_digest_of_a_frame_of_ids_is_the_digest_of_its_rows():
+    from assessment.excel.format import manifest_digest
+
+    ids = pl.DataFrame({"unit_id": ["U2", "U1", "U1", "é", ""], "question_id": ["Q1", "Q2", "Q1", None, "Q9"],
+                        "base_event_id": ["3", "", "12", "x", None]})
+    assert manifest_digest("pack", "C1", "", ids) == manifest_digest("pack", "C1", "", ids.iter_rows())
+    assert manifest_digest("pack", "C1", "", ids) == manifest_digest("pack", "C1", "", ids.reverse())
+    numbers = ids.with_columns(pl.Series("base_event_id", [3, None, 12, 7, 1]))
+    assert manifest_digest("pack", "C1", "", numbers) == manifest_digest("pack", "C1", "", numbers.iter_rows())
+
+
 # ---- round trips ----------------------------------------------------------------------------------------------
 
 def test_exported_pack_imports_back_with_zero_changes(answered):

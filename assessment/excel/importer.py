@@ -303,7 +303,7 @@ def _file_checks(parsed: _Parsed, ctx: _Context) -> list[Problem]:
     if ctx.campaign is None:
         out.append(Problem(META_SHEET, None, "campaign_id", f"unknown campaign id {cid!r}"))
     digest = manifest_digest(kind or "", cid, meta.get("template_id", ""),
-                             parsed.manifest.select("unit_id", "question_id", "base_event_id").iter_rows())
+                             parsed.manifest.select("unit_id", "question_id", "base_event_id"))
     if digest != meta.get("digest"):
         out.append(Problem(IDS_SHEET, None, None, "the hidden ids were edited: their digest does not match the "
                                                   "one the file was issued with"))
