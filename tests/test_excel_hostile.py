@@ -9,6 +9,7 @@ import struct
 import zipfile
 from datetime import date
 
+import fastexcel
 import openpyxl
 import pytest
 
@@ -414,3 +415,78 @@ def test_a_zip_needing_a_newer_zip_version_is_refused_not_a_crash(dbx):
     central = buf.find(b"PK\x01\x02")
     struct.pack_into("<H", buf, central + 6, 227)  # version needed to extract
     refused(dbx, bytes(buf), "(file): the file is damaged or not an Excel workbook (zip: zip file version 22.7)")
+
+
+# ---- sheets the import never reads: not inflated, not scanned, and not given to the parser ------------------------
+
+def _unread_variants(data: bytes) -> dict[str, bytes]:
+    """The pack with its Gaps sheet (a report sheet the answer import never opens) made hostile in every way."""
+    gaps = sheet_member(data, "Gaps")
+    xml = member(data, gaps)
+    far = xml.replace(b"</sheetData>", b'<row r="900000"><c r="XFD900000" t="inlineStr"><is><t>far</t></is></c>'
+                                       b'</row></sheetData>')
+    return {
+        "entities": rezip(data, {gaps: xml.replace(b"?>", b"?>" + LAUGHS, 1)}),
+        "area": rezip(data, {gaps: far}),
+        "formula": rezip(data, {gaps: xml.replace(b"</sheetData>", b'<row r="99999"><c r="B99999"><f>1+1</f>'
+                                                                   b"</c></row></sheetData>")}),
+        "size lie": _lie_about_size(rezip(data, {gaps: xml + b" " * 4096}), gaps, len(xml)),
+        "utf-16": rezip(data, {gaps: xml.decode().encode("utf-16")}),
+        "not xml": rezip(data, {gaps: b"\x00\x01 not xml at all <<<"}),
+    }
+
+
+def test_an_unread_sheet_cannot_change_what_is_imported(dbx):
+    from assessment.excel.format import UNREAD_SHEETS
+    from assessment.excel.reading import open_reader
+
+    data = pack(dbx)
+    gaps = sheet_member(data, "Gaps")
+    clean = excel_import.analyse(dbx, ADMIN, data, "pack.xlsx", today=TODAY)
+    assert clean.ok and clean.diff.height
+    for what, hostile in _unread_variants(data).items():
+        result = excel_import.analyse(dbx, ADMIN, hostile, "pack.xlsx", today=TODAY)
+        assert result.ok, (what, [str(p) for p in result.problems])
+        assert result.diff.equals(clean.diff), what
+        # The parser is given every part but the unread sheets', byte for byte, so nothing it does can depend on them.
+        checked = check_workbook(hostile, "pack.xlsx", skip=UNREAD_SHEETS)
+        unread = {s.member for s in checked.sheets if not s.scanned}
+        assert gaps in unread and {s.name for s in checked.sheets if s.scanned} == {"Answers", "_meta", "_ids"}
+        assert checked.sha256 != clean.sha256
+        given, sent = zipfile.ZipFile(io.BytesIO(checked.data)), zipfile.ZipFile(io.BytesIO(hostile))
+        assert given.testzip() is None
+        assert given.namelist() == [n for n in sent.namelist() if n not in unread]
+        assert all(given.read(n) == sent.read(n) for n in given.namelist())
+        assert [i.compress_type for i in given.infolist()] == [i.compress_type for i in sent.infolist()
+                                                                 if i.filename not in unread]
+        with pytest.raises(fastexcel.FastExcelError, match="not found"):
+            open_reader(checked).load_sheet("Gaps")
+        # Without skip (any other import), the same file is refused or scanned in full.
+        if what in ("entities", "area", "size lie", "utf-16"):
+            with pytest.raises(UnsafeWorkbook):
+                check_workbook(hostile, "pack.xlsx")
+
+
+def test_the_zip_checks_still_cover_an_unread_sheet(dbx):
+    data = pack(dbx)
+    gaps = sheet_member(data, "Gaps")
+    refused(dbx, _lie_about_size(data, gaps, 300 * 1024 * 1024), f"the part {gaps} would expand to")
+    refused(dbx, rezip(data, add={"xl/worksheets/vbaProject.bin": b"x"}), "contains macros")
+
+
+def test_an_unread_sheet_sharing_its_part_with_a_read_sheet_is_scanned(dbx):
+    data = pack(dbx)
+    answers, gaps = sheet_member(data, "Answers"), sheet_member(data, "Gaps")
+    rels = member(data, "xl/_rels/workbook.xml.rels")
+    # Answers now reads the part issued for Gaps, which holds a far cell: the part is a read sheet's, so scanned.
+    rels = rels.replace(f'Target="{answers[3:]}"'.encode(), f'Target="{gaps[3:]}"'.encode())
+    far = member(data, gaps).replace(b"</sheetData>", b'<row r="900000"><c r="XFD900000"/></row></sheetData>')
+    refused(dbx, rezip(data, {"xl/_rels/workbook.xml.rels": rels, gaps: far}),
+            "the sheet 'Answers' spans 900,000 rows x 16,384 columns")
+
+
+def test_a_report_sheet_in_a_template_is_still_refused(dbx):
+    # Sheets are skipped by name (an auditor pack's report sheets); in a unit template such a sheet is not expected.
+    wb = workbook(template(dbx))
+    wb.create_sheet("Gaps")["C4"] = "=1+1"
+    refused(dbx, save_workbook(wb), "Gaps: the sheet 'Gaps' is not part of a unit template")

@@ -68,6 +68,43 @@ def answered(org):
     return org
 
 
+# ---- reading only the columns the import looks at --------------------------------------------------------------
+
+def test_reading_the_answer_columns_only_gives_the_same_rows_as_reading_every_column(answered):
+    from assessment.excel.format import UNREAD_SHEETS
+    from assessment.excel.reading import open_reader, read_sheet
+    from assessment.excel.safety import check_workbook
+
+    wb = workbook(pack(answered))
+    ws = wb["Answers"]
+    heads = {c.value: c.column for c in ws[1]}
+    # A report column holding the sheet's last cells (and a header with spaces around it): rows are not lost.
+    ws.cell(ws.max_row + 3, heads["Explanation"], "a note below the answers")
+    ws.cell(1, heads["Level"], "  Level ")
+    out = io.BytesIO()
+    wb.save(out)
+    checked = check_workbook(out.getvalue(), "p.xlsx", skip=UNREAD_SHEETS)
+    reader = open_reader(checked)
+    every = read_sheet(reader, checked, "Answers")
+    some = read_sheet(reader, checked, "Answers", columns=excel_import.READ_COLUMNS)
+    assert set(some.frame.columns) == (excel_import.READ_COLUMNS & set(every.frame.columns)) | {"row"}
+    assert "Level" in some.frame.columns and "Explanation" not in some.frame.columns
+    assert some.frame.equals(every.frame.select(some.frame.columns))
+    assert some.letters == every.letters and some.header_row == every.header_row
+    assert dry(answered, out.getvalue()).ok
+
+
+def test_the_digest_of_a_frame_of_ids_is_the_digest_of_its_rows():
+    from assessment.excel.format import manifest_digest
+
+    ids = pl.DataFrame({"unit_id": ["U2", "U1", "U1", "é", ""], "question_id": ["Q1", "Q2", "Q1", None, "Q9"],
+                        "base_event_id": ["3", "", "12", "x", None]})
+    assert manifest_digest("pack", "C1", "", ids) == manifest_digest("pack", "C1", "", ids.iter_rows())
+    assert manifest_digest("pack", "C1", "", ids) == manifest_digest("pack", "C1", "", ids.reverse())
+    numbers = ids.with_columns(pl.Series("base_event_id", [3, None, 12, 7, 1]))
+    assert manifest_digest("pack", "C1", "", numbers) == manifest_digest("pack", "C1", "", numbers.iter_rows())
+
+
 # ---- round trips ----------------------------------------------------------------------------------------------
 
 def test_exported_pack_imports_back_with_zero_changes(answered):

@@ -86,3 +86,91 @@ def test_a_real_workbook_is_described_the_same_as_before(tmp_path):
     wb.close()
     info = safety.check_workbook(path.read_bytes(), "w.xlsx").sheet("Answers")
     assert (info.max_row, info.max_col, info.formula_cells, info.min_row) == (3000, 41, ("AO6",), 1)
+
+
+# ---- the vectorised pass (safety._scan_cells_fast): sheets as spreadsheet programs write them ---------------------
+
+def fast(text: bytes) -> tuple | None:
+    """The fast pass's stats, or None when it declines the text (the regex pass then scans it)."""
+    st = safety._Stats()
+    if not safety._scan_cells_fast(text, st):
+        assert st == safety._Stats(), "a declined text must leave the stats untouched"
+        return None
+    return (st.rows_with_ref, st.max_row, st.row_tags, st.cells, st.cells_with_ref, st.max_col, st.min_row,
+            st.has_formula)
+
+
+def counted(text: bytes) -> tuple:
+    """The oracle's counts (the DTD check is _scan_text's, before either pass)."""
+    return oracle(text)[1:]
+
+
+def canonical(rng: random.Random) -> bytes:
+    """A sheet the way Excel, LibreOffice, openpyxl and xlsxwriter write one, rows and cells in any order."""
+    out = [b'<?xml version="1.0"?><worksheet><dimension ref="A1:C3"/><cols><col min="1"/></cols><sheetData>']
+    for _ in range(rng.randint(0, 12)):
+        r = rng.choice([1, 2, 9, 10, 99, 1000, 65536, 1048576, 99999999, rng.randint(1, 10 ** 7)])
+        out.append(b'<row r="%d" spans="1:3">' % r if rng.random() < 0.7 else b'<row r="%d">' % r)
+        for _ in range(rng.randint(0, 6)):
+            col = rng.choice(["A", "Z", "AA", "AZ", "ZZ", "AAA", "XFD", "ZZZ", "Q"])
+            row = rng.choice([r, rng.randint(1, 10 ** 6)])
+            body = rng.choice([b'<c r="%s%d" s="1" t="inlineStr"><is><t>x &lt;c r="ZZZ9"&gt; :c</t></is></c>',
+                               b'<c r="%s%d"><v>1</v></c>', b'<c r="%s%d"/>', b'<c r="%s%d" t="s"><v>0</v></c>',
+                               b'<c r="%s%d"><f>SUM(A1)</f><v>2</v></c>', b'<c r="%s%d" s="3"></c>'])
+            out.append(body % (col.encode(), row))
+        out.append(b"</row>")
+    out.append(b'</sheetData><mergeCells count="1"><mergeCell ref="A1:B1"/></mergeCells>'
+               b'<conditionalFormatting><cfRule type="x"/></conditionalFormatting></worksheet>')
+    return b"".join(out)
+
+
+def test_the_fast_pass_covers_spreadsheet_programs_sheets_and_counts_what_the_old_scan_counted():
+    rng = random.Random(17)
+    for _ in range(300):
+        text = canonical(rng)
+        assert fast(text) == counted(text), text
+        assert scanned(text) == expected(text), text
+
+
+def test_the_fast_pass_declines_what_it_does_not_cover_and_the_regex_pass_scans_it_exactly():
+    rng = random.Random(18)
+    edits = [(b'<c r="', b'<c s="1" r="'), (b'<c r="', b'<x:c r="'), (b'<row r="', b'<row>'), (b'<c r="', b'<c>'),
+             (b'<c r="', b'<c\tr="'), (b'"1" s', b'"01" s'), (b'<row r="', b'<row spans="1:2" r="'),
+             (b'</t>', b'</t><c r="AAAA1"/>'), (b'</t>', b'</t><c r="a1"/>'), (b'</t>', b'</t><c r="A123456789"/>'),
+             (b'</t>', b'</t><c r="A"/>'), (b'</t>', b'</t><c r=""/>'), (b'<c r="', b'<c  r="'),
+             (b'<f>', b'<ns:f>'), (b'</t>', b'</t><x:row r="5"/>'), (b'</t>', b'</t><c\xe9 r="E4"/>'),
+             (b'</t>', b'</t><c r="A1'), (b'</t>', b'</t><c/>'), (b'</t>', b'</t><row/>')]
+    declined = 0
+    for _ in range(400):
+        text = canonical(rng)
+        old, new = rng.choice(edits)
+        text = text.replace(old, new, rng.randint(1, 3))
+        got = fast(text)
+        declined += got is None
+        if got is not None:
+            assert got == counted(text), (old, new, text)
+        assert scanned(text) == expected(text), (old, new, text)
+    assert declined > 100   # the edits above mostly leave the covered shape
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_the_fast_pass_agrees_on_the_hand_written_cases_it_takes(text):
+    got = fast(text)
+    assert got is None or got == counted(text)
+
+
+def test_a_real_workbook_takes_the_fast_pass(tmp_path):
+    import zipfile
+
+    import xlsxwriter
+
+    path = tmp_path / "w.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("Answers")
+    for r in range(200):
+        for c in range(30):
+            ws.write(r, c, f"v{r}-{c}" if c % 2 else r * c)
+    ws.write_formula(5, 40, "=1+1")
+    wb.close()
+    text = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+    assert fast(text) == counted(text) and counted(text)[5:] == (41, 1, True)

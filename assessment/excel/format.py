@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
+import polars as pl
+
 from .. import clock
 
 FORMAT_VERSION = "1"
@@ -56,9 +58,16 @@ META_KEYS = ("kind", "format_version", "template_id", "campaign_id", "unit_id", 
              "generated_by", "digest")
 
 
-def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple]) -> str:
-    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free."""
-    body = sorted(tuple("" if v is None else str(v) for v in r) for r in rows)
+def manifest_digest(kind: str, campaign_id: str, ref: str, rows: Iterable[tuple] | pl.DataFrame) -> str:
+    """SHA-256 over the ids a workbook was issued with: (unit, question, base event) per row, order-free.
+
+    `rows` may be a frame (an import's hidden ids, read as text): its rows are then the text tuples already, with
+    no str() per id (the digest took a second of a 215,000-row import)."""
+    if isinstance(rows, pl.DataFrame) and all(t == pl.String for t in rows.dtypes):
+        body = sorted(rows.fill_null("").rows())
+    else:
+        tuples = rows.iter_rows() if isinstance(rows, pl.DataFrame) else rows
+        body = sorted(tuple("" if v is None else str(v) for v in r) for r in tuples)
     canonical = json.dumps([kind, FORMAT_VERSION, campaign_id, ref, body], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

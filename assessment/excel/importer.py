@@ -81,6 +81,7 @@ __all__ = ["FILE", "ImportRefused", "ImportResult", "Problem", "analyse", "commi
 ACTIONS = ("new", "changed", "unchanged", "conflict")
 TEXT_FIELDS = {"na_reason": COL_REASON, "evidence": COL_EVIDENCE, "evidence_url": COL_URL, "comment": COL_COMMENT}
 REQUIRED = (COL_QUESTION, COL_LEVEL, COL_REASON, COL_EVIDENCE, COL_URL, COL_DATE, COL_COMMENT, *ID_COLUMNS)
+READ_COLUMNS = frozenset((*REQUIRED, COL_UNIT))  # every column of the Answers sheet the import looks at
 # internal field -> header shown in problems (answer-rule fields and the file's own columns)
 HEADERS = {"campaign_id": ID_CAMPAIGN, "unit_id": ID_UNIT, "question_id": ID_QUESTION, "base_event_id": ID_EVENT,
            "format": ID_FORMAT, "visible_question": COL_QUESTION, "visible_unit": COL_UNIT, "level": COL_LEVEL,
@@ -185,13 +186,13 @@ def _parse(checked: CheckedWorkbook) -> _Parsed:
         return _Parsed(checked, {}, empty, empty, None, problems)
     meta = _meta(read_sheet(reader, checked, META_SHEET, header=False))
     manifest = _manifest(read_sheet(reader, checked, IDS_SHEET).frame, problems)
-    answers = read_sheet(reader, checked, ANSWERS_SHEET)
+    answers = read_sheet(reader, checked, ANSWERS_SHEET, columns=READ_COLUMNS)  # not the report columns of a pack
     kind = meta.get("kind")
     expected = SHEETS.get(kind or "") or {s for sheets in SHEETS.values() for s in sheets}
     problems += unexpected_sheets(checked, expected, KIND_NAMES.get(kind or "", "a file"),
                                   f"the {ANSWERS_SHEET} sheet")
     problems += formula_problems(checked, {ANSWERS_SHEET: answers})
-    if answers.frame.height == 0 and answers.frame.width <= 1:
+    if answers.frame.height == 0 and not answers.letters:
         problems.append(Problem(ANSWERS_SHEET, None, None, "the Answers sheet is empty"))
         return _Parsed(checked, meta, manifest, empty, answers, problems)
     absent = [h for h in REQUIRED if h not in answers.frame.columns]
@@ -302,7 +303,7 @@ def _file_checks(parsed: _Parsed, ctx: _Context) -> list[Problem]:
     if ctx.campaign is None:
         out.append(Problem(META_SHEET, None, "campaign_id", f"unknown campaign id {cid!r}"))
     digest = manifest_digest(kind or "", cid, meta.get("template_id", ""),
-                             parsed.manifest.select("unit_id", "question_id", "base_event_id").iter_rows())
+                             parsed.manifest.select("unit_id", "question_id", "base_event_id"))
     if digest != meta.get("digest"):
         out.append(Problem(IDS_SHEET, None, None, "the hidden ids were edited: their digest does not match the "
                                                   "one the file was issued with"))

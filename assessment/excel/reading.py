@@ -10,7 +10,7 @@ value to report, not an exception.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import fastexcel
@@ -76,11 +76,15 @@ def open_reader(checked: CheckedWorkbook) -> fastexcel.ExcelReader:
         raise UnsafeWorkbook(checked.file, f"the workbook could not be read: {exc}") from exc
 
 
-def read_sheet(reader: fastexcel.ExcelReader, checked: CheckedWorkbook, name: str, *, header: bool = True) -> Sheet:
+def read_sheet(reader: fastexcel.ExcelReader, checked: CheckedWorkbook, name: str, *, header: bool = True,
+               columns: Collection[str] | None = None) -> Sheet:
     """Every cell of a sheet as text. With a header, columns are named by their (stripped) header text and
-    `row` counts from the sheet's first row that holds a cell; without, columns are named column_1, ...."""
+    `row` counts from the sheet's first row that holds a cell; without, columns are named column_1, ....
+    With `columns` (header texts), only the columns under those headers are converted to text: the frame has
+    just those (as many rows as without), `letters` still names every column of the sheet."""
+    use = None if columns is None else (lambda c, wanted=frozenset(columns): c.name.strip() in wanted)
     try:
-        sheet = reader.load_sheet(name, header_row=0 if header else None, dtypes="string")
+        sheet = reader.load_sheet(name, header_row=0 if header else None, dtypes="string", use_columns=use)
         letters = {c.name.strip(): get_column_letter(c.absolute_index + 1) for c in sheet.available_columns()}
         df = sheet.to_polars()
     except Exception as exc:

@@ -18,6 +18,11 @@ the limits allow:
   far-apart cells from making a reader allocate gigabytes; cells holding formulas are listed so the import
   can report them (formulas are never evaluated).
 
+Sheets a caller never opens (check_workbook's `skip`: an auditor pack's report sheets, over half its bytes) are
+listed but their parts are neither inflated nor scanned, and they are not in the bytes handed to the parser
+(CheckedWorkbook.data): every other part is copied there as it was, so what the import reads cannot depend on
+them. The zip checks (sizes, ratios, names, macros, encryption) still cover every part.
+
 Export side (literal_text): no cell written from user text can become a formula. Text whose first character
 is one of ``= + - @``, tab or carriage return (or the full-width ``＝ ＋ － ＠``, which some Excel input
 methods treat the same way) is written with the *string* cell type AND prefixed with one apostrophe ``'``.
@@ -42,8 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 from defusedxml import ElementTree as SafeET
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import EngineError
 from ..settings import load as load_settings
@@ -171,7 +178,8 @@ class SheetInfo:
 
 @dataclass(frozen=True)
 class CheckedWorkbook:
-    """A workbook that passed every check: the bytes to parse and what was learnt about them."""
+    """A workbook that passed every check: the bytes to parse (the upload without the parts of sheets nobody
+    reads) and what was learnt about them; sha256 and size are the upload's."""
 
     file: str
     data: bytes = field(repr=False)
@@ -221,9 +229,10 @@ def check_workbook(source: str | Path | BinaryIO | bytes, file: str | None = Non
                    limits: Limits | None = None, *, skip: Collection[str] = ()) -> CheckedWorkbook:
     """Every check that must pass before a parser may open the file; raise UnsafeWorkbook on the first failure.
 
-    Every part is inflated under its cap and checked for DTDs, entities and encoding. The cell area and formulas
-    are scanned in every sheet except those named in `skip`, sheets the caller never opens (listed in the
-    result with scanned=False): an auditor pack's report sheets are a third of its bytes.
+    Every part is inflated under its cap and checked for DTDs, entities and encoding, once, and the cell area and
+    formulas of each sheet are counted in the same pass; except the parts of the sheets named in `skip`, sheets the
+    caller never opens (listed in the result with scanned=False): those are left out of CheckedWorkbook.data,
+    the bytes the parser gets, unless a sheet that is read shares the part.
     """
     limits = limits or Limits.from_settings()
     file = file or (Path(source).name if isinstance(source, str | Path) else "upload")
@@ -232,11 +241,19 @@ def check_workbook(source: str | Path | BinaryIO | bytes, file: str | None = Non
     zf = _open_zip(data, file)
     infos = zf.infolist()
     _check_members(infos, file, limits)
-    sizes = {info.filename: _scan_member(data, info, file, cells=False).size for info in infos}
-    _check_total(sizes, file, limits)
-    types = _content_types(data, zf, file)
-    sheets = _sheets(data, zf, types, sizes, file, limits, skip)
-    return CheckedWorkbook(file, data, hashlib.sha256(data).hexdigest(), len(data), tuple(sheets))
+    parts = _Parts(data, infos, file)
+    types = _content_types(parts)
+    listed = _sheet_parts(parts, types)
+    read = {member for name, member, _ in listed if name not in skip}
+    unread = {member for name, member, _ in listed if name in skip} - read
+    for info in infos:
+        if info.filename not in unread:
+            parts.scan(info.filename, cells=info.filename in read)
+    _check_total(parts.sizes(), file, limits)
+    sheets = _sheets(parts, listed, limits, skip)
+    # The parser gets only the parts checked here: an unread sheet's part is not in the bytes it is given.
+    parse = _without(data, infos, unread, file) if unread else data
+    return CheckedWorkbook(file, parse, hashlib.sha256(data).hexdigest(), len(data), tuple(sheets))
 
 
 def _check_kind(data: bytes, file: str) -> None:
@@ -335,18 +352,24 @@ class _Stats:
     has_formula: bool = False
 
 
-def _inflate(data: bytes, info: zipfile.ZipInfo, file: str):
-    """Yield the member's bytes, inflating it ourselves with a hard cap at its declared size and a CRC check."""
-    name = info.filename
+def _span(data: bytes, info: zipfile.ZipInfo, file: str) -> tuple[int, int]:
+    """Where the member's compressed bytes are in the archive."""
     off = info.header_offset
     header = data[off:off + 30]
     if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise UnsafeWorkbook(file, f"the part {name} is damaged (bad local header)")
+        raise UnsafeWorkbook(file, f"the part {info.filename} is damaged (bad local header)")
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     start = off + 30 + name_len + extra_len
     end = start + info.compress_size
     if end > len(data):
-        raise UnsafeWorkbook(file, f"the part {name} is truncated: the file is damaged")
+        raise UnsafeWorkbook(file, f"the part {info.filename} is truncated: the file is damaged")
+    return start, end
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo, file: str):
+    """Yield the member's bytes, inflating it ourselves with a hard cap at its declared size and a CRC check."""
+    name = info.filename
+    start, end = _span(data, info, file)
     produced, crc = 0, 0
 
     def take(chunk: bytes) -> bytes:
@@ -380,9 +403,10 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, file: str):
         raise UnsafeWorkbook(file, f"the part {name} is damaged (its size or checksum does not match)")
 
 
-def _scan_member(data: bytes, info: zipfile.ZipInfo, file: str, *, cells: bool = True) -> _Stats:
+def _scan_member(data: bytes, info: zipfile.ZipInfo, file: str, *, cells: bool = True,
+                 keep: list[bytes] | None = None) -> _Stats:
     """Inflate one member under the cap; refuse DTDs/entities and non-UTF-8 XML; with `cells`, gather worksheet
-    stats (rows, cells, references, formulas)."""
+    stats (rows, cells, references, formulas); with `keep`, append the member's bytes to it."""
     st = _Stats()
     pending: list[bytes] = []
     held = 0
@@ -397,6 +421,8 @@ def _scan_member(data: bytes, info: zipfile.ZipInfo, file: str, *, cells: bool =
                 raise UnsafeWorkbook(file, f"the part {info.filename} is UTF-16/32 encoded XML, which Excel does not "
                                            "write; save the file again from Excel or LibreOffice")
         pending.append(chunk)
+        if keep is not None:
+            keep.append(chunk)
         held += len(chunk)
         if held < SCAN_BATCH:
             continue
@@ -423,6 +449,96 @@ def _scan_text(text: bytes, member: str, file: str, st: _Stats, cells: bool = Tr
 
 
 def _scan_cells(text: bytes, st: _Stats) -> None:
+    # The vectorised pass covers sheets as spreadsheet programs write them (every cell tag `<c r="A1" ...`, no
+    # namespace prefix on c, row or f); anything else takes the regex pass, exact for any bytes. Both count
+    # exactly what the plain Python regexes of tests/test_excel_scan.py count.
+    if not _scan_cells_fast(text, st):
+        _scan_cells_regex(text, st)
+
+
+# The fast pass, in numpy over the positions of "<": no regex pass per quantity and no int() per reference.
+_WORD = np.zeros(256, dtype=bool)
+_WORD[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", np.uint8)] = True
+_TAG_END = np.zeros(256, dtype=bool)   # what may follow a tag name in the scan's tag patterns: [\s>/]
+_TAG_END[np.frombuffer(b" \t\n\r\x0b\x0c>/", np.uint8)] = True
+# A c, f or row element with a namespace prefix (`<x:c `) is the only way the patterns' prefix branch can match:
+# it ends like this, and the prefix runs from the last "<" before the colon.
+_PREFIXED = re.compile(rb":(?:c|f|row)(?![A-Za-z0-9_])")
+_PREFIX_NAME = re.compile(rb"[A-Za-z_][\w.-]*")
+_REF_WINDOW = 12                       # up to 3 letters, 8 digits and the closing quote
+_PAD = bytes(_REF_WINDOW + 8)
+_COL = np.arange(_REF_WINDOW)
+_COL8 = _COL.astype(np.uint8)
+
+
+def _scan_cells_fast(text: bytes, st: _Stats) -> bool:
+    r"""The stats of _scan_cells_regex, or False (st untouched) when the text is not in the shape this pass covers:
+    a namespace-prefixed c, f or row tag, a cell tag not written `<c r="A1"`, a row tag not written `<row r="1"`,
+    or a reference past row 99,999,999.
+
+    Why it counts the same: without a prefix, the tag patterns match `<c`, `<row` or `<f` followed by one of
+    [\s>/], and the reference patterns start at `<c` or `<row` followed by a non-name byte, then take the first
+    `\sr="..."` of the tag. When every such tag is followed by exactly ` r="` and a well-formed reference, each is
+    one tag and one reference, and that reference is the one right there."""
+    a = np.frombuffer(text + _PAD, np.uint8)   # zero padding: a look-ahead past the end reads a non-name byte
+    lt = np.flatnonzero(a == 0x3C)
+    for m in _PREFIXED.finditer(text):          # a colon in cell text ("ratio:c") is not a prefix
+        before = int(np.searchsorted(lt, m.start())) - 1
+        if before >= 0 and _PREFIX_NAME.fullmatch(text, int(lt[before]) + 1, m.start()):
+            return False
+    after = a[lt + 1]
+    pc = lt[after == 0x63]                      # <c
+    pc = pc[~_WORD[a[pc + 2]]] + 2
+    pr = lt[after == 0x72]                      # <row
+    pr = pr[(a[pr + 2] == 0x6F) & (a[pr + 3] == 0x77)]
+    pr = pr[~_WORD[a[pr + 4]]] + 4
+    cells = _references(a, pc, letters=True)
+    rows = _references(a, pr, letters=False)
+    if cells is None or rows is None:
+        return False
+    pf = lt[after == 0x66]                      # <f
+    st.rows_with_ref += pr.size
+    st.row_tags += pr.size
+    st.cells += pc.size
+    st.cells_with_ref += pc.size
+    if pr.size:
+        st.max_row = max(st.max_row, int(rows[1].max()))
+    if pc.size:
+        st.max_col = max(st.max_col, int(cells[0].max()))
+        st.max_row = max(st.max_row, int(cells[1].max()))
+        low = int(cells[1].min())
+        st.min_row = min(st.min_row or low, low)
+    if not st.has_formula and np.any(_TAG_END[a[pf + 2]]):
+        st.has_formula = True
+    return True
+
+
+def _references(a: np.ndarray, at: np.ndarray, *, letters: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Column and row numbers of the references `␣r="A1"` (`␣r="1"` without letters) starting at each position;
+    None if any position holds something else."""
+    if not at.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if not (np.all(a[at] == 0x20) and np.all(a[at + 1] == 0x72) and np.all(a[at + 2] == 0x3D)
+            and np.all(a[at + 3] == 0x22)):
+        return None
+    w = sliding_window_view(a, _REF_WINDOW)[at + 4]     # the bytes after `r="`, one reference a row
+    end = np.argmax(w == 0x22, axis=1).astype(np.uint8)  # the closing quote (0 if none: refused below)
+    n = (np.argmax((w < 0x41) | (w > 0x5A), axis=1).astype(np.uint8) if letters
+         else np.zeros(len(w), np.uint8))                # leading capitals
+    inside = (_COL8 >= n[:, None]) & (_COL8 < end[:, None])
+    if (np.any(end <= n) or np.any(w[np.arange(len(w)), end] != 0x22) or np.any(inside & ((w < 0x30) | (w > 0x39)))
+            or (letters and (n.min() < 1 or n.max() > 3))):
+        return None
+    rows = np.zeros(len(w), np.int64)
+    for j in range(int(n.min()), int(end.max())):       # Horner's rule, one column of digits at a time
+        rows = np.where(inside[:, j], rows * 10 + (w[:, j].astype(np.int64) - 0x30), rows)
+    cols = np.zeros(len(w), np.int64)
+    for j in range(int(n.max()) if letters else 0):
+        cols = np.where(j < n, cols * 26 + (w[:, j].astype(np.int64) - 0x40), cols)
+    return cols, rows
+
+
+def _scan_cells_regex(text: bytes, st: _Stats) -> None:
     # One set-based pass in polars' regex engine (Rust) instead of five Python regex passes and an int() per
     # cell reference: the scan was 70 % of an import. Latin-1 maps every byte to one character, so the
     # patterns (ASCII only, see SCAN_PATTERNS) see exactly the bytes the parser will.
@@ -477,21 +593,47 @@ def _check_total(sizes: dict[str, int], file: str, limits: Limits) -> None:
                                    f"{_mb(limits.max_uncompressed)} (zip bomb?)")
 
 
-def _read_member(data: bytes, zf: zipfile.ZipFile, name: str, file: str) -> bytes:
-    return b"".join(_inflate(data, zf.getinfo(name), file))
+class _Parts:
+    """The archive's members, each inflated under its cap and checked (DTD, entities, encoding) at most once."""
+
+    def __init__(self, data: bytes, infos: list[zipfile.ZipInfo], file: str):
+        self.data, self.file = data, file
+        self.infos = {i.filename: i for i in infos}
+        self.stats: dict[str, _Stats] = {}
+        self.cells: set[str] = set()   # members whose cells were scanned
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.infos
+
+    def scan(self, name: str, *, cells: bool = False) -> _Stats:
+        if name not in self.stats or (cells and name not in self.cells):
+            self.stats[name] = _scan_member(self.data, self.infos[name], self.file, cells=cells)
+            if cells:
+                self.cells.add(name)
+        return self.stats[name]
+
+    def read(self, name: str) -> bytes:
+        """The member's bytes, after the same checks as scan()."""
+        chunks: list[bytes] = []
+        st = _scan_member(self.data, self.infos[name], self.file, cells=False, keep=chunks)
+        self.stats.setdefault(name, st)
+        return b"".join(chunks)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: st.size for name, st in self.stats.items()}
+
+    def xml(self, name: str):
+        try:
+            return SafeET.fromstring(self.read(name))
+        except UnsafeWorkbook:
+            raise
+        except Exception as exc:  # defusedxml / expat errors: a damaged part
+            raise UnsafeWorkbook(self.file, f"the part {name} is not valid XML ({exc})") from exc
 
 
-def _xml(data: bytes, zf: zipfile.ZipFile, name: str, file: str):
-    try:
-        return SafeET.fromstring(_read_member(data, zf, name, file))
-    except UnsafeWorkbook:
-        raise
-    except Exception as exc:  # defusedxml / expat errors: a damaged part
-        raise UnsafeWorkbook(file, f"the part {name} is not valid XML ({exc})") from exc
-
-
-def _content_types(data: bytes, zf: zipfile.ZipFile, file: str) -> dict[str, str]:
-    names = set(zf.namelist())
+def _content_types(parts: _Parts) -> dict[str, str]:
+    file = parts.file
+    names = set(parts.infos)
     if "[Content_Types].xml" not in names:
         if "mimetype" in names:
             kind = "an OpenDocument file (.ods?): save it as an Excel Workbook (.xlsx)"
@@ -500,7 +642,7 @@ def _content_types(data: bytes, zf: zipfile.ZipFile, file: str) -> dict[str, str
         else:
             kind = "a zip archive, not an Excel workbook"
         raise UnsafeWorkbook(file, f"not an Excel .xlsx workbook ({kind})")
-    root = _xml(data, zf, "[Content_Types].xml", file)
+    root = parts.xml("[Content_Types].xml")
     types: dict[str, str] = {}
     defaults: dict[str, str] = {}
     for el in root:
@@ -524,48 +666,52 @@ def _content_types(data: bytes, zf: zipfile.ZipFile, file: str) -> dict[str, str
     return types
 
 
-def _sheets(data: bytes, zf: zipfile.ZipFile, types: dict[str, str], sizes: dict[str, int], file: str,
-            limits: Limits, skip: Collection[str]) -> list[SheetInfo]:
+def _sheet_parts(parts: _Parts, types: dict[str, str]) -> list[tuple[str, str, str]]:
+    """The workbook's sheets as (name, member, state), in workbook order, those with a part only."""
     main = next(p for p, t in types.items() if t in WORKBOOK_TYPES)
-    if main not in sizes:
-        raise UnsafeWorkbook(file, f"the workbook part {main} is missing: the file is damaged")
+    if main not in parts:
+        raise UnsafeWorkbook(parts.file, f"the workbook part {main} is missing: the file is damaged")
     base = posixpath.dirname(main)
     rels_name = posixpath.join(base, "_rels", posixpath.basename(main) + ".rels")
     targets: dict[str, str] = {}
-    if rels_name in sizes:
-        for rel in _xml(data, zf, rels_name, file):
+    if rels_name in parts:
+        for rel in parts.xml(rels_name):
             target = rel.get("Target") or ""
             if rel.get("TargetMode") == "External":
                 continue
             path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
             targets[rel.get("Id") or ""] = path
-    wb = _xml(data, zf, main, file)
-    out = []
-    for sh in wb.iter(f"{NS_MAIN}sheet"):
-        name = sh.get("name") or ""
+    listed = []
+    for sh in parts.xml(main).iter(f"{NS_MAIN}sheet"):
         member = targets.get(sh.get(f"{NS_REL}id") or "", "")
-        if member not in sizes:
-            continue  # a sheet without a part: readers show it empty
+        if member in parts:  # a sheet without a part: readers show it empty
+            listed.append((sh.get("name") or "", member, sh.get("state") or "visible"))
+    return listed
+
+
+def _sheets(parts: _Parts, listed: list[tuple[str, str, str]], limits: Limits,
+            skip: Collection[str]) -> list[SheetInfo]:
+    out = []
+    for name, member, state in listed:
         if name in skip:
-            out.append(SheetInfo(name, member, sh.get("state") or "visible", 0, 0, (), 1, scanned=False))
+            out.append(SheetInfo(name, member, state, 0, 0, (), 1, scanned=False))
             continue
         # Whatever the part's name: a worksheet part may be named anything its relationship points to.
-        st = _scan_member(data, zf.getinfo(member), file)
+        st = parts.scan(member, cells=True)
         # Rows and cells without an explicit reference follow the previous one: count them on top.
         rows = st.max_row + (st.row_tags - st.rows_with_ref)
         cols = st.max_col + (st.cells - st.cells_with_ref)
         if rows * max(cols, 1) > limits.max_cells:
-            raise UnsafeWorkbook(file, f"the sheet {name!r} spans {rows:,} rows x {cols:,} columns, more than the "
-                                       f"{limits.max_cells:,} cells an import may hold; delete the unused area "
-                                       "or split the file")
-        formulas = _formula_cells(data, zf, member, file) if st.has_formula else ()
-        out.append(SheetInfo(name, member, sh.get("state") or "visible", rows, cols, formulas, st.min_row or 1))
+            raise UnsafeWorkbook(parts.file, f"the sheet {name!r} spans {rows:,} rows x {cols:,} columns, more than "
+                                             f"the {limits.max_cells:,} cells an import may hold; delete the unused "
+                                             "area or split the file")
+        formulas = _formula_cells(parts.read(member)) if st.has_formula else ()
+        out.append(SheetInfo(name, member, state, rows, cols, formulas, st.min_row or 1))
     return out
 
 
-def _formula_cells(data: bytes, zf: zipfile.ZipFile, member: str, file: str) -> tuple[str, ...]:
+def _formula_cells(text: bytes) -> tuple[str, ...]:
     """A1 references of the cells holding a formula (each <f> belongs to the <c> opened just before it)."""
-    text = _read_member(data, zf, member, file)
     refs, last = [], None
     for m in CELL_OR_FORMULA.finditer(text):
         if m.group(1) == b"c":
@@ -575,3 +721,32 @@ def _formula_cells(data: bytes, zf: zipfile.ZipFile, member: str, file: str) -> 
             refs.append(last)
             last = None
     return tuple(dict.fromkeys(refs))
+
+
+def _without(data: bytes, infos: list[zipfile.ZipInfo], left_out: Collection[str], file: str) -> bytes:
+    """The archive again without the members left out: each kept member's local header and compressed bytes
+    copied as they are (nothing inflated or compressed again), then a new central directory."""
+    out = bytearray()
+    central = bytearray()
+    kept = 0
+    for info in infos:
+        if info.filename in left_out:
+            continue
+        start, end = _span(data, info, file)
+        name = info.filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        flags = info.flag_bits & 0x800                    # sizes and CRC go in the header, no data descriptor
+        y, mo, d, h, mi, sec = info.date_time
+        dostime, dosdate = (h << 11) | (mi << 5) | (sec // 2), (max(y, 1980) - 1980) << 9 | (mo << 5) | d
+        offset = len(out)
+        if max(offset, info.compress_size, info.file_size) >= 0xFFFFFFFF:
+            raise UnsafeWorkbook(file, "the workbook is too large to import (over 4 GB)")
+        out += struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, flags, info.compress_type, dostime, dosdate, info.CRC,
+                           info.compress_size, info.file_size, len(name), 0) + name
+        out += data[start:end]
+        central += struct.pack("<4s6H3I5HII", b"PK\x01\x02", 20, 20, flags, info.compress_type, dostime, dosdate,
+                               info.CRC, info.compress_size, info.file_size, len(name), 0, 0, 0, 0,
+                               info.external_attr & 0xFFFFFFFF, offset) + name
+        kept += 1
+    if len(out) >= 0xFFFFFFFF or kept > 0xFFFF:
+        raise UnsafeWorkbook(file, "the workbook is too large to import (over 4 GB)")
+    return bytes(out + central + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, kept, kept, len(central), len(out), 0))
