@@ -22,12 +22,11 @@ import polars as pl
 import xlsxwriter
 
 from .. import __version__, access, audit, clock, reports, reuse, review_pack, services, standards_view
-from ..catalog import campaign_questionnaire
+from ..catalog import campaign_questionnaire, campaign_row
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
 from ..review_pack import ReviewPack
 from ..storage import Database
-from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
 from . import rows as fast_rows
 from . import standards_sheet
@@ -446,8 +445,7 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     report(0.0, "Reading the answers and scores")
     today = today or clock.today()
     generated = generated_now()
-    with db.read() as cur:
-        camp = campaigns_sql.campaign(cur, campaign_id)
+    camp = campaign_row(db, campaign_id)
     if camp is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     q = campaign_questionnaire(db, campaign_id)
