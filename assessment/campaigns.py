@@ -10,7 +10,7 @@ from typing import cast
 import polars as pl
 
 from . import access, audit, carry
-from .catalog import register_questionnaire
+from .catalog import campaign_row, register_questionnaire
 from .clock import now
 from .errors import InvalidState, NotFound, ValidationError
 from .model import Actor, Questionnaire
@@ -93,8 +93,7 @@ def list_campaigns(db: Database, actor: Actor) -> pl.DataFrame:
 
 def get(db: Database, actor: Actor, campaign_id: str) -> dict:
     access.require(actor, "read")
-    with db.read() as cur:
-        c = campaigns_sql.campaign(cur, campaign_id)
+    c = campaign_row(db, campaign_id)
     if c is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     return c
@@ -213,8 +212,8 @@ def assessments(db: Database, actor: Actor, campaign_id: str) -> pl.DataFrame:
 
 
 def previous_of(db: Database, campaign_id: str) -> str | None:
+    c = campaign_row(db, campaign_id)
+    if c and c["previous_campaign_id"]:
+        return c["previous_campaign_id"]
     with db.read() as cur:
-        c = campaigns_sql.campaign(cur, campaign_id)
-        if c and c["previous_campaign_id"]:
-            return c["previous_campaign_id"]
         return campaigns_sql.previous_campaign(cur, campaign_id)

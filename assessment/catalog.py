@@ -10,6 +10,7 @@ from . import access, audit
 from .errors import InvalidState, NotFound
 from .model import Actor, Questionnaire
 from .questionnaire import loads
+from .reuse import reused
 from .storage import Database
 from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
@@ -61,6 +62,7 @@ def questionnaire_in(cur, qid: str, version: str, content_hash: str) -> Question
     return q
 
 
+@reused
 def questionnaire(db: Database, qid: str, version: str) -> Questionnaire:
     with db.read() as cur:
         source = catalog_sql.questionnaire_source(cur, qid, version)
@@ -76,6 +78,19 @@ def questionnaires(db: Database, actor: Actor) -> pl.DataFrame:
         return catalog_sql.questionnaires(cur)
 
 
+def campaign_row(db: Database, campaign_id: str) -> dict | None:
+    """A campaign's stored row (a copy); read once per build of a composite document (reuse.one_build)."""
+    c = _campaign_row(db, campaign_id)
+    return dict(c) if c is not None else None
+
+
+@reused
+def _campaign_row(db: Database, campaign_id: str) -> dict | None:
+    with db.read() as cur:
+        return campaigns_sql.campaign(cur, campaign_id)
+
+
+@reused
 def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
     """The campaign's questionnaire: one lookup of its id, version and content hash, the source read and
     parsed only the first time that content is seen (questionnaire_in)."""

@@ -10,6 +10,7 @@ is kept after the block, so no result outlives the build that read it.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,12 +30,17 @@ def one_build() -> Iterator[None]:
 
 
 def reused(fn: F) -> F:
+    signature = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         cache = _cache.get()
         if cache is None:
             return fn(*args, **kwargs)
-        key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+        # By parameter, defaults applied: f(db, x, today=d) and f(db, x, d) are the same read.
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = (fn.__module__, fn.__qualname__, tuple(bound.arguments.items()))
         try:
             hash(key)
         except TypeError:  # an unhashable argument: no reuse

@@ -10,12 +10,13 @@ from typing import Any
 import polars as pl
 
 from . import access, audit, clock
+from .catalog import campaign_row
 from .errors import InvalidState, NotFound, StaleWrite, ValidationError
 from .model import Actor, Dependency, Service
 from .reports import Filters, scope_for
+from .reuse import reused
 from .service_checks import ID_PATTERN, validate_services
 from .storage import Database
-from .storage import campaigns as campaigns_sql
 from .storage import catalog as catalog_sql
 from .storage import services as services_sql
 
@@ -27,10 +28,11 @@ def end_of_day(d: date) -> datetime:
     return datetime.combine(d, time.max)
 
 
+@reused
 def cycle_as_of(db: Database, campaign_id: str) -> datetime:
-    """The moment a cycle looks at the register: its close date when closed, now while it is open."""
-    with db.read() as cur:
-        c = campaigns_sql.campaign(cur, campaign_id)
+    """The moment a cycle looks at the register: its close date when closed, now while it is open (one
+    moment per build of a composite document, so its sheets read the register as of the same instant)."""
+    c = campaign_row(db, campaign_id)
     if c is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     return end_of_day(c["closes_on"]) if c["status"] == "closed" else clock.now()

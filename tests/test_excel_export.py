@@ -224,3 +224,54 @@ def test_the_pack_reports_its_progress_step_by_step(org):
     assert shares[0] == 0.0 and shares[-1] == 1.0 and shares == sorted(shares)
     steps = " ".join(step for _, step in heard)
     assert "Writing the Answers sheet" in steps and "Compressing" in steps
+
+
+def test_a_one_unit_pack_reads_each_thing_once(org):
+    """Within one pack build the campaign row, its questionnaire and the register's moment are read once
+    (reuse.one_build), and a read asked for positionally or by keyword is the same read."""
+    from assessment import reuse
+    from assessment.storage import db as db_module
+
+    statements: list[str] = []
+    real = db_module.Database.cursor
+
+    class Counting:
+        def __init__(self, cur):
+            self._cur = cur
+
+        def execute(self, sql, *a, **k):
+            statements.append(sql)
+            return self._cur.execute(sql, *a, **k)
+
+        def sql(self, sql, *a, **k):
+            statements.append(sql)
+            return self._cur.sql(sql, *a, **k)
+
+        def __getattr__(self, name):
+            return getattr(self._cur, name)
+
+    if not isinstance(org, db_module.Database):
+        pytest.skip("counts DuckDB cursors")
+    save(org, "U1", [Answer("GOV-01", 3)])
+    db_module.Database.cursor = lambda self: Counting(real(self))  # type: ignore[method-assign]
+    try:
+        _pack(org, Actor("aud", "auditor"), filters=reports.Filters(unit_ids=("U1",)))
+    finally:
+        db_module.Database.cursor = real  # type: ignore[method-assign]
+    flat = [" ".join(s.split()) for s in statements]
+    assert sum(s.startswith("SELECT * FROM campaigns WHERE campaign_id") for s in flat) == 1
+    # The questionnaire: its key looked up once; its source parsed at most once per process (by content hash).
+    assert sum(s.startswith("SELECT c.questionnaire_id, c.questionnaire_version, q.content_hash") for s in flat) == 1
+    assert sum(s.startswith("SELECT source FROM questionnaires") for s in flat) <= 1
+
+    calls = []
+
+    @reuse.reused
+    def read(a, b=1, *, c=2):
+        calls.append((a, b, c))
+        return a + b + c
+
+    with reuse.one_build():
+        assert read(1, 1) == read(1, b=1) == read(a=1) == read(1, 1, c=2) == 4
+        assert read(1, 2) == 5
+    assert calls == [(1, 1, 2), (1, 2, 2)]

@@ -96,3 +96,35 @@ def test_column_wise_xml_matches_xlsxwriter_for_text(monkeypatch):
         return zipfile.ZipFile(io.BytesIO(buf.getvalue())).read("xl/worksheets/sheet1.xml").decode()
 
     assert sheet(0) == sheet(10**12)
+
+
+def test_a_sheet_written_in_batches_is_the_sheet_written_at_once(monkeypatch):
+    """A streamed sheet (frames of consecutive rows, each rendered in chunks of a few cells) has exactly the
+    cells of the same rows written as one frame, on both paths; the digest of its ids does not depend on how
+    they were gathered."""
+    df = pl.concat([_frame()] * 7)
+
+    def sheet(parts, min_cells: int) -> str:
+        monkeypatch.setattr(fast_rows, "MIN_CELLS", min_cells)
+        buf = io.BytesIO()
+        wb = xlsxwriter.Workbook(buf, {"constant_memory": True, "remove_timezone": True})
+        assert export.write_table(wb, export.Formats(wb), "T", COLS, parts) == df.height
+        wb.close()
+        return zipfile.ZipFile(io.BytesIO(buf.getvalue())).read("xl/worksheets/sheet1.xml").decode()
+
+    monkeypatch.setattr(fast_rows, "CHUNK_CELLS", 8)  # chunks of the minimum rows, several per batch
+    monkeypatch.setattr(fast_rows, "chunk_rows", lambda ncols: 5)
+    whole = sheet(df, 0)
+    assert sheet(iter(df.iter_slices(33)), 0) == whole
+    assert sheet(iter(df.iter_slices(33)), 10**12) == sheet(df, 10**12)
+    assert '<row r="2">' in whole and f'<row r="{df.height + 1}">' in whole
+
+
+def test_the_frame_digest_is_the_manifest_digest():
+    from assessment.excel.format import manifest_digest, manifest_digest_frame
+
+    rows = [("U1", "Q2", "10"), ("U1", "Q1", None), ("U\u00fc", "Q\U0001d11e", "9"), ("U1", "Q1", "2"),
+            ('a"b\\', "\n", "x"), ("Z", "", None), ("U1", "Q10", "1")]
+    ids = pl.DataFrame(rows, schema=["u", "q", "e"], orient="row")
+    assert manifest_digest_frame("k", "C1", "r", ids) == manifest_digest("k", "C1", "r", rows)
+    assert manifest_digest_frame("k", "C1", "r", ids.clear()) == manifest_digest("k", "C1", "r", [])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -22,12 +22,11 @@ import polars as pl
 import xlsxwriter
 
 from .. import __version__, access, audit, clock, reports, reuse, review_pack, services, standards_view
-from ..catalog import campaign_questionnaire
+from ..catalog import campaign_questionnaire, campaign_row
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
 from ..review_pack import ReviewPack
 from ..storage import Database
-from ..storage import campaigns as campaigns_sql
 from ..storage import exports as exports_sql
 from . import rows as fast_rows
 from . import standards_sheet
@@ -54,7 +53,8 @@ from .format import (
     NA,
     PACK_KIND,
     generated_now,
-    manifest_digest,
+    manifest_digest,  # noqa: F401 - callers take it from here too
+    manifest_digest_frame,
     meta_rows,
 )
 from .safety import cell_text
@@ -146,13 +146,18 @@ def _style(f: Formats, kind: str) -> Any:
             "datetime": f.datetime}.get(kind)
 
 
-def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col], df: pl.DataFrame,
-                freeze_cols: int = 0, gap_cols: tuple[str, ...] = (), overdue_cols: tuple[str, ...] = (),
-                hide: bool = False) -> int:
-    """One sheet: styled frozen header, autofilter, widths, typed cells row by row (constant memory)."""
-    if df.height + 1 > EXCEL_ROWS:
-        raise ValidationError([f"{name}: {df.height:,} rows do not fit in one Excel sheet; filter by division "
-                               "or unit"], "auditor pack")
+def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col],
+                df: pl.DataFrame | Iterable[pl.DataFrame], freeze_cols: int = 0, gap_cols: tuple[str, ...] = (),
+                overdue_cols: tuple[str, ...] = (), hide: bool = False) -> int:
+    """One sheet: styled frozen header, autofilter, widths, typed cells row by row (constant memory).
+
+    df is a frame, or frames of consecutive rows (a sheet streamed from the database batch by batch: each
+    is written and dropped before the next is read). Returns the rows written."""
+    if isinstance(df, pl.DataFrame):
+        _check_fits(name, df.height)
+        parts: Iterable[pl.DataFrame] = (df,)
+    else:
+        parts = df
     ws = wb.add_worksheet(name)
     for c, col in enumerate(cols):
         fmt = f.text if col.kind in ("text", "id") else None
@@ -161,40 +166,63 @@ def write_table(wb: xlsxwriter.Workbook, f: Formats, name: str, cols: list[Col],
     for c, col in enumerate(cols):
         ws.write_string(0, c, col.header, f.header)
     ws.freeze_panes(1, freeze_cols)
-    last = max(df.height, 1)
-    ws.autofilter(0, 0, last, len(cols) - 1)
-    for header in gap_cols:
-        c = next(i for i, col in enumerate(cols) if col.header == header)
-        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": ">", "value": 1, "format": f.bad})
-        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0.0001,
-                                              "maximum": 1, "format": f.warn})
-        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<=", "value": 0, "format": f.good})
-    for header in overdue_cols:
-        c = next(i for i, col in enumerate(cols) if col.header == header)
-        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<", "value": 0, "format": f.bad})
-        ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0,
-                                              "maximum": 30, "format": f.warn})
-    picked = df.select([pl.col(col.key).alias(f"c{i}") for i, col in enumerate(cols)])
     kinds = [col.kind for col in cols]
+    styles = [_style(f, kind) for kind in kinds]
+    n = 0
+    for part in parts:
+        _check_fits(name, n + part.height)
+        _write_rows(ws, f, cols, kinds, styles, part, n + 1)
+        n += part.height
+    # The filter and the rules are kept by xlsxwriter and written when the sheet is closed: set after the
+    # rows, when their number is known.
+    last = max(n, 1)
+    ws.autofilter(0, 0, last, len(cols) - 1)
+    if n:  # an empty sheet has no cells to colour
+        for header in gap_cols:
+            c = next(i for i, col in enumerate(cols) if col.header == header)
+            ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": ">", "value": 1, "format": f.bad})
+            ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0.0001,
+                                                  "maximum": 1, "format": f.warn})
+            ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<=", "value": 0, "format": f.good})
+        for header in overdue_cols:
+            c = next(i for i, col in enumerate(cols) if col.header == header)
+            ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "<", "value": 0, "format": f.bad})
+            ws.conditional_format(1, c, last, c, {"type": "cell", "criteria": "between", "minimum": 0,
+                                                  "maximum": 30, "format": f.warn})
+    if hide:
+        ws.hide()
+    return n
+
+
+def _check_fits(name: str, rows: int) -> None:
+    if rows + 1 > EXCEL_ROWS:
+        raise ValidationError([f"{name}: {rows:,} rows do not fit in one Excel sheet; filter by division "
+                               "or unit"], "auditor pack")
+
+
+def _write_rows(ws, f: Formats, cols: list[Col], kinds: list[str], styles: list, df: pl.DataFrame,
+                first_row: int) -> None:
+    """df's rows from first_row on: column-wise (excel.rows) when it applies, else cell by cell."""
+    if df.height == 0:
+        return
+    picked = df.select([pl.col(col.key).alias(f"c{i}") for i, col in enumerate(cols)])
     if fast_rows.supported(ws, picked, kinds):  # the same cells, rendered column-wise (excel.rows)
-        fast_rows.write(ws, picked, kinds, [_style(f, kind) for kind in kinds])
-        if hide:
-            ws.hide()
-        return df.height
+        fast_rows.write(ws, picked, kinds, styles, first_row)
+        return
     writers = [_writer(ws, f, col.kind) for col in cols]
-    for r, row in enumerate(picked.iter_rows(), start=1):
+    for r, row in enumerate(picked.iter_rows(), start=first_row):
         for c, v in enumerate(row):
             if v is not None and v == v:  # skip nulls and NaN
                 writers[c](r, c, v)
-    if hide:
-        ws.hide()
-    return df.height
 
 
 def write_key_values(wb: xlsxwriter.Workbook, f: Formats, name: str, title: str | None,
                      rows: list[tuple[str, Any]], hide: bool = False) -> None:
     """A two-column sheet of (key, value) rows, each value written with its typed call."""
-    ws = wb.add_worksheet(name)
+    _key_values(wb.add_worksheet(name), f, title, rows, hide)
+
+
+def _key_values(ws, f: Formats, title: str | None, rows: list[tuple[str, Any]], hide: bool = False) -> None:
     ws.set_column(0, 0, 32)
     ws.set_column(1, 1, 90, f.wrap)
     r = 0
@@ -312,23 +340,36 @@ class PackResult:
     filename: str
 
 
+BATCH_ROWS = 10_000  # answer rows read from the database at a time (the Answers and Gaps sheets stream)
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A sheet's rows read from the database batch by batch while the sheet is written, never all held:
+    read(cursor) yields frames of consecutive rows; about: the rows expected (sizing and progress only)."""
+
+    read: Callable[[Any], Iterator[pl.DataFrame]]
+    about: int
+
+
 @dataclass(frozen=True)
 class PackData:
-    """Everything an auditor pack shows, read before any cell is written (gather), in the pack's terms."""
+    """What an auditor pack shows, read before any cell is written (gather), in the pack's terms; the answer
+    rows (the Answers, Gaps and _ids sheets, the digest) are only described here and streamed by write_pack."""
 
     campaign: dict
     questionnaire: Questionnaire
     actor: Actor
     filters: reports.Filters | None
     generated: datetime
-    answers: pl.DataFrame           # one row per unit x question, with the hidden id columns
+    db: Database
+    scope: reports.Scope
+    answer_rows: int                # units x questions in scope: what the Answers sheet will hold
     domains: pl.DataFrame
-    gaps: pl.DataFrame
     deadlines: pl.DataFrame
     trends: pl.DataFrame
     audit_log: pl.DataFrame | None  # None when the actor may not read the audit trail
     audit_head: tuple[int, str]
-    digest: str
     checkpoint: str | None = None   # the latest signed audit checkpoint, as text (audit.latest_checkpoint)
     review: ReviewPack | None = None  # the management-review figures (review_sheets), when the actor may read them
     records: tuple = ()             # the continuity-record sheets (records_sheets.record_tables)
@@ -340,19 +381,23 @@ class PackData:
     def campaign_id(self) -> str:
         return self.campaign["campaign_id"]
 
-    def tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
-        """(sheet, columns, rows, write_table options) of every table sheet, in order (built once: the About
-        sheet's counts, the writing and the result all use them)."""
+    def tables(self) -> list[tuple[str, list[Col], pl.DataFrame | Streamed, dict]]:
+        """(sheet, columns, rows, write_table options) of every table sheet, in order (built once)."""
         return self._tables
 
     @functools.cached_property
-    def _tables(self) -> list[tuple[str, list[Col], pl.DataFrame, dict]]:
+    def _tables(self) -> list[tuple[str, list[Col], pl.DataFrame | Streamed, dict]]:
         q_cols, q_frame = _questionnaire_frame(self.questionnaire)
-        tables: list[tuple[str, list[Col], pl.DataFrame, dict]]
+        cid, scope = self.campaign_id, self.scope
+        tables: list[tuple[str, list[Col], pl.DataFrame | Streamed, dict]]
         tables = [
             ("Scores", SCORE_COLS, self.domains, {"freeze_cols": 3, "gap_cols": ("Gap", "Unit gap")}),
-            (ANSWERS_SHEET, ANSWER_COLS, self.answers, {"freeze_cols": 1, "gap_cols": ("Gap",)}),
-            ("Gaps", GAP_COLS, self.gaps, {"freeze_cols": 1, "gap_cols": ("Gap",)}),
+            (ANSWERS_SHEET, ANSWER_COLS,
+             Streamed(lambda cur: exports_sql.answer_batches(cur, cid, scope, BATCH_ROWS), self.answer_rows),
+             {"freeze_cols": 1, "gap_cols": ("Gap",)}),
+            ("Gaps", GAP_COLS,
+             Streamed(lambda cur: exports_sql.gap_batches(cur, cid, scope, BATCH_ROWS), self.answer_rows),
+             {"freeze_cols": 1, "gap_cols": ("Gap",)}),
             ("Deadlines", DEADLINE_COLS, self.deadlines, {"freeze_cols": 1, "overdue_cols": ("Days left",)}),
             ("Trends", TREND_COLS, self.trends, {"freeze_cols": 2, "gap_cols": ("Gap",)}),
             ("Questionnaire", q_cols, q_frame, {"freeze_cols": 4}),
@@ -373,9 +418,15 @@ class PackData:
             tables += review_sheets.tables(self.review)
         return tables
 
-    @property
-    def counts(self) -> dict[str, int]:
-        return {name: df.height for name, _, df, _ in self.tables()}
+
+@dataclass
+class Written:
+    """What writing the pack learnt from the streamed rows: each sheet's rows, the units and divisions of the
+    answers, the digest of their ids."""
+
+    counts: dict[str, int]
+    units: pl.DataFrame   # unit_id, division (one row per unit)
+    digest: str
 
 
 Progress = Callable[[float, str], None]
@@ -394,29 +445,20 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     report(0.0, "Reading the answers and scores")
     today = today or clock.today()
     generated = generated_now()
-    with db.read() as cur:
-        camp = campaigns_sql.campaign(cur, campaign_id)
+    camp = campaign_row(db, campaign_id)
     if camp is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     q = campaign_questionnaire(db, campaign_id)
     scope = reports.scope_for(actor, filters)
     with db.read() as cur:
-        answers = exports_sql.answer_rows(cur, campaign_id, scope)
         domains = exports_sql.domain_rows(cur, campaign_id, scope)
         trends = exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
-    answers = answers.with_columns(
-        _level_cell(), pl.lit(campaign_id).alias("id_campaign"),
-        pl.col("event_id").cast(pl.String).alias("id_event"), pl.lit(FORMAT_VERSION).alias("id_format"))
-    gaps = (answers.filter(pl.col("priority") > 0)
-            .sort(["priority", "gap", "unit", "question_id"], descending=[True, True, False, False])
-            .with_row_index("rank", offset=1))
+    answer_rows = domains["unit_id"].n_unique() * len(q.questions)
     report(0.1, "Reading the audit log")
     audit_log = None
     if access.allowed(actor, "read_audit"):
         audit_log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
                      else audit.entries(db, actor, limit=AUDIT_LIMIT)).sort("seq")
-    digest = manifest_digest(PACK_KIND, campaign_id, "",
-                             answers.select("unit_id", "question_id", "id_event").iter_rows())
     cp = audit.latest_checkpoint(db)
     report(0.15, "Reading the management review figures")
     review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
@@ -426,18 +468,18 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     report(0.2, "Reading the continuity records, standards and actions")
     as_of = services.cycle_as_of(db, campaign_id)
     records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
-    return PackData(camp, q, actor, filters, generated, answers, domains, gaps,
+    return PackData(camp, q, actor, filters, generated, db, scope, answer_rows, domains,
                     reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    digest, cp.text() if cp else None, review=review, records=records, records_as_of=as_of,
+                    cp.text() if cp else None, review=review, records=records, records_as_of=as_of,
                     standards=standards_view.view(db, actor, campaign_id, filters),
                     actions=action_rows(db, actor, filters, today))
 
 
-def about_rows(data: PackData) -> list[tuple[str, Any]]:
+def about_rows(data: PackData, written: Written) -> list[tuple[str, Any]]:
     """The About sheet: what the pack covers, who made it when, how to verify and re-import it."""
     camp, q, actor = data.campaign, data.questionnaire, data.actor
     head_seq, head_hash = data.audit_head
-    units = data.answers.select("unit_id", "division").unique()
+    units = written.units
     rows: list[tuple[str, Any]] = [
         ("Document", "ITSCM maturity assessment - auditor pack"),
         ("Organisation", f"{units['unit_id'].n_unique()} business unit(s) in {units['division'].n_unique()} "
@@ -468,7 +510,7 @@ def about_rows(data: PackData) -> list[tuple[str, Any]]:
         ("Re-import", "The Answers sheet can be imported back (hidden id columns match every row); rows that "
                       "changed in the application after this export are reported as conflicts."),
     ]
-    rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in data.counts.items()]
+    rows += [(f"Sheet: {name}", f"{n} row(s)") for name, n in written.counts.items()]
     if data.standards is not None:
         rows.append(standards_sheet.about(data.standards))
     if data.audit_log is None:
@@ -488,46 +530,100 @@ def _narrowed(filters: reports.Filters | None) -> bool:
                                                                filters.unit_ids))
 
 
-def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | None = None) -> None:
+def _answer_batch(df: pl.DataFrame, campaign_id: str) -> pl.DataFrame:
+    """The Answers sheet's computed columns of a batch of answer rows: the level cell and the hidden ids."""
+    return df.with_columns(_level_cell(), pl.lit(campaign_id, pl.String).alias("id_campaign"),
+                           pl.col("event_id").cast(pl.String).alias("id_event"),
+                           pl.lit(FORMAT_VERSION, pl.String).alias("id_format"))
+
+
+_IDS = ("unit_id", "question_id", "id_event")
+
+
+def write_pack(data: PackData, out: str | Path | BinaryIO, progress: Progress | None = None) -> Written:
     """Write the workbook: About, the table sheets, then the hidden _meta and _ids sheets.
+
+    The answer rows are read batch by batch while the Answers and Gaps sheets are written, so memory does
+    not grow with the campaign: only their ids are kept (for the _ids sheet and the digest) and the units.
+    The About sheet comes first but is written last, when every sheet's rows are known.
 
     progress (if given) hears of each sheet before it is written, with the share of rows written so far
     (from 0.3 to 0.9), then of the compression."""
     report = progress or _no_progress
     tables = data.tables()
-    total = sum(df.height for _, _, df, _ in tables) + data.answers.height  # + the _ids sheet
+
+    def size(rows: pl.DataFrame | Streamed) -> int:
+        return rows.about if isinstance(rows, Streamed) else rows.height
+
+    total = sum(size(rows) for _, _, rows, _ in tables) + data.answer_rows  # + the _ids sheet
     # A small pack is assembled in memory: no temporary file per sheet and for the zip (a third of a one-unit
     # pack's writing); a large one streams row by row (constant memory, excel.rows).
     memory = {"in_memory": True} if total <= IN_MEMORY_ROWS else {"constant_memory": True}
     wb = xlsxwriter.Workbook(out if not isinstance(out, Path) else str(out), {
         **memory, "strings_to_formulas": False, "strings_to_urls": False,
         "strings_to_numbers": False, "remove_timezone": True})
-    q = data.questionnaire
+    q, cid = data.questionnaire, data.campaign_id
+    counts: dict[str, int] = {}
+    ids: list[pl.DataFrame] = []
+    units: list[pl.DataFrame] = []
+
+    def answers(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        for batch in batches:
+            batch = _answer_batch(batch, cid)
+            ids.append(batch.select(_IDS))
+            units.append(batch.select("unit_id", "division").unique())
+            yield batch
+
+    def gaps(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        rank = 1
+        for batch in batches:
+            yield batch.with_columns(_level_cell(), pl.int_range(rank, rank + batch.height, dtype=pl.Int64)
+                                     .alias("rank"))
+            rank += batch.height
+
+    def share() -> float:
+        return min(0.9, 0.3 + 0.6 * sum(counts.values()) / max(total, 1))
+
     try:
-        wb.set_properties({"title": f"ITSCM auditor pack {data.campaign_id}", "author": data.actor.username,
+        wb.set_properties({"title": f"ITSCM auditor pack {cid}", "author": data.actor.username,
                            "comments": f"itscm {__version__}; questionnaire {q.policy_label}"})
         f = Formats(wb)
-        write_key_values(wb, f, "About", f"ITSCM auditor pack - {data.campaign_id}", about_rows(data))
-        written = 0
-        for name, cols, df, options in tables:
-            report(0.3 + 0.6 * written / max(total, 1), f"Writing the {name} sheet ({df.height:,} rows)")
-            written += df.height
+        about = wb.add_worksheet("About")  # first in the workbook, filled in last
+        for name, cols, rows, options in tables:
             if name == "Review divisions" and data.review is not None:  # headline figures and decisions first
                 from . import review_sheets
 
-                write_key_values(wb, f, review_sheets.SUMMARY_SHEET, f"Management review - {data.campaign_id}",
+                write_key_values(wb, f, review_sheets.SUMMARY_SHEET, f"Management review - {cid}",
                                  review_sheets.summary_rows(data.review))
-            write_table(wb, f, name, cols, df, **options)
+            if isinstance(rows, Streamed):
+                report(share(), f"Writing the {name} sheet" + (f" ({rows.about:,} rows)" if name == ANSWERS_SHEET
+                                                               else ""))
+                wrap = answers if name == ANSWERS_SHEET else gaps
+                with data.db.read() as cur:
+                    counts[name] = write_table(wb, f, name, cols, wrap(rows.read(cur)), **options)
+            else:
+                report(share(), f"Writing the {name} sheet ({rows.height:,} rows)")
+                counts[name] = write_table(wb, f, name, cols, rows, **options)
+        id_frame = (pl.concat(ids) if ids else
+                    pl.DataFrame(schema={"unit_id": pl.String, "question_id": pl.String, "id_event": pl.String}))
+        ids.clear()
+        digest = manifest_digest_frame(PACK_KIND, cid, "", id_frame)
+        written = Written(counts, pl.concat(units).unique() if units else
+                          pl.DataFrame(schema={"unit_id": pl.String, "division": pl.String}), digest)
         write_key_values(wb, f, META_SHEET, None, meta_rows(
-            PACK_KIND, campaign_id=data.campaign_id, questionnaire=q.policy_label, generated_at=data.generated,
-            generated_by=data.actor.username, digest=data.digest), hide=True)
-        report(0.3 + 0.6 * written / max(total, 1), "Writing the hidden id sheet")
+            PACK_KIND, campaign_id=cid, questionnaire=q.policy_label, generated_at=data.generated,
+            generated_by=data.actor.username, digest=digest), hide=True)
+        report(share(), "Writing the hidden id sheet")
         write_table(wb, f, IDS_SHEET, [Col(h, k, "id") for h, k in zip(IDS_HEADER, (
-            "id_campaign", "unit_id", "question_id", "id_event"))], data.answers, hide=True)
+            "id_campaign", "unit_id", "question_id", "id_event"))],
+            id_frame.with_columns(pl.lit(cid, pl.String).alias("id_campaign")), hide=True)
+        del id_frame
+        _key_values(about, f, f"ITSCM auditor pack - {cid}", about_rows(data, written))
         report(0.9, "Compressing the workbook")
     finally:
         wb.close()
     report(1.0, "Done")
+    return written
 
 
 def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path | BinaryIO,
@@ -537,8 +633,8 @@ def auditor_pack(db: Database, actor: Actor, campaign_id: str, out: str | Path |
     of each step (reading, each sheet, compressing) as it starts."""
     with reuse.one_build():  # the review figures and the record sheets read some things alike
         data = gather(db, actor, campaign_id, filters, today, progress)
-    write_pack(data, out, progress)
-    return PackResult(data.counts, data.digest, pack_filename(campaign_id, data.generated))
+    written = write_pack(data, out, progress)
+    return PackResult(written.counts, written.digest, pack_filename(campaign_id, data.generated))
 
 
 def auditor_pack_bytes(db: Database, actor: Actor, campaign_id: str, filters: reports.Filters | None = None,

@@ -27,7 +27,8 @@ from xlsxwriter.worksheet import Worksheet
 
 from .safety import FORMULA_TRIGGERS, MAX_CELL, QUOTE, TRUNCATED
 
-CHUNK = 50_000            # rows rendered at once (bounds the memory of one chunk's XML text)
+CHUNK_CELLS = 60_000      # cells rendered at once: bounds the memory of one chunk's XML text and of the polars
+                          # intermediates (27 columns of 50,000 rows took ~400 MB); ~2,200 rows of the Answers sheet
 LONG_TEXT = 32767 // 2    # longer texts may need xlsxwriter's UTF-16 truncation: cell by cell instead
 _EPOCH = datetime(1899, 12, 31)
 _FIRST_REGULAR = date(1900, 3, 1)
@@ -151,13 +152,8 @@ def _cell(df: pl.DataFrame, name: str, kind: str, col: int, xf: int | None,
     src = pl.col(name)
     ref = pl.lit(f'<c r="{letter}') + pl.col("__r") + pl.lit(f'"{style}')
     if kind in ("text", "id", "bool"):
-        if kind == "bool":
-            text = pl.when(src.cast(pl.Boolean)).then(pl.lit("yes")).otherwise(pl.lit("no"))
-        else:
-            text = _as_string(df, name)
-            text = literal_text(text) if kind == "text" else text
         controls, underscores = escapes.get(name, (False, False))
-        cell = ref + _string_cell(text, "", controls, underscores)
+        cell = ref + _string_cell(pl.col(_TEXT + name), "", controls, underscores)
     elif kind == "int":
         value = src.cast(pl.Float64) if dtype.is_float() else src
         value = pl.when(value.is_nan()).then(None).otherwise(value) if dtype.is_float() else value
@@ -180,13 +176,42 @@ def _cell(df: pl.DataFrame, name: str, kind: str, col: int, xf: int | None,
     return pl.when(empty).then(None).otherwise(cell)
 
 
+_STR, _TEXT = "__s.", "__t."  # a chunk's prepared columns: str(v), then the cell's text
+
+
+def _texts(df: pl.DataFrame, names: list[str], kinds: list[str]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """The text of each text, id and bool column's cells, as two steps of columns added to a chunk: str(v)
+    where it is not a String already, then the literal text. Each step reads plain columns, so polars
+    evaluates every source once (one nested expression per cell repeated it dozens of times, and
+    planning it cost about 7 ms per column and chunk)."""
+    strings, texts = [], []
+    for n, kind in zip(names, kinds):
+        if kind == "bool":
+            texts.append(pl.when(pl.col(n).cast(pl.Boolean)).then(pl.lit("yes")).otherwise(pl.lit("no"))
+                         .alias(_TEXT + n))
+        elif kind in ("text", "id"):
+            src = n
+            if df.schema[n] != pl.String:
+                strings.append(_as_string(df, n).alias(_STR + n))
+                src = _STR + n
+            texts.append((literal_text(pl.col(src)) if kind == "text" else pl.col(src)).alias(_TEXT + n))
+    return strings, texts
+
+
+def chunk_rows(ncols: int) -> int:
+    """Rows rendered at once for a sheet of ncols columns (CHUNK_CELLS cells, at least 500 rows)."""
+    return max(500, CHUNK_CELLS // max(ncols, 1))
+
+
 def write(ws: Worksheet, df: pl.DataFrame, kinds: list[str], formats: list[Format | None],
           first_row: int = 1) -> None:
     """Write df's rows from first_row on (call supported() first); formats: each column's style (the cell's
-    explicit format, else the column's), None for none."""
+    explicit format, else the column's), None for none. It may be called again for the next rows (a sheet
+    written in batches), with first_row after the rows written before."""
     if df.height == 0:
         return
     ncols = len(kinds)
+    chunk = chunk_rows(ncols)
     # Flush the rows xlsxwriter holds (the header) and take over from first_row.
     ws._write_single_row(first_row)
     xfs = [f._get_xf_index() if f is not None else None for f in formats]  # registers them, in column order
@@ -194,10 +219,14 @@ def write(ws: Worksheet, df: pl.DataFrame, kinds: list[str], formats: list[Forma
     frame = df.rename(dict(zip(df.columns, names)))
     escapes = _escapes(frame, kinds)
     cells = [_cell(frame, n, k, i, xf, escapes) for i, (n, k, xf) in enumerate(zip(names, kinds, xfs))]
+    strings, texts = _texts(frame, names, kinds)
     last = first_row
-    for start in range(0, frame.height, CHUNK):
-        part = frame.slice(start, CHUNK).with_columns(
-            pl.int_range(first_row + start + 1, first_row + start + 1 + min(CHUNK, frame.height - start))
+    for start in range(0, frame.height, chunk):
+        part = frame.slice(start, chunk)
+        if strings:
+            part = part.with_columns(strings)
+        part = part.with_columns(
+            *texts, pl.int_range(first_row + start + 1, first_row + start + 1 + min(chunk, frame.height - start))
             .cast(pl.String).alias("__r"))
         rows = part.select(pl.concat_str(cells, ignore_nulls=True).alias("cells"), pl.col("__r")).filter(
             pl.col("cells") != "")

@@ -320,6 +320,24 @@ def frame(cur: Any, sql: str, params: list | tuple = ()) -> pl.DataFrame:
     return cur.sql(sql, params=list(params) if params else None).pl()
 
 
+def batches(cur: Any, sql: str, params: list | tuple = (), rows: int = 10_000) -> Iterator[pl.DataFrame]:
+    """Run a query and yield its rows as polars frames of about `rows` rows each (DuckDB streams Arrow record
+    batches, so the whole result is never held at once in Python; a backend without a streaming reader gives
+    its frame in slices). The cursor must stay open until the iterator is exhausted."""
+    rel = cur.sql(sql, params=list(params) if params else None)
+    reader = getattr(rel, "to_arrow_reader", None)
+    if reader is None:
+        df = rel.pl()
+        for start in range(0, df.height, rows):
+            yield df.slice(start, rows)
+        return
+    for batch in reader(rows):
+        if batch.num_rows:
+            out = pl.from_arrow(batch)
+            assert isinstance(out, pl.DataFrame)
+            yield out
+
+
 # Rows up to which one VALUES statement beats a registered frame (binding grows per row; the frame's cost is
 # fixed): on DuckDB 1 row 1.3 vs 2.6 ms, 6 rows 1.6 vs 2.2 ms, 43 rows 6.9 vs 2.6 ms.
 SMALL_INSERT = 8

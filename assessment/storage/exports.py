@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 
 from ._sql import latest_answers, weighted_mean
-from .db import frame
+from .db import batches, frame
 from .reports import Scope, placed_units
 
 _CURRENT = latest_answers("campaign_id = ?")
@@ -33,10 +35,16 @@ def _campaign_questions() -> str:
                WHERE c.campaign_id = ?)"""
 
 
-def answer_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
-    """One row per unit x question of a campaign: the current answer (if any) and its persisted score."""
+def _answer_sql(campaign_id: str, scope: Scope, gaps: bool = False) -> tuple[str, list]:
+    """One row per unit x question of a campaign: the current answer (if any) and its persisted score; with
+    gaps, only the rows with a positive priority, ranked (priority, gap, unit, question) as the Gaps sheet."""
     units_sql, params = _campaign_units(scope)
-    return frame(cur, f"""
+    if gaps:  # polars' default order of the sheet before (nulls first, also when descending), unit_id last
+        tail = """WHERE qs.priority > 0
+        ORDER BY qs.priority DESC NULLS FIRST, qs.gap DESC NULLS FIRST, su.unit, qq.question_id, su.unit_id"""
+    else:
+        tail = "ORDER BY su.division, su.unit, su.unit_id, qq.domain_pos, qq.question_pos"
+    return f"""
         WITH su AS {units_sql}, qq AS {_campaign_questions()}, cur AS ({_CURRENT})
         SELECT su.unit_id, su.unit, su.division_id, su.division, su.tier, su.assessment_status,
                qq.question_id, qq.domain_id, qq.domain, qq.question, qq.na_allowed,
@@ -47,8 +55,22 @@ def answer_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
         LEFT JOIN cur ON cur.unit_id = su.unit_id AND cur.question_id = qq.question_id
         LEFT JOIN question_scores qs ON qs.campaign_id = ? AND qs.unit_id = su.unit_id
              AND qs.question_id = qq.question_id
-        ORDER BY su.division, su.unit, su.unit_id, qq.domain_pos, qq.question_pos""",
-        [campaign_id, *params, campaign_id, campaign_id, campaign_id])
+        {tail}""", [campaign_id, *params, campaign_id, campaign_id, campaign_id]
+
+
+def answer_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
+    """One row per unit x question of a campaign: the current answer (if any) and its persisted score."""
+    return frame(cur, *_answer_sql(campaign_id, scope))
+
+
+def answer_batches(cur, campaign_id: str, scope: Scope, rows: int) -> Iterator[pl.DataFrame]:
+    """answer_rows in frames of about `rows` rows, in the same order (the auditor pack streams them)."""
+    return batches(cur, *_answer_sql(campaign_id, scope), rows=rows)
+
+
+def gap_batches(cur, campaign_id: str, scope: Scope, rows: int) -> Iterator[pl.DataFrame]:
+    """The answer rows with a positive priority, highest first, in frames of about `rows` rows."""
+    return batches(cur, *_answer_sql(campaign_id, scope, gaps=True), rows=rows)
 
 
 def domain_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
@@ -68,7 +90,6 @@ def domain_rows(cur, campaign_id: str, scope: Scope) -> pl.DataFrame:
         LEFT JOIN unit_scores us ON us.campaign_id = ? AND us.unit_id = su.unit_id
         ORDER BY su.division, su.unit, su.unit_id, dd.position""",
         [campaign_id, *params, campaign_id, campaign_id, campaign_id])
-
 
 
 def trend_rows(cur, scope: Scope) -> pl.DataFrame:
