@@ -27,6 +27,14 @@ HEAD = Actor("head-u1", access.HEAD, frozenset({"U1"}))
 TODAY = date(2026, 6, 30)
 
 
+def _pack_answers(db, pack, campaign_id: str) -> list[dict]:
+    """The answer rows the pack streams into its Answers sheet (storage.exports.answer_batches)."""
+    from assessment.storage import exports as exports_sql
+
+    with db.read() as cur:
+        return [r for b in exports_sql.answer_batches(cur, campaign_id, pack.scope, 10_000) for r in b.to_dicts()]
+
+
 def _answers(level: int) -> list[Answer]:
     return [Answer(qid, level, evidence="report", evidence_date=date(2026, 6, 1))
             for qid in ("GOV-01", "GOV-02", "TEST-01", "TEST-02")]
@@ -268,7 +276,7 @@ def _cycle_reports(db, campaign_id: str) -> dict:
         "unit heatmap": reports.heatmap(db, ADMIN, campaign_id, by="unit").to_dicts(),
         "progress": reports.assessment_progress(db, ADMIN, campaign_id).to_dicts(),
         "trends": reports.trends(db, ADMIN, by="division").filter(pl.col("campaign_id") == campaign_id).to_dicts(),
-        "pack answers": pack.answers.to_dicts(), "pack scores": pack.domains.to_dicts(),
+        "pack answers": _pack_answers(db, pack, campaign_id), "pack scores": pack.domains.to_dicts(),
         "pack trends": pack.trends.filter(pl.col("campaign_id") == campaign_id).to_dicts(),
     }
 
