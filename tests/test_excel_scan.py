@@ -73,17 +73,22 @@ def test_random_xml_soup_matches_the_old_scan():
         assert scanned(text) == expected(text), text
 
 
-def test_a_real_workbook_is_described_the_same_as_before(tmp_path):
+def _workbook(path, rows: int, cols: int, cell) -> None:
+    """An xlsxwriter workbook with one Answers sheet of rows x cols values cell(r, c) and a formula at AO6."""
     import xlsxwriter
 
-    path = tmp_path / "w.xlsx"
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("Answers")
-    for r in range(3000):
-        for c in range(12):
-            ws.write(r, c, f"v{r}-{c}")
+    for r in range(rows):
+        for c in range(cols):
+            ws.write(r, c, cell(r, c))
     ws.write_formula(5, 40, "=1+1")
     wb.close()
+
+
+def test_a_real_workbook_is_described_the_same_as_before(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, 3000, 12, lambda r, c: f"v{r}-{c}")
     info = safety.check_workbook(path.read_bytes(), "w.xlsx").sheet("Answers")
     assert (info.max_row, info.max_col, info.formula_cells, info.min_row) == (3000, 41, ("AO6",), 1)
 
@@ -162,15 +167,7 @@ def test_the_fast_pass_agrees_on_the_hand_written_cases_it_takes(text):
 def test_a_real_workbook_takes_the_fast_pass(tmp_path):
     import zipfile
 
-    import xlsxwriter
-
     path = tmp_path / "w.xlsx"
-    wb = xlsxwriter.Workbook(str(path))
-    ws = wb.add_worksheet("Answers")
-    for r in range(200):
-        for c in range(30):
-            ws.write(r, c, f"v{r}-{c}" if c % 2 else r * c)
-    ws.write_formula(5, 40, "=1+1")
-    wb.close()
+    _workbook(path, 200, 30, lambda r, c: f"v{r}-{c}" if c % 2 else r * c)
     text = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
     assert fast(text) == counted(text) and counted(text)[5:] == (41, 1, True)
