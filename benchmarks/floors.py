@@ -9,9 +9,10 @@ divided by its floor says how much the product adds over what the database itsel
   status and explanation text, domain and unit rows with targets, weakest domain and band, persisted into
   scratch copies of the score tables in one transaction); tests/test_bench_floors.py checks that its rows
   equal the product's, so the ratio measures only what the engine adds;
-- queries: the same aggregate over the persisted score tables (the rows the product query reads); the
-  trends, changes and deadlines floors return the product's very frame (names, placement in the cycle,
-  ordering, days left and urgency bucket included), which tests/test_bench_query_floors.py checks;
+- queries: the product's very frame from the persisted score tables, in one plain statement: the cycle's
+  units placed as in that cycle, names, weights, ordering, days left and urgency bucket included (summary,
+  heatmaps, top gaps, trends, changes, deadlines, checklist), which tests/test_bench_query_floors.py checks;
+  the recovery and standards floors are still the bare aggregate over the same rows;
 - export: xlsxwriter in constant_memory mode writing the same cells (see excel.py);
 - import: fastexcel reading the same sheet (see excel.py).
 """
@@ -25,15 +26,9 @@ import polars as pl
 from assessment.storage import Database
 
 
-def _frame(db: Database, sql: str, params: list) -> pl.DataFrame:
+def _frame(db: Database, sql: str, params: list | dict) -> pl.DataFrame:
     with db.read() as cur:
         return cur.sql(sql, params=params).pl()
-
-
-def _questionnaire(db: Database, campaign_id: str) -> tuple[str, str]:
-    with db.read() as cur:
-        return cur.execute("SELECT questionnaire_id, questionnaire_version FROM campaigns WHERE campaign_id = ?",
-                           [campaign_id]).fetchall()[0]
 
 
 def prepare(db: Database) -> None:
@@ -136,42 +131,85 @@ def scoring(db: Database, campaign_id: str) -> int:
     return int(n[0][0]) if n else 0
 
 
+# The units a cycle's reports cover, placed as in that cycle (the product's rule, spelled plainly): its assessed
+# units (a closed cycle keeps its deactivated ones) and, while it is not closed, the active units it left out.
+CYCLE_UNITS = """
+    su AS (
+      SELECT a.unit_id, u.name, a.division_id, d.name AS division, a.tier, u.plan_last_reviewed,
+             u.review_interval_months, u.active
+      FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
+      JOIN campaigns c ON c.campaign_id = a.campaign_id JOIN divisions d ON d.division_id = a.division_id
+      WHERE a.campaign_id = $cycle AND (c.status = 'closed' OR u.active)
+      UNION ALL
+      SELECT u.unit_id, u.name, u.division_id, d.name, u.tier, u.plan_last_reviewed, u.review_interval_months,
+             u.active
+      FROM business_units u JOIN divisions d ON d.division_id = u.division_id
+      WHERE u.active AND (SELECT status FROM campaigns WHERE campaign_id = $cycle) <> 'closed'
+        AND u.unit_id NOT IN (SELECT unit_id FROM assessments WHERE campaign_id = $cycle))"""
+
+
 def summary(db: Database, campaign_id: str, today: date) -> pl.DataFrame:
-    return _frame(db, """
-        SELECT sum(score * rollup_weight) / sum(CASE WHEN score IS NOT NULL THEN rollup_weight END) AS score,
-               sum(target * rollup_weight) / sum(CASE WHEN score IS NOT NULL THEN rollup_weight END) AS target,
-               count(score) AS units_scored, count(CASE WHEN score >= target THEN 1 END) AS units_at_target,
-               (SELECT count(*) FROM assessments WHERE campaign_id = ?) AS expected,
-               (SELECT count(*) FROM assessments WHERE campaign_id = ? AND status IN ('submitted', 'approved'))
-                   AS submitted,
-               (SELECT count(*) FROM business_units WHERE plan_last_reviewed IS NULL
-                   OR plan_last_reviewed + INTERVAL 1 MONTH * review_interval_months < ?) AS overdue
-        FROM unit_scores WHERE campaign_id = ?""", [campaign_id, campaign_id, today, campaign_id])
+    """The cycle's headline row: roll-up score and target of its scored units, their gap, units scored and at
+    target, assessments expected and submitted, plans overdue for review, units covered."""
+    score = "sum(CASE WHEN s.score IS NOT NULL THEN s.score * s.rollup_weight END)"
+    target = "sum(CASE WHEN s.score IS NOT NULL THEN s.target * s.rollup_weight END)"
+    weight = "nullif(sum(CASE WHEN s.score IS NOT NULL THEN s.rollup_weight END), 0)"
+    return _frame(db, f"""
+        WITH {CYCLE_UNITS}
+        SELECT {score} / {weight} AS score, {target} / {weight} AS target, ({target} - {score}) / {weight} AS gap,
+               count(s.score) AS units_scored, count(CASE WHEN s.score >= s.target THEN 1 END) AS units_at_target,
+               (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id WHERE a.campaign_id = $cycle)
+                   AS expected,
+               (SELECT count(*) FROM assessments a JOIN su ON su.unit_id = a.unit_id
+                WHERE a.campaign_id = $cycle AND a.status IN ('submitted', 'approved')) AS submitted,
+               (SELECT count(*) FROM su WHERE su.active AND (su.plan_last_reviewed IS NULL OR CAST(
+                    su.plan_last_reviewed + INTERVAL 1 MONTH * su.review_interval_months AS DATE) < $today))
+                   AS overdue_reviews,
+               (SELECT count(*) FROM su) AS units
+        FROM unit_scores s JOIN su ON su.unit_id = s.unit_id WHERE s.campaign_id = $cycle""",
+        {"cycle": campaign_id, "today": today})
+
+
+# A heatmap cell: the domain scores of its units, weighted by each unit's roll-up weight, over the scored ones.
+CELL = """sum(CASE WHEN ds.score IS NOT NULL THEN ds.score * s.rollup_weight END)
+            / nullif(sum(CASE WHEN ds.score IS NOT NULL THEN s.rollup_weight END), 0)"""
+CELL_TARGET = CELL.replace("ds.score *", "ds.target *")
 
 
 def heatmap_division(db: Database, campaign_id: str) -> pl.DataFrame:
-    return _frame(db, """
-        SELECT u.division_id, ds.domain_id, avg(ds.score) AS score, avg(ds.target) AS target,
-               avg(ds.gap) AS gap, count(ds.score) AS units
-        FROM domain_scores ds JOIN business_units u ON u.unit_id = ds.unit_id
-        WHERE ds.campaign_id = ? GROUP BY u.division_id, ds.domain_id""", [campaign_id])
+    """Division x domain cells of the cycle's units (placed as in the cycle), named, by division and domain."""
+    return _frame(db, f"""
+        WITH {CYCLE_UNITS}
+        SELECT su.division_id AS row_id, min(su.division) AS row_label, ds.domain_id, {CELL} AS score,
+               {CELL_TARGET} AS target, {CELL_TARGET} - {CELL} AS gap, count(ds.score) AS units
+        FROM domain_scores ds JOIN su ON su.unit_id = ds.unit_id
+        JOIN unit_scores s ON s.campaign_id = ds.campaign_id AND s.unit_id = ds.unit_id
+        WHERE ds.campaign_id = $cycle
+        GROUP BY su.division_id, ds.domain_id ORDER BY row_label, ds.domain_id""", {"cycle": campaign_id})
 
 
 def heatmap_unit(db: Database, campaign_id: str, limit: int = 40) -> pl.DataFrame:
+    """The domain cells of the `limit` units furthest below target, named, by unit name and domain."""
     return _frame(db, f"""
-        SELECT ds.unit_id, ds.domain_id, ds.score, ds.target, ds.gap
-        FROM domain_scores ds JOIN (
-            SELECT unit_id FROM unit_scores WHERE campaign_id = ? ORDER BY gap DESC NULLS LAST, unit_id
-            LIMIT {int(limit)}) w ON w.unit_id = ds.unit_id
-        WHERE ds.campaign_id = ?""", [campaign_id, campaign_id])
+        WITH {CYCLE_UNITS},
+        worst AS (SELECT s.unit_id FROM unit_scores s JOIN su ON su.unit_id = s.unit_id
+                  WHERE s.campaign_id = $cycle ORDER BY s.gap DESC NULLS LAST, s.unit_id LIMIT {int(limit)})
+        SELECT su.unit_id AS row_id, su.name AS row_label, ds.domain_id, ds.score, ds.target, ds.gap, 1 AS units
+        FROM domain_scores ds JOIN worst w ON w.unit_id = ds.unit_id JOIN su ON su.unit_id = ds.unit_id
+        WHERE ds.campaign_id = $cycle ORDER BY row_label, ds.domain_id""", {"cycle": campaign_id})
 
 
 def top_gaps(db: Database, campaign_id: str, limit: int = 20) -> pl.DataFrame:
+    """The `limit` question scores of highest priority (then largest gap, unit name, question), with the unit's
+    name, division and tier, the level, status and explanation."""
     return _frame(db, f"""
-        SELECT qs.unit_id, u.name, qs.question_id, qs.score, qs.target, qs.gap, qs.priority
-        FROM question_scores qs JOIN business_units u ON u.unit_id = qs.unit_id
-        WHERE qs.campaign_id = ? AND qs.priority > 0
-        ORDER BY qs.priority DESC, qs.gap DESC LIMIT {int(limit)}""", [campaign_id])
+        WITH {CYCLE_UNITS}
+        SELECT su.unit_id, su.name AS unit, su.division, su.tier, qs.question_id, qs.domain_id, qs.level,
+               qs.score, qs.target, qs.gap, qs.priority, qs.status, qs.explanation
+        FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id
+        WHERE qs.campaign_id = $cycle AND qs.priority > 0
+        ORDER BY qs.priority DESC, qs.gap DESC, su.name, qs.question_id LIMIT {int(limit)}""",
+        {"cycle": campaign_id})
 
 
 # The same rules as the product, spelled plainly (the floor must do the same job; tests/test_bench_query_floors.py
@@ -345,16 +383,28 @@ def deadlines_with_actions(db: Database, campaign_id: str, min_level: int, max_a
 
 
 def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:
-    qid, version = _questionnaire(db, campaign_id)
-    return _frame(db, """
-        SELECT checklist_id, count(score) AS units, count(CASE WHEN score >= target THEN 1 END) AS at_target
-        FROM (SELECT qc.checklist_id, qs.unit_id,
-                     sum(qs.score * qs.weight) / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0)
-                         AS score, min(qs.target) AS target
-              FROM question_scores qs JOIN q_question_checklist qc ON qc.question_id = qs.question_id
-                   AND qc.questionnaire_id = ? AND qc.version = ?
-              WHERE qs.campaign_id = ? GROUP BY qc.checklist_id, qs.unit_id)
-        GROUP BY checklist_id""", [qid, version, campaign_id])
+    """Per checklist item of the cycle's questionnaire (in its order): the scored units of the cycle, those whose
+    covering questions meet the target, their roll-up score and the share at target."""
+    return _frame(db, f"""
+        WITH {CYCLE_UNITS},
+        q AS (SELECT questionnaire_id, questionnaire_version AS version FROM campaigns WHERE campaign_id = $cycle),
+        per_unit AS (
+          SELECT qc.checklist_id, qs.unit_id,
+                 sum(qs.score * qs.weight) / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0)
+                     AS score, min(qs.target) AS target
+          FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id
+          JOIN q_question_checklist qc ON qc.question_id = qs.question_id
+          JOIN q ON q.questionnaire_id = qc.questionnaire_id AND q.version = qc.version
+          WHERE qs.campaign_id = $cycle GROUP BY qc.checklist_id, qs.unit_id)
+        SELECT cl.checklist_id, cl.text, cl.position, count(p.score) AS units,
+               count(CASE WHEN p.score >= p.target THEN 1 END) AS units_at_target,
+               sum(CASE WHEN p.score IS NOT NULL THEN p.score * s.rollup_weight END)
+                   / nullif(sum(CASE WHEN p.score IS NOT NULL THEN s.rollup_weight END), 0) AS score,
+               count(CASE WHEN p.score >= p.target THEN 1 END) / nullif(count(p.score), 0) AS share_at_target
+        FROM q_checklist cl JOIN q ON q.questionnaire_id = cl.questionnaire_id AND q.version = cl.version
+        LEFT JOIN per_unit p ON p.checklist_id = cl.checklist_id
+        LEFT JOIN unit_scores s ON s.campaign_id = $cycle AND s.unit_id = p.unit_id
+        GROUP BY cl.checklist_id, cl.text, cl.position ORDER BY cl.position""", {"cycle": campaign_id})
 
 
 def recovery(db: Database) -> pl.DataFrame:
