@@ -30,3 +30,15 @@ def test_browser_benchmark_measures_both_pages(tmp_path):
     assert size["dashboard"]["page"]['[data-testid="stMetric"]'] >= 4
     assert data["targets"][0]["status"] == "not measured"  # S only: no L/S ratio
     assert "| Leadership dashboard (cold) |" in (out / "browser.md").read_text()
+
+
+def test_the_probe_times_the_dashboard_from_sign_in_because_the_app_lands_there():
+    # The cold dashboard is timed from the Sign in click (benchmarks.browser.LANDING); if the app's default page
+    # changed, that figure would silently time another page's landing run.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "app.py").read_text())
+    pages = next(ast.literal_eval(node.value) for node in tree.body
+                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGES")
+    assert [title for _file, title, _icon, _action, default in pages if default] == [browser.LANDING]
