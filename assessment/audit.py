@@ -42,15 +42,16 @@ class ChainReport:
 
 
 def record(cur, actor: Actor, action: str, object_type: str, object_id: str, *, before: Any = None,
-           after: Any = None) -> str:
+           after: Any = None, head: audit_sql.Head | None = None) -> str:
     """Write the audit entry of an engine write, inside that write's transaction.
 
     Every engine write ends here, so this is where a page actor's session and rights are re-checked
     (auth.require_current): a write by a revoked or expired session raises and its transaction rolls back.
+    `head`: the chain's head as the write read it (storage.audit.HEAD_COLUMNS), if no entry came since.
     """
     auth.require_current(cur, actor)
     return audit_sql.append(cur, actor.username, actor.source, action, object_type, object_id, before=before,
-                            after=after)
+                            after=after, head=head)
 
 
 def checkpoint(db: Database, actor: Actor, reason: str = "on demand") -> Checkpoint:

@@ -165,9 +165,7 @@ def resolve(db: Database, token: str | None, policy: SessionPolicy | None = None
     policy, at = policy or SessionPolicy(), at or now()
     th = token_hash(token)
     with db.read() as cur:
-        s = users_sql.session(cur, th)
-        u = users_sql.user(cur, s["username"]) if s else None
-        units = users_sql.user_units(cur, s["username"]) if s else []
+        s, u, units = users_sql.session_holder(cur, th)
     if s is None or s["ended_at"] is not None:
         return None
     reason = _end_reason(s, u, policy, at)
@@ -190,12 +188,11 @@ def require_current(cur, actor: Actor, policy: SessionPolicy | None = None, at: 
     if actor.session is None:
         return
     policy, at = policy or SessionPolicy.from_settings(), at or now()
-    s = users_sql.session(cur, actor.session)
-    u = users_sql.user(cur, actor.username) if s else None
+    s, u, units = users_sql.session_holder(cur, actor.session)
     reason = _end_reason(s, u, policy, at)
     if reason is None and (s is None or u is None or s["username"] != actor.username):
         reason = "the session belongs to another user"
-    rights = (u["role"], frozenset(users_sql.user_units(cur, actor.username)), bool(u["can_import"])) if u else None
+    rights = (u["role"], frozenset(units), bool(u["can_import"])) if u else None
     if reason is None and rights != (actor.role, actor.units, actor.can_import):
         reason = "your role or units changed"
     if reason:

@@ -82,19 +82,57 @@ def view(db: Database, actor: Actor, campaign_id: str, filters: Filters | None =
     if standard is not None and standard not in q.standards:
         raise ValidationError([f"unknown standard {standard!r} (known: {', '.join(sorted(q.standards))})"],
                               "standards view")
+    lay = _layout(q, standard)
+    level = q.policy.compliance_level
+    with db.read() as cur:
+        stats = standards_sql.readiness(cur, campaign_id, scope, lay.keys, level, BELOW_LISTED)
+    stats = _finish(stats)
+    return StandardsView(
+        campaign_id, q.policy_label, level,
+        _joined(lay.clauses, stats, pl.format("c|{}|{}", "standard", "clause")).select(
+            "standard", "group", "clause", "topic", "questions", *_STATS, "units_below"),
+        _joined(lay.groups, stats, pl.format("g|{}|{}", "standard", "group")).select(
+            "standard", "group", "catalogue_clauses", "out_of_scope", "clauses_cited", "questions", *_STATS),
+        _joined(lay.standards, stats, pl.format("s|{}", "standard")).select(
+            "standard", "title", "catalogue_clauses", "out_of_scope", "in_scope_clauses", "clauses_cited",
+            "cited_share", "questions_citing", *_STATS),
+        lay.out_of_scope)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the view takes from the questionnaire and its catalogue alone, before any score is read."""
+
+    keys: pl.DataFrame          # key_id (c|, g|, s| + standard, clause or group), question_id, named
+    clauses: pl.DataFrame       # cited clauses in catalogue order, with their questions
+    groups: pl.DataFrame        # clause groups with their catalogue counts and questions
+    standards: pl.DataFrame     # per standard: catalogue coverage
+    out_of_scope: pl.DataFrame
+
+
+# Per (questionnaire content hash, standard): the layout and the catalogue it was made from. A version never
+# changes and the catalogue is parsed once per process, so every view of a campaign reuses it (building it
+# was most of the view's time at small sizes); the catalogue's identity is checked in case it is replaced.
+_LAYOUTS: dict[tuple[str, str | None], tuple[object, _Layout]] = {}
+_LAYOUTS_KEPT = 64
+
+
+def _layout(q: Questionnaire, standard: str | None) -> _Layout:
+    key = (q.content_hash, standard)
+    if (hit := _LAYOUTS.get(key)) is not None and hit[0] is q.standards:
+        return hit[1]
     clauses, refs = _catalogue_rows(q, standard), _cited(q, standard)
     # One query for the three levels; only clause rows name the units below (the others give the count).
     keys = pl.concat([
         refs.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"), "question_id", named=pl.lit(True)),
         refs.select(pl.format("g|{}|{}", "standard", "group").alias("key_id"), "question_id", named=pl.lit(False)),
         refs.select(pl.format("s|{}", "standard").alias("key_id"), "question_id", named=pl.lit(False))])
-    level = q.policy.compliance_level
-    with db.read() as cur:
-        stats = standards_sql.readiness(cur, campaign_id, scope, keys, level, BELOW_LISTED)
-    stats = _finish(stats)
-    return StandardsView(campaign_id, q.policy_label, level, _clause_rows(refs, clauses, stats),
-                         _group_rows(refs, clauses, stats), _standard_rows(q, refs, stats, standard),
-                         coverage.out_of_scope(q).filter(_one(standard)))
+    lay = _Layout(keys, _clause_rows(refs, clauses), _group_rows(refs, clauses), _standard_rows(q, standard),
+                  coverage.out_of_scope(q).filter(_one(standard)))
+    if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = (q.standards, lay)
+    return lay
 
 
 def _one(standard: str | None) -> pl.Expr:
@@ -137,39 +175,32 @@ def _questions(refs: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         pl.col("question_id").unique(maintain_order=True).str.join(", ").alias("questions"))
 
 
-def _clause_rows(refs: pl.DataFrame, clauses: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
+def _clause_rows(refs: pl.DataFrame, clauses: pl.DataFrame) -> pl.DataFrame:
     """One row per cited clause, in catalogue order (a clause the catalogue lacks last, topic saying so)."""
     df = _questions(refs, ["standard", "clause", "group"]).join(
         clauses.select("standard", "clause", "topic", "position"), on=["standard", "clause"], how="left")
-    df = df.with_columns(pl.col("topic").fill_null("(not in the clause catalogue)")).sort(
+    return df.with_columns(pl.col("topic").fill_null("(not in the clause catalogue)")).sort(
         "position", nulls_last=True, maintain_order=True)
-    return _joined(df, stats, pl.format("c|{}|{}", "standard", "clause")).select(
-        "standard", "group", "clause", "topic", "questions", *_STATS, "units_below")
 
 
-def _group_rows(refs: pl.DataFrame, clauses: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
-    """Readiness per article or clause group, with how many of the group's catalogue clauses are cited."""
+def _group_rows(refs: pl.DataFrame, clauses: pl.DataFrame) -> pl.DataFrame:
+    """Per article or clause group, how many of the group's catalogue clauses are cited, and its questions."""
     counts = clauses.group_by("standard", "group", maintain_order=True).agg(
         pl.col("position").min(), pl.len().alias("catalogue_clauses"),
         (pl.col("status") == "out of scope").sum().alias("out_of_scope"),
         (pl.col("status") == "cited").sum().alias("clauses_cited"))
-    df = _questions(refs, ["standard", "group"]).join(counts, on=["standard", "group"], how="left").sort(
+    return _questions(refs, ["standard", "group"]).join(counts, on=["standard", "group"], how="left").sort(
         "position", nulls_last=True, maintain_order=True)
-    return _joined(df, stats, pl.format("g|{}|{}", "standard", "group")).select(
-        "standard", "group", "catalogue_clauses", "out_of_scope", "clauses_cited", "questions", *_STATS)
 
 
-def _standard_rows(q: Questionnaire, refs: pl.DataFrame, stats: pl.DataFrame, standard: str | None) -> pl.DataFrame:
+def _standard_rows(q: Questionnaire, standard: str | None) -> pl.DataFrame:
     """Per standard: catalogue coverage (coverage.standard_coverage, shares of the catalogue, not of the
-    whole standard) and readiness on every question citing it."""
+    whole standard); the view adds readiness on every question citing it."""
     cov = coverage.standard_coverage(q).filter(_one(standard)).rename({
         "clauses in catalogue": "catalogue_clauses", "out of scope": "out_of_scope",
         "clauses cited": "clauses_cited", "questions citing": "questions_citing",
         "% of in-scope catalogue clauses cited": "cited_share"}).drop("% of catalogue clauses cited")
-    cov = cov.with_columns((pl.col("catalogue_clauses") - pl.col("out_of_scope")).alias("in_scope_clauses"))
-    return _joined(cov, stats, pl.format("s|{}", "standard")).select(
-        "standard", "title", "catalogue_clauses", "out_of_scope", "in_scope_clauses", "clauses_cited", "cited_share",
-        "questions_citing", *_STATS)
+    return cov.with_columns((pl.col("catalogue_clauses") - pl.col("out_of_scope")).alias("in_scope_clauses"))
 
 
 # The clause table as people read it: the page's download, the CLI and the auditor pack use these headers.

@@ -49,10 +49,12 @@ class _Context:
                 or answer_rules.assessment_refusal(self.unit_id, self.status))
 
 
-def _context(cur, campaign_id: str, unit_id: str, check: Callable[[Questionnaire], None] | None = None) -> _Context:
+def _context(cur, campaign_id: str, unit_id: str, check: Callable[[Questionnaire], None] | None = None,
+             row: dict | None = None) -> _Context:
     """The assessment, or NotFound naming what is unknown; `check` runs on the campaign's questionnaire before
-    the unit is looked at (answers are validated before "not part of the campaign" is reported)."""
-    row = campaigns_sql.assessment_context(cur, campaign_id, unit_id)
+    the unit is looked at (answers are validated before "not part of the campaign" is reported). `row`: the
+    context as already read in this transaction (answers_sql.save_read)."""
+    row = row or campaigns_sql.assessment_context(cur, campaign_id, unit_id)
     if row is None:
         raise NotFound(f"unknown campaign {campaign_id!r}")
     q = questionnaire_in(cur, row["questionnaire_id"], row["questionnaire_version"], row["content_hash"])
@@ -83,9 +85,9 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
     changed since base_events.
 
     The path of every page save, so its cost does not grow with the organisation: one statement reads the
-    campaign, questionnaire and assessment, one the current answers of the questions given (by key), and
-    the writes are one insert of the events, the current-answer rows, the assessment's revision and the
-    audit entry.
+    campaign, questionnaire and assessment, the current answers of the questions given (by key) and the
+    audit head; the writes are one insert of the events, the current-answer rows (updated in place where
+    there is one), the assessment's revision and the audit entry.
     """
     access.require(actor, "answer", unit_id)
     batch = answer_rules.batch(answers)
@@ -95,34 +97,38 @@ def save_answers(db: Database, actor: Actor, campaign_id: str, unit_id: str, ans
         if problems := answer_rules.check(q, batch, today=on):
             raise ValidationError(validation_messages(problems), f"answers for {unit_id} in {campaign_id}")
 
+    new = answer_rules.stored(batch).drop("row").to_dicts()
+    ids = [r["question_id"] for r in new]
+
     def work(cur) -> SaveResult:
-        ctx = _context(cur, campaign_id, unit_id, valid)
+        read = answers_sql.save_read(cur, campaign_id, unit_id, ids)
+        ctx = _context(cur, campaign_id, unit_id, valid, read.context)
         if refused := ctx.refusal():
             raise InvalidState(refused)
-        new = answer_rules.stored(batch).drop("row").to_dicts()
-        ids = [r["question_id"] for r in new]
-        current = answers_sql.current_rows(cur, campaign_id, unit_id, ids)
+        current = read.current
         if base_events is not None:
             _check_stale(current, base_events, ids)
         changed = [r for r in new if not answer_rules.same_answer(r, current.get(r["question_id"]))]
         if changed:
-            _append_changed(cur, actor, campaign_id, unit_id, changed, current, actor.source)
+            _append_changed(cur, actor, campaign_id, unit_id, changed, read)
         return SaveResult(len(changed), len(new) - len(changed), ctx.revision + (1 if changed else 0))
 
     return db.transaction(work)
 
 
 def _append_changed(cur, actor: Actor, campaign_id: str, unit_id: str, changed: list[dict],
-                    current: dict[str, dict], source: str) -> None:
+                    read: answers_sql.SaveRead) -> None:
     """Append one unit's changed answers (stored form, question_id + COMPARED), bump its revision, audit."""
     at = now()
     fields = ("question_id", *answer_rules.COMPARED)
+    current = read.current
     answers_sql.append_rows(cur, [(campaign_id, unit_id, r["question_id"], *(r[c] for c in answer_rules.COMPARED),
-                                   actor.username, at, source) for r in changed])
+                                   actor.username, at, actor.source) for r in changed],
+                            replacing={(campaign_id, unit_id, q) for q in current})
     campaigns_sql.touch_assessments(cur, campaign_id, [unit_id], at)
     before = [{f: current[r["question_id"]][f] for f in fields} for r in changed if r["question_id"] in current]
     audit.record(cur, actor, "answers.save", "assessment", f"{campaign_id}/{unit_id}", before=before,
-                 after=[{f: r[f] for f in fields} for r in changed])
+                 after=[{f: r[f] for f in fields} for r in changed], head=read.head)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,19 @@ def test_page_saves_keep_the_newest_event_of_each_question(org):
         assert cur.execute("SELECT count(*) FROM answer_events").fetchall()[0][0] == 4
 
 
+def test_a_save_updating_one_answer_and_adding_another_keeps_both_current(org):
+    save(org, [Answer("GOV-01", 2, evidence="draft", comment="first"), Answer("GOV-02", 1)])
+    # GOV-01 has a current row (updated in place, its comment and level cleared), TEST-02 has none (inserted).
+    save(org, [Answer("GOV-01", None, evidence="draft"), Answer("TEST-02", 3, evidence="runbook",
+                                                                evidence_date=date(2026, 2, 1))])
+    kept = assert_consistent(org)
+    rows = {r["question_id"]: r for r in kept.iter_rows(named=True)}
+    assert (rows["GOV-01"]["level"], rows["GOV-01"]["comment"], rows["GOV-01"]["evidence"]) == (None, None, "draft")
+    assert (rows["TEST-02"]["level"], rows["TEST-02"]["evidence_date"]) == (3, date(2026, 2, 1))
+    assert rows["GOV-02"]["level"] == 1
+    assert rows["GOV-01"]["event_id"] > rows["GOV-02"]["event_id"]
+
+
 def test_a_refused_save_changes_neither_the_history_nor_the_current_answers(org):
     first = save(org, [Answer("GOV-01", 2)])
     before = table(org)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from . import audit as audit_sql
+from . import campaigns as campaigns_sql
 from ._sql import fetch_row, in_list, latest_answers, registered
 from .db import frame
 
@@ -36,18 +39,22 @@ def append_events(cur, events: pl.DataFrame) -> int:
     return events.height
 
 
-def append_rows(cur, rows: list[tuple]) -> int:
-    """append_events for a few events given as tuples in EVENT_COLUMNS order (a page's save)."""
+def append_rows(cur, rows: list[tuple], replacing: Collection[tuple] | None = None) -> int:
+    """append_events for a few events given as tuples in EVENT_COLUMNS order (a page's save).
+
+    `replacing`: the keys (campaign, unit, question) among them that have a current answer, as read in this
+    transaction; their current rows are updated in place and the others inserted, without a delete first.
+    """
     if not rows:
         return 0
     if len(rows) <= SMALL_BATCH and len({r[:3] for r in rows}) == len(rows):
-        _append_small(cur, rows)
+        _append_small(cur, rows, replacing)
     else:
         _append_bulk(cur, pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row"))
     return len(rows)
 
 
-def _append_small(cur, rows: list[tuple]) -> None:
+def _append_small(cur, rows: list[tuple], replacing: Collection[tuple] | None) -> None:
     width = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
     params = [v for r in rows for v in r]
     values = ", ".join(width for _ in rows)
@@ -55,10 +62,32 @@ def _append_small(cur, rows: list[tuple]) -> None:
     ids = cur.execute(f"INSERT INTO answer_events ({cols}) VALUES {values} RETURNING event_id, campaign_id, "
                       "unit_id, question_id", params).fetchall()
     event_of = {tuple(k): e for e, *k in ids}
-    _delete_current(cur, [r[:3] for r in rows])
-    cur.execute(f"INSERT INTO current_answers ({', '.join(CURRENT_COLUMNS)}) VALUES "
-                + ", ".join("(?, " + width[1:] for _ in rows),
-                [v for r in rows for v in (event_of[r[:3]], *r)])
+    if replacing is None:
+        _delete_current(cur, [r[:3] for r in rows])
+        fresh, known = rows, []
+    else:
+        fresh = [r for r in rows if r[:3] not in replacing]
+        known = [r for r in rows if r[:3] in replacing]
+    if known:
+        _update_current(cur, [(event_of[r[:3]], *r) for r in known])
+    if fresh:
+        cur.execute(f"INSERT INTO current_answers ({', '.join(CURRENT_COLUMNS)}) VALUES "
+                    + ", ".join("(?, " + width[1:] for _ in fresh),
+                    [v for r in fresh for v in (event_of[r[:3]], *r)])
+
+
+# current_answers' column types, for the typed VALUES of an update (PostgreSQL does not infer them from ?).
+_CURRENT_TYPES = {"event_id": "BIGINT", "level": "INTEGER", "is_na": "BOOLEAN", "evidence_date": "DATE",
+                  "answered_at": "TIMESTAMP"}
+
+
+def _update_current(cur, rows: list[tuple]) -> None:
+    """Set the current answer of keys that have one (rows in CURRENT_COLUMNS order), in one statement."""
+    typed = "(" + ", ".join(f"CAST(? AS {_CURRENT_TYPES.get(c, 'VARCHAR')})" for c in CURRENT_COLUMNS) + ")"
+    sets = ", ".join(f"{c} = v.{c}" for c in CURRENT_COLUMNS if c not in KEYS)
+    keys = " AND ".join(f"current_answers.{k} = v.{k}" for k in KEYS)
+    cur.execute(f"UPDATE current_answers SET {sets} FROM (VALUES {', '.join(typed for _ in rows)}) "
+                f"AS v({', '.join(CURRENT_COLUMNS)}) WHERE {keys}", [x for r in rows for x in r])
 
 
 def _delete_current(cur, keys: Sequence[tuple]) -> None:
@@ -97,13 +126,32 @@ def current(cur, campaign_id: str, unit_ids: list[str] | None = None) -> pl.Data
     return frame(cur, latest_answers(where) + " ORDER BY e.unit_id, e.question_id", params)
 
 
-def current_rows(cur, campaign_id: str, unit_id: str, question_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The current answers of these questions of one unit, by question id (a save's few rows, by key)."""
+@dataclass(frozen=True)
+class SaveRead:
+    """Everything a save reads, in one statement: the assessment's context (campaigns.assessment_context;
+    None for an unknown campaign), the current answers of the questions saved, and the audit head."""
+
+    context: dict | None
+    current: dict[str, dict[str, Any]]
+    head: audit_sql.Head | None
+
+
+def save_read(cur, campaign_id: str, unit_id: str, question_ids: Sequence[str]) -> SaveRead:
+    """The one read of a save: its cost does not depend on how many answers or units are stored."""
     qs, params = in_list(list(question_ids))
-    res = cur.execute(f"SELECT * FROM current_answers WHERE campaign_id = ? AND unit_id = ? AND question_id IN {qs}",
-                      [campaign_id, unit_id, *params])
+    ctx_cols = ("campaign_status", "questionnaire_id", "questionnaire_version", "content_hash", "status",
+                "revision", "division_id", "tier", "submitted_by")
+    res = cur.execute(
+        f"SELECT ctx.*, {audit_sql.HEAD_COLUMNS}, {', '.join('ca.' + c for c in CURRENT_COLUMNS)} "
+        f"FROM ({campaigns_sql.ASSESSMENT_CONTEXT}) ctx {audit_sql.HEAD_JOIN} "
+        f"LEFT JOIN current_answers ca ON ca.campaign_id = ? AND ca.unit_id = ? AND ca.question_id IN {qs}",
+        [unit_id, campaign_id, campaign_id, unit_id, *params])
     cols = [d[0] for d in res.description]
-    return {r["question_id"]: r for r in (dict(zip(cols, row)) for row in res.fetchall())}
+    rows = [dict(zip(cols, r)) for r in res.fetchall()]
+    if not rows:
+        return SaveRead(None, {}, None)
+    current = {r["question_id"]: {c: r[c] for c in CURRENT_COLUMNS} for r in rows if r["event_id"] is not None}
+    return SaveRead({c: rows[0][c] for c in ctx_cols}, current, audit_sql.head_of(rows[0]))
 
 
 def history(cur, campaign_id: str, unit_id: str, question_id: str | None = None) -> pl.DataFrame:

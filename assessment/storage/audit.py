@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,14 +35,41 @@ def entry_hash(prev_hash: str, seq: int, logged_at: str, actor: str, source: str
     return hashlib.sha256(f"{prev_hash}|{body}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Head:
+    """The chain's head as an append needs it: its entry's seq and hash, and the newest checkpoint's seq."""
+
+    seq: int
+    hash: str
+    signed: int
+
+
+# The head as columns of another statement (a write's first read takes it along, saving a round trip); the
+# statement joins HEAD_JOIN and head_of reads the columns back.
+HEAD_COLUMNS = ("h.seq AS audit_seq, h.hash AS audit_hash, "
+                "(SELECT coalesce(max(c.seq), 0) FROM audit_checkpoints c) AS audit_signed")
+HEAD_JOIN = "LEFT JOIN audit_head h ON h.id = 1"
+
+
+def head_of(row: dict) -> Head | None:
+    """The Head in a row that selected HEAD_COLUMNS (None when the head row is missing)."""
+    return None if row["audit_seq"] is None else Head(row["audit_seq"], row["audit_hash"], row["audit_signed"])
+
+
 def append(cur, actor: str, source: str, action: str, object_type: str, object_id: str, *,
-           before: Any = None, after: Any = None) -> str:
-    """Append one entry chained to the head; the head update serialises concurrent writers."""
-    head = fetch_one(cur, "SELECT h.seq, h.hash, (SELECT coalesce(max(c.seq), 0) FROM audit_checkpoints c) "
-                          "FROM audit_head h WHERE h.id = 1")
+           before: Any = None, after: Any = None, head: Head | None = None) -> str:
+    """Append one entry chained to the head; the head update serialises concurrent writers.
+
+    `head` is the head as read earlier in this transaction (HEAD_COLUMNS), when no other entry was appended
+    since; without it the head is read here. Writers queue before BEGIN on both backends, so a head read at
+    the start of the transaction is the one this entry chains to (the guarded update below checks it).
+    """
+    if head is None:
+        row = fetch_one(cur, f"SELECT {HEAD_COLUMNS} FROM (SELECT 1) x {HEAD_JOIN}")
+        head = head_of(dict(zip(("audit_seq", "audit_hash", "audit_signed"), row))) if row else None
     if head is None:
         raise DatabaseError("the audit log has no head row: the database is damaged (run itscm audit verify)")
-    last, prev, signed = head
+    last, prev, signed = head.seq, head.hash, head.signed
     seq = last + 1
     at = now().replace(microsecond=0)  # the hash covers the ISO text: whole seconds keep it stable
     b, a = _canonical(before), _canonical(after)

@@ -75,13 +75,17 @@ def assessment_context(cur, campaign_id: str, unit_id: str) -> dict | None:
     """What a write to one unit's assessment needs, in one statement: the campaign's status and questionnaire
     (id, version, content hash), the assessment's status, revision, division, tier and submitter (None when
     the unit is not in the campaign); None for an unknown campaign."""
-    return fetch_row(cur, """
+    return fetch_row(cur, ASSESSMENT_CONTEXT, [unit_id, campaign_id])
+
+
+# assessment_context's statement (parameters: unit_id, campaign_id), also read as part of a save's one read.
+ASSESSMENT_CONTEXT = """
         SELECT c.status AS campaign_status, c.questionnaire_id, c.questionnaire_version, q.content_hash,
                a.status, a.revision, a.division_id, a.tier, a.submitted_by
         FROM campaigns c JOIN questionnaires q ON q.questionnaire_id = c.questionnaire_id
                                                AND q.version = c.questionnaire_version
         LEFT JOIN assessments a ON a.campaign_id = c.campaign_id AND a.unit_id = ?
-        WHERE c.campaign_id = ?""", [unit_id, campaign_id])
+        WHERE c.campaign_id = ?"""
 
 
 def questionnaire_key(cur, campaign_id: str) -> dict | None:
