@@ -11,15 +11,15 @@ divided by its floor says how much the product adds over what the database itsel
   equal the product's, so the ratio measures only what the engine adds;
 - queries: the product's very frame from the persisted score tables, in one plain statement: the cycle's
   units placed as in that cycle, names, weights, ordering, days left and urgency bucket included (summary,
-  heatmaps, top gaps, trends, changes, deadlines, checklist), which tests/test_bench_query_floors.py checks;
-  the recovery and standards floors are still the bare aggregate over the same rows;
+  heatmaps, top gaps, trends, changes, deadlines, checklist, recovery, the standards view's figures), which
+  tests/test_bench_query_floors.py checks;
 - export: xlsxwriter in constant_memory mode writing the same cells (see excel.py);
 - import: fastexcel reading the same sheet (see excel.py).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -407,34 +407,79 @@ def checklist_coverage(db: Database, campaign_id: str) -> pl.DataFrame:
         GROUP BY cl.checklist_id, cl.text, cl.position ORDER BY cl.position""", {"cycle": campaign_id})
 
 
-def recovery(db: Database) -> pl.DataFrame:
-    """The recovery view's rows: per current active service, its RTO and its latest exercise result (a plain
-    window over exercise_results joined to services, units and divisions)."""
+def recovery(db: Database, at: datetime) -> pl.DataFrame:
+    """The recovery view's frame (recovery.demonstrated) in one statement: per service of the register as it
+    stood at `at` (each service's newest version recorded by then, active, of an active unit), its RTO and
+    the latest recovery time measured in a non-withdrawn exercise up to that day, the proof's age, the gap,
+    the status and the product's order (status rank, slowest first, recovery tier, service id)."""
     return _frame(db, """
-        WITH m AS (SELECT r.service_id, r.exercise_id, x.exercise_date, x.exercise_type,
-                          r.achieved_recovery_minutes, r.passed,
-                          row_number() OVER (PARTITION BY r.service_id ORDER BY x.exercise_date DESC) AS k
-                   FROM exercise_results r JOIN exercises x ON x.exercise_id = r.exercise_id)
-        SELECT s.service_id, s.name, s.unit_id, u.name AS unit, d.name AS division, s.recovery_tier,
-               s.rto_minutes, m.achieved_recovery_minutes, m.exercise_date, m.exercise_type, m.passed,
-               m.achieved_recovery_minutes - s.rto_minutes AS gap
-        FROM services s JOIN business_units u ON u.unit_id = s.unit_id
-        JOIN divisions d ON d.division_id = u.division_id
-        LEFT JOIN m ON m.service_id = s.service_id AND m.k = 1
-        WHERE s.active ORDER BY gap DESC NULLS LAST""", [])
-def standards(db: Database, campaign_id: str, refs: pl.DataFrame) -> pl.DataFrame:
-    """Per cited clause, clause group and standard (refs: key_id, question_id): the weighted mean of each unit's
-    scores on its questions, then count, min, median, max and the count at or above level 3."""
+        WITH snap AS (
+            SELECT v.* FROM service_versions v
+            JOIN (SELECT service_id, max(revision) AS revision FROM service_versions
+                  WHERE updated_at <= $at GROUP BY service_id) m
+              ON m.service_id = v.service_id AND m.revision = v.revision
+            WHERE v.active),
+        s AS (SELECT snap.*, u.name AS unit, u.division_id, d.name AS division, u.tier AS unit_tier
+              FROM snap JOIN business_units u ON u.unit_id = snap.unit_id
+              JOIN divisions d ON d.division_id = u.division_id WHERE u.active),
+        m AS (SELECT r.service_id, r.exercise_id, x.exercise_date, x.exercise_type, r.achieved_recovery_minutes,
+                     r.passed, row_number() OVER (PARTITION BY r.service_id
+                                                  ORDER BY x.exercise_date DESC, r.exercise_id DESC) AS k
+              FROM exercise_results r JOIN exercises x ON x.exercise_id = r.exercise_id
+              WHERE x.withdrawn_at IS NULL AND r.achieved_recovery_minutes IS NOT NULL AND x.exercise_date <= $day),
+        j AS (SELECT s.service_id, s.name AS service, s.unit_id, s.unit, s.division_id, s.division, s.unit_tier,
+                     s.recovery_tier, s.owner, s.rto_minutes, m.achieved_recovery_minutes AS demonstrated_minutes,
+                     m.exercise_date AS demonstrated_on, m.exercise_id, m.exercise_type, m.passed,
+                     CAST($day - m.exercise_date AS BIGINT) AS proof_age_days,
+                     m.achieved_recovery_minutes - s.rto_minutes AS gap_minutes,
+                     CASE WHEN s.rto_minutes IS NULL THEN 'no RTO'
+                          WHEN m.achieved_recovery_minutes IS NULL THEN 'never tested'
+                          WHEN m.achieved_recovery_minutes > s.rto_minutes THEN 'slower than RTO'
+                          ELSE 'within RTO' END AS status
+              FROM s LEFT JOIN m ON m.service_id = s.service_id AND m.k = 1)
+        SELECT * FROM j
+        ORDER BY CASE status WHEN 'slower than RTO' THEN 0 WHEN 'never tested' THEN 1 WHEN 'no RTO' THEN 2
+                             ELSE 3 END, gap_minutes DESC NULLS LAST, recovery_tier NULLS LAST,
+                 service_id NULLS LAST""", {"at": at, "day": at.date()})
+
+
+def standards(db: Database, campaign_id: str, refs: pl.DataFrame, level: int, listed: int) -> pl.DataFrame:
+    """The standards view's figures (standards_view.view) in one statement: per cited clause, clause group and
+    standard (refs: key_id c|, g| or s| + standard and clause or group, question_id), over the active units'
+    scores on its questions (the weighted mean of question scores, as the domain roll-up): units scored,
+    lowest, median, highest, at or above `level`, the share in percent, below, and for clauses the names of
+    up to `listed` units below, worst first, with how many more there are."""
     with db.read() as cur:
-        cur.register("bench_refs", refs)
+        cur.register("bench_refs", refs.select("key_id", "question_id").unique())
         try:
             return cur.sql("""
-                SELECT key_id, count(*) AS units, min(score), median(score), max(score),
-                       count(CASE WHEN score >= 3 THEN 1 END) AS at_or_above
-                FROM (SELECT r.key_id, qs.unit_id, sum(qs.score * qs.weight)
-                             / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0) AS score
-                      FROM question_scores qs JOIN bench_refs r ON r.question_id = qs.question_id
-                      WHERE qs.campaign_id = ? GROUP BY r.key_id, qs.unit_id)
-                WHERE score IS NOT NULL GROUP BY key_id""", params=[campaign_id]).pl()
+                WITH su AS (SELECT unit_id, name FROM business_units WHERE active),
+                scored AS (
+                    SELECT r.key_id, qs.unit_id,
+                           sum(CASE WHEN qs.score IS NOT NULL THEN qs.score * qs.weight END)
+                           / nullif(sum(CASE WHEN qs.score IS NOT NULL THEN qs.weight END), 0) AS score
+                    FROM question_scores qs JOIN su ON su.unit_id = qs.unit_id
+                    JOIN bench_refs r ON r.question_id = qs.question_id
+                    WHERE qs.campaign_id = $cycle GROUP BY r.key_id, qs.unit_id
+                    HAVING score IS NOT NULL),
+                below AS (
+                    SELECT s.key_id, su.name,
+                           row_number() OVER (PARTITION BY s.key_id ORDER BY s.score, s.unit_id) AS n
+                    FROM scored s JOIN su ON su.unit_id = s.unit_id
+                    WHERE s.score < $level - 1e-9 AND s.key_id LIKE 'c|%'),
+                names AS (SELECT key_id, string_agg(name, ', ' ORDER BY n) AS names, count(*) AS listed
+                          FROM below WHERE n <= $listed GROUP BY key_id),
+                stats AS (
+                    SELECT key_id, count(*) AS units_scored, min(score) AS lowest, median(score) AS median,
+                           max(score) AS highest, count(CASE WHEN score >= $level - 1e-9 THEN 1 END) AS at_or_above,
+                           count(CASE WHEN score < $level - 1e-9 THEN 1 END) AS below
+                    FROM scored GROUP BY key_id)
+                SELECT st.key_id, st.units_scored, st.lowest, st.median, st.highest, st.at_or_above,
+                       round_even(st.at_or_above / st.units_scored * 100, 1) AS share, st.below,
+                       CASE WHEN st.key_id LIKE 'c|%' AND st.below > coalesce(n.listed, 0)
+                            THEN n.names || ' … and ' || (st.below - coalesce(n.listed, 0)) || ' more'
+                            ELSE coalesce(n.names, '') END AS units_below
+                FROM stats st LEFT JOIN names n ON n.key_id = st.key_id ORDER BY st.key_id""",
+                params={"cycle": campaign_id, "level": level, "listed": listed}).pl()
         finally:
             cur.unregister("bench_refs")

@@ -345,8 +345,8 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
     scoring_records, records_info = _records_scoring(db, last_closed)
     info["scoring_records"] = records_info
     run("scoring_records", scoring_records, lambda: floors.scoring(db, last_closed))
-    run("recovery", lambda: recovery.demonstrated(db, admin, at=datetime.combine(today, datetime.max.time())),
-        lambda: floors.recovery(db))
+    at_day_end = datetime.combine(today, datetime.max.time())
+    run("recovery", lambda: recovery.demonstrated(db, admin, at=at_day_end), lambda: floors.recovery(db, at_day_end))
     run("heatmap_division", lambda: reports.heatmap(db, admin, latest, by="division"),
         lambda: floors.heatmap_division(db, latest))
     run("heatmap_unit", lambda: reports.heatmap(db, admin, latest, by="unit", limit=40),
@@ -366,8 +366,9 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
         lambda: floors.changes_detail(db, latest, previous, 500))
     run("checklist", lambda: reports.checklist_coverage(db, admin, latest),
         lambda: floors.checklist_coverage(db, latest))
+    refs, compliance = _clause_keys(db, latest), campaign_questionnaire(db, latest).policy.compliance_level
     run("standards", lambda: standards_view.view(db, admin, latest),
-        lambda: floors.standards(db, latest, _clause_keys(db, latest)))
+        lambda: floors.standards(db, latest, refs, compliance, standards_view.BELOW_LISTED))
 
     page, page_warm, page_info = _dashboard_steps(db)
     info["dashboard"] = page_info

@@ -10,17 +10,18 @@ from it, a returned self-assessment.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from assessment import actions, reports
+from assessment import actions, recovery, reports, standards_view
 from assessment.catalog import campaign_questionnaire
 from assessment.questionnaire import load_default
 from assessment.storage.db import open_database
 from benchmarks import floors, synth
+from benchmarks.run import _clause_keys
 
 from .conftest import ADMIN
 
@@ -149,3 +150,62 @@ def test_checklist_floor_is_the_products_frame(org):
     product = reports.checklist_coverage(db, ADMIN, latest)
     _same(product, floors.checklist_coverage(db, latest))
     assert product["units"].max() > 0
+
+
+def test_recovery_floor_is_the_products_frame(org):
+    db, *_ = org
+    at = datetime.combine(TODAY, datetime.max.time())
+    with db.read() as cur:
+        tested, no_rto = (r[0] for r in cur.execute(
+            "SELECT DISTINCT r.service_id FROM exercise_results r JOIN services s ON s.service_id = r.service_id "
+            "JOIN business_units u ON u.unit_id = s.unit_id WHERE u.active ORDER BY r.service_id LIMIT 2").fetchall())
+        # One service whose results measured no recovery time (never tested), one without an RTO: every status.
+        kept = cur.execute("SELECT exercise_id, achieved_recovery_minutes FROM exercise_results WHERE service_id = ?",
+                           [tested]).fetchall()
+        rto = cur.execute("SELECT revision, rto_minutes FROM service_versions WHERE service_id = ?",
+                          [no_rto]).fetchall()
+        cur.execute("UPDATE exercise_results SET achieved_recovery_minutes = NULL WHERE service_id = ?", [tested])
+        cur.execute("UPDATE service_versions SET rto_minutes = NULL WHERE service_id = ?", [no_rto])
+    try:
+        product = recovery.demonstrated(db, ADMIN, at=at)
+        _same(product, floors.recovery(db, at))
+        assert set(product["status"]) == {"slower than RTO", "never tested", "no RTO", "within RTO"}
+        assert product["proof_age_days"].drop_nulls().min() >= 0
+    finally:
+        with db.read() as cur:
+            for exercise_id, minutes in kept:
+                cur.execute("UPDATE exercise_results SET achieved_recovery_minutes = ? WHERE service_id = ? "
+                            "AND exercise_id = ?", [minutes, tested, exercise_id])
+            for revision, minutes in rto:
+                cur.execute("UPDATE service_versions SET rto_minutes = ? WHERE service_id = ? AND revision = ?",
+                            [minutes, no_rto, revision])
+
+
+def test_standards_floor_is_the_products_figures(org):
+    db, latest, *_ = org
+    view = standards_view.view(db, ADMIN, latest)
+    stats = ["units_scored", "lowest", "median", "highest", "at_or_above", "share", "below"]
+    product = pl.concat([
+        view.clauses.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"), *stats, "units_below"),
+        view.groups.select(pl.format("g|{}|{}", "standard", "group").alias("key_id"), *stats,
+                           pl.lit("").alias("units_below")),
+        view.standards.select(pl.format("s|{}", "standard").alias("key_id"), *stats,
+                              pl.lit("").alias("units_below")),
+    ]).filter(pl.col("units_scored") > 0).sort("key_id")
+    q = campaign_questionnaire(db, latest)
+    floor = floors.standards(db, latest, _clause_keys(db, latest), q.policy.compliance_level, 3)
+    # The bench lists 25 units below; 3 here, so clauses with more units below show the "… and N more" form.
+    limited = standards_view.BELOW_LISTED
+    standards_view.BELOW_LISTED = 3
+    try:
+        view3 = standards_view.view(db, ADMIN, latest)
+    finally:
+        standards_view.BELOW_LISTED = limited
+    product = product.with_columns(pl.Series("units_below", product.join(
+        view3.clauses.select(pl.format("c|{}|{}", "standard", "clause").alias("key_id"),
+                             pl.col("units_below").alias("listed3")), on="key_id", how="left",
+        maintain_order="left")["listed3"].fill_null("")))
+    _same(product.cast({"units_scored": pl.Int64, "at_or_above": pl.Int64, "below": pl.Int64}),
+          floor.cast({"units_scored": pl.Int64, "at_or_above": pl.Int64, "below": pl.Int64}))
+    assert product["units_below"].str.contains("… and").any()
+    assert product["key_id"].str.starts_with("g|").any() and product["key_id"].str.starts_with("s|").any()
