@@ -117,3 +117,18 @@ def test_the_writes_are_measured_and_really_write(report):
     assert w["stored_events"] > 0 and "## Writes" in md and "| Submit one unit" in md
     names = {t["key"] for t in data["derived"]["targets"]}
     assert {"save_one", "save_p95", "save_page", "submit"} <= names
+
+
+def test_the_excel_process_results_join_the_read_process_results():
+    reads = {"steps": {"summary": {"median_s": 0.01}}, "floors": {"summary": {"median_s": 0.009}},
+             "info": {"latest_campaign": "C8", "profiles": {"changes": "a.txt"}},
+             "peak_rss_mb": 900.0, "process_peak_rss_mb": 950.0, "ru_maxrss_mb": 950.0}
+    excel = {"steps": {"export": {"median_s": 1.2}}, "floors": {"export": {"median_s": 2.0}},
+             "info": {"pack_mb": 8.0, "writes": {"available": True}, "profiles": {"export": "b.txt"}},
+             "peak_rss_mb": 1100.0, "process_peak_rss_mb": 1150.0, "ru_maxrss_mb": 1150.0}
+    both = run.merge_children(reads, excel)
+    assert set(both["steps"]) == {"summary", "export"} and set(both["floors"]) == {"summary", "export"}
+    assert both["info"]["latest_campaign"] == "C8" and both["info"]["pack_mb"] == 8.0
+    assert both["info"]["profiles"] == {"changes": "a.txt", "export": "b.txt"}
+    assert (both["peak_rss_mb"], both["process_peak_rss_mb"]) == (1100.0, 1150.0)
+    assert run.merge_children(excel, reads)["peak_rss_mb"] == 1100.0
