@@ -65,7 +65,7 @@ def append(cur, actor: str, source: str, action: str, object_type: str, object_i
     the start of the transaction is the one this entry chains to (the guarded update below checks it).
     """
     if head is None:
-        row = fetch_one(cur, f"SELECT {HEAD_COLUMNS} FROM (SELECT 1) x {HEAD_JOIN}")
+        row = fetch_one(cur, f"SELECT {HEAD_COLUMNS} FROM audit_head h WHERE h.id = 1")
         head = head_of(dict(zip(("audit_seq", "audit_hash", "audit_signed"), row))) if row else None
     if head is None:
         raise DatabaseError("the audit log has no head row: the database is damaged (run itscm audit verify)")
