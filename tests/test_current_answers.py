@@ -13,8 +13,8 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from assessment import carry, workflow
-from assessment.errors import StaleWrite, ValidationError
+from assessment import carry, catalog, workflow
+from assessment.errors import DatabaseError, StaleWrite, ValidationError
 from assessment.model import Answer
 from assessment.storage import answers as answers_sql
 from assessment.storage.db import open_database
@@ -132,3 +132,16 @@ def test_the_migration_derives_the_table_from_an_existing_history(tmp_path, migr
         assert sorted(zip(kept["unit_id"], kept["level"])) == [("U1", 4), ("U2", 2)]
     finally:
         db.close()
+
+
+def test_a_save_without_an_audit_head_is_refused_and_writes_nothing(org):
+    save(org, [Answer("GOV-01", 2, evidence="draft")])
+    before = assert_consistent(org)
+    with org.read() as cur:
+        cur.execute("DELETE FROM audit_head")
+    # The save reads the head with its context; a missing head is a damaged database, not a fresh chain.
+    with pytest.raises(DatabaseError, match="no head row"):
+        save(org, [Answer("GOV-01", 3, evidence="draft")])
+    with pytest.raises(DatabaseError, match="no head row"):  # a write that does not read the head with its context
+        catalog.record_plan_review(org, ADMIN, "U1", "2026-06-01")
+    assert assert_consistent(org).equals(before)
