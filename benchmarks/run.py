@@ -384,12 +384,8 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
             "deadlines": lambda: reports.deadlines(db, admin, latest, today=today),
             "dashboard": page,
         })
-    peak = memory.peak_mb()
-    product_peak = max((e.get("peak_rss_mb") or 0 for e in results.values() if e.get("available")), default=None)
     db.close()
-    return {"steps": results, "floors": floor_results, "info": info, "peak_rss_mb": product_peak,
-            "process_peak_rss_mb": peak,
-            "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return _child_result(memory, results, floor_results, info)
 
 
 def child_excel(size: str, db_dir: Path, today: date, reps: int, profile_dir: Path | None,
@@ -488,11 +484,16 @@ def child_excel(size: str, db_dir: Path, today: date, reps: int, profile_dir: Pa
 
     if profile_dir is not None:
         info["profiles"] = _profiles(size, profile_dir, {"export": exp.fn, "import": imp.fn})
-    peak = memory.peak_mb()
-    product_peak = max((e.get("peak_rss_mb") or 0 for e in results.values() if e.get("available")), default=None)
     db.close()
+    return _child_result(memory, results, floor_results, info)
+
+
+def _child_result(memory: Memory, results: dict, floor_results: dict, info: dict) -> dict:
+    """What a measuring process reports: its steps, floors and info, the product's peak (the largest step
+    peak) and the process's own."""
+    product_peak = max((e.get("peak_rss_mb") or 0 for e in results.values() if e.get("available")), default=None)
     return {"steps": results, "floors": floor_results, "info": info, "peak_rss_mb": product_peak,
-            "process_peak_rss_mb": peak,
+            "process_peak_rss_mb": memory.peak_mb(),
             "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
