@@ -69,17 +69,13 @@ def session(cur, token_hash: str) -> dict | None:
     return fetch_row(cur, "SELECT * FROM sessions WHERE token_hash = ?", [token_hash])
 
 
-# Unit ids joined with the ASCII unit separator, which no id contains: one string column on both backends.
-_UNIT_SEP = "\x1f"
-
-
 def session_holder(cur, token_hash: str) -> tuple[dict | None, dict | None, list[str]]:
     """A session, its user and the user's units, in one statement (every page load and every page write reads
     them): (None, None, []) for an unknown token, (session, None, []) when the user is gone."""
     res = cur.execute(
         "SELECT s.token_hash, s.username, s.created_at, s.last_seen_at, s.ended_at, s.end_reason, "
         "u.username AS user_username, u.role, u.active, u.can_import, "
-        "(SELECT string_agg(uu.unit_id, chr(31) ORDER BY uu.unit_id) FROM user_units uu "
+        "(SELECT array_agg(uu.unit_id ORDER BY uu.unit_id) FROM user_units uu "
         " WHERE uu.username = u.username) AS units "
         "FROM sessions s LEFT JOIN users u ON u.username = s.username WHERE s.token_hash = ?", [token_hash])
     cols = [d[0] for d in res.description]
@@ -91,7 +87,7 @@ def session_holder(cur, token_hash: str) -> tuple[dict | None, dict | None, list
     if r["user_username"] is None:
         return session, None, []
     user = {"username": r["user_username"], "role": r["role"], "active": r["active"], "can_import": r["can_import"]}
-    return session, user, r["units"].split(_UNIT_SEP) if r["units"] else []
+    return session, user, list(r["units"] or [])
 
 
 def touch_session(cur, token_hash: str, at: datetime) -> None:
