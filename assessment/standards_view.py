@@ -110,15 +110,16 @@ class _Layout:
     out_of_scope: pl.DataFrame
 
 
-# Per (questionnaire content hash, standard): the layout and the catalogue it was made from. A version never
-# changes and the catalogue is parsed once per process, so every view of a campaign reuses it (building it
-# was most of the view's time at small sizes); the catalogue's identity is checked in case it is replaced.
-_LAYOUTS: dict[tuple[str, str | None], tuple[object, _Layout]] = {}
+# Per questionnaire version (id, version, content hash: the key catalog.questionnaire_in parses by) and
+# standard: the layout and the catalogue it was made from. A version never changes and the catalogue is parsed
+# once per process, so every view of a campaign reuses it (building it was most of the view's time at small
+# sizes); the catalogue's identity is checked in case it is replaced.
+_LAYOUTS: dict[tuple[str, str, str, str | None], tuple[object, _Layout]] = {}
 _LAYOUTS_KEPT = 64
 
 
 def _layout(q: Questionnaire, standard: str | None) -> _Layout:
-    key = (q.content_hash, standard)
+    key = (q.id, q.version, q.content_hash, standard)
     if (hit := _LAYOUTS.get(key)) is not None and hit[0] is q.standards:
         return hit[1]
     clauses, refs = _catalogue_rows(q, standard), _cited(q, standard)

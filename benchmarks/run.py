@@ -998,8 +998,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{size}: generating and loading {synth.unit_count(size):,} units")
                 entry["load"] = _child(args, "load", size, db_dir, today)
                 log(f"{size}: loaded in {entry['load']['load']['total_s']:.1f} s; measuring")
-                measured = _child(args, "measure", size, db_dir, today)
-                entry["measure"] = merge_children(measured, _child(args, "excel", size, db_dir, today))
+                entry["measure"] = _child(args, "measure", size, db_dir, today)
+                # A failed Excel process leaves the read steps reported, and the size marked failed.
+                entry["measure"] = merge_children(entry["measure"], _child(args, "excel", size, db_dir, today))
             except Exception as exc:  # noqa: BLE001 - report the other sizes
                 entry["error"] = str(exc)
                 ok = False

@@ -275,3 +275,20 @@ def test_auditor_pack_standards_sheet_reads_back_as_the_clause_table(scored):
     about = {r[0]: r[1] for r in wb["About"].iter_rows(values_only=True) if r[0]}
     assert about["Sheet: Standards"] == f"{len(CLAUSES)} row(s)"
     assert "at or above level 3" in about["Sheet Standards: how it is computed"]
+
+
+def test_the_layout_is_reused_per_version_and_catalogue_and_rebuilt_for_another():
+    import dataclasses
+
+    mini = load_file(FIXTURES / "mini.yaml")
+    core = load_file(QUESTIONNAIRE_DIR / "itscm-core.yaml")
+    mini = dataclasses.replace(mini, standards=standards_view.catalogue(mini))
+    core = dataclasses.replace(core, standards=standards_view.catalogue(core))
+    first = standards_view._layout(mini, None)
+    assert standards_view._layout(mini, None) is first  # same version and catalogue: built once
+    other = standards_view._layout(core, None)
+    assert other is not first and other.clauses.height > first.clauses.height
+    assert set(first.clauses["questions"].str.split(", ").explode()) <= {x.id for x in mini.questions}
+    # A replaced catalogue (same version) is not served the layout of the old one.
+    swapped = dataclasses.replace(mini, standards=dict(mini.standards))
+    assert standards_view._layout(swapped, None) is not first
