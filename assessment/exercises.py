@@ -11,6 +11,7 @@ from . import access, audit, clock
 from .errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from .model import EXERCISE_TYPES, LINK_PREFIXES, Actor, Exercise
 from .reports import Filters, scope_for
+from .reuse import reused
 from .service_checks import listed_services_problems
 from .services import end_of_day
 from .storage import Database
@@ -118,6 +119,7 @@ def withdraw_exercise(db: Database, actor: Actor, exercise_id: str, *, reason: s
     db.transaction(work)
 
 
+@reused
 def exercise_log(db: Database, actor: Actor, filters: Filters | None = None, *, since: date | None = None,
                  until: date | None = None, include_withdrawn: bool = False) -> pl.DataFrame:
     """One row per exercise result of the units the actor may read (a head sees the results of their own

@@ -28,7 +28,9 @@ def _at(at: datetime | None) -> datetime:
     return at or clock.now()
 
 
-def _window_start(day: date, months: int) -> date:
+def window_start(day: date, months: int) -> date:
+    """The first day of the `months` calendar months before `day`: every review window (exercises, incidents
+    over RTO, the review pack's period) starts here."""
     return pl.select(pl.lit(day).dt.offset_by(f"-{months}mo")).item()
 
 
@@ -64,7 +66,7 @@ def untested_top_tier(db: Database, actor: Actor, filters: Filters | None = None
     at = _at(at)
     where, params = scope_for(actor, filters).where("u")
     with db.read() as cur:
-        return recovery_sql.untested(cur, where, params, at, _window_start(at.date(), window_months),
+        return recovery_sql.untested(cur, where, params, at, window_start(at.date(), window_months),
                                      TOP_RECOVERY_TIER)
 
 
@@ -82,6 +84,7 @@ def inversions(db: Database, actor: Actor, filters: Filters | None = None, *,
     return rto_inversions(register, edges).drop("row").join(shown, on="service_id")
 
 
+@reused
 def incidents_over_rto(db: Database, actor: Actor, filters: Filters | None = None, *, since: date | None = None,
                        until: date | None = None, today: date | None = None) -> pl.DataFrame:
     """Outages longer than the service's RTO (default: the last 12 months), one row per incident x service, with
@@ -89,7 +92,7 @@ def incidents_over_rto(db: Database, actor: Actor, filters: Filters | None = Non
     scheduled (no due date, not done)."""
     today = today or clock.today()
     until = until or today
-    since = since or _window_start(until, 12)
+    since = since or window_start(until, 12)
     where, params = scope_for(actor, filters).where("u")
     with db.read() as cur:
         df = recovery_sql.over_rto(cur, where, params, since, until)
@@ -112,7 +115,7 @@ def by_division(db: Database, actor: Actor, filters: Filters | None = None, *, a
     never_tested, without_rto, incidents_over_rto, postmortems_overdue, inversions (unaccepted ones)."""
     when = _at(at)
     where, params = scope_for(actor, filters).where("u")
-    since = _window_start(when.date(), window_months)
+    since = window_start(when.date(), window_months)
     with db.read() as cur:
         df = recovery_sql.by_division(cur, where, params, when, since, current=at is None)
     inv = inversions(db, actor, filters, at=at).filter(

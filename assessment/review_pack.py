@@ -134,7 +134,7 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: Filters | None
     camp = campaigns.get(db, actor, campaign_id)
     at = cycle_as_of(db, campaign_id)
     as_of = at.date()
-    since = pl.select(pl.lit(as_of).dt.offset_by(f"-{WINDOW_MONTHS}mo")).item()
+    since = recovery.window_start(as_of, WINDOW_MONTHS)
     summary = reports.summary(db, actor, campaign_id, filters, today=as_of)
     previous_id = campaigns.previous_of(db, campaign_id)
     previous = reports.summary(db, actor, previous_id, filters, today=as_of) if previous_id else None

@@ -4,7 +4,7 @@ for the cycle (services.cycle_as_of) and within the pack's filter and the actor'
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import polars as pl
 
@@ -80,11 +80,12 @@ def record_tables(db: Database, actor: Actor, filters: Filters | None, at: datet
     untested = recovery.untested_top_tier(db, actor, filters, at=at).with_columns(_text("rto_minutes", "rto"))
     inv = recovery.inversions(db, actor, filters, at=at).with_columns(
         _text("service_rto", "service_rto_text"), _text("depends_on_rto", "depends_on_rto_text"))
-    since = today - timedelta(days=365)
+    # The review pack's window (the 12 calendar months to the same day), so both sheets read the same rows once.
+    since = recovery.window_start(today, 12)
     log = exercises.exercise_log(db, actor, filters, since=since, until=today).with_columns(
         _text("achieved_recovery_minutes", "achieved"), _text("rto_minutes", "rto"),
         _text("achieved_data_loss_minutes", "data_loss"), _text("rpo_minutes", "rpo"))
-    over = recovery.incidents_over_rto(db, actor, filters, today=today, until=today).with_columns(
+    over = recovery.incidents_over_rto(db, actor, filters, since=since, until=today, today=today).with_columns(
         _text("outage_minutes", "outage"), _text("rto_minutes", "rto"))
     frames = (register, demo, untested, inv, log, over)
     cols = (SERVICE_COLS, RECOVERY_COLS, UNTESTED_COLS, INVERSION_COLS, EXERCISE_COLS, INCIDENT_COLS)
