@@ -1,14 +1,21 @@
 """Floors: the plainest way to get the same answer from the same stored rows, measured in the same run.
 
-Benchmark code, not product code. Each floor is one plain DuckDB statement (a GROUP BY, a join, a top-N)
-over exactly the rows the product step reads, with the scope of an administrator (everything), no Python
-post-processing beyond fetching the result as a polars frame (as the product does). The product's time
-divided by its floor says how much the product adds over what the database itself needs.
+Benchmark code, not product code. Each floor is plain DuckDB SQL (one statement; the scoring floors a few in
+one read, set-based, no per-row Python) over exactly the rows the product step reads, with the scope of an
+administrator (everything), no Python post-processing beyond fetching the result as a polars frame (as the
+product does); a questionnaire's constants (rule parameters, tiers, questions) may be rendered into the SQL
+text or passed as parameters. The product's time divided by its floor says how much the product adds over
+what the database itself needs.
 
 - scoring: the same job as the product's re-score, in plain SQL (every question row with the evidence cap,
   status and explanation text, domain and unit rows with targets, weakest domain and band, persisted into
   scratch copies of the score tables in one transaction); tests/test_bench_floors.py checks that its rows
   equal the product's, so the ratio measures only what the engine adds;
+- scoring_records: the same job as the "scoring with record rules" step (questionnaire 1.1.0 given as q, the
+  cycle's submitted units as of their submission days, nothing persisted), in plain SQL: the evidence rule
+  and every record rule of q's policy judged against the services, exercise results and incidents as of each
+  unit's day, the caps, status capped_records and the explanation and note texts word for word, then the
+  domain and unit rows, fetched as the product's three frames; tests/test_bench_record_floor.py checks them;
 - queries: the product's very frame from the persisted score tables, in one plain statement: the cycle's
   units placed as in that cycle, names, weights, ordering, days left and urgency bucket included (summary,
   heatmaps, top gaps, trends, changes, deadlines, checklist, recovery, the standards view's figures), which
@@ -19,10 +26,13 @@ divided by its floor says how much the product adds over what the database itsel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
 
+from assessment.durations import DAY, HOUR, WEEK
+from assessment.model import EXERCISE_TYPES, EvidenceRule, Questionnaire, RecordRule
 from assessment.storage import Database
 
 
@@ -51,84 +61,464 @@ def scoring(db: Database, campaign_id: str) -> int:
     from assessment.catalog import campaign_questionnaire
 
     q = campaign_questionnaire(db, campaign_id)
-    rule, label = q.policy.evidence_rule, q.policy_label
-    factor = "t.factor" if q.policy.rollup.unit_to_organisation == "tier_weighted_mean" else "1.0"
-    band = "NULL"
-    for b in q.bands:  # later bands win, as in scoring._unit_scores
-        band = f"CASE WHEN score >= {float(b.min)} THEN '{b.name}' ELSE {band} END"
-    cap, low, months = int(rule.cap_level), int(rule.min_level), int(rule.max_age_months)
+    label = q.policy_label
     qt, dt, ut = SCORE_SCRATCH.values()
     with db.read() as cur:
         cur.execute("BEGIN TRANSACTION")
-        cur.execute("""CREATE OR REPLACE TEMP TABLE bench_units AS
-            SELECT unit_id, division_id, tier, CAST(submitted_at AS DATE) AS as_of FROM assessments
-            WHERE campaign_id = ? AND status IN ('submitted', 'approved')""", [campaign_id])
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_units AS {SCORED_UNITS}", {"cycle": campaign_id})
         for t in (qt, dt, ut):
             cur.execute(f"DELETE FROM {t} WHERE campaign_id = ? AND unit_id IN (SELECT unit_id FROM bench_units)",
                         [campaign_id])
-        cur.execute(f"""CREATE OR REPLACE TEMP TABLE bench_q AS
-            WITH g AS (
-              SELECT u.unit_id, u.tier, u.as_of, CAST(u.as_of - INTERVAL {months} MONTH AS DATE) AS cutoff,
-                     qq.question_id, qq.domain_id, qq.weight, d.weight AS domain_weight, d.position AS domain_pos,
-                     qq.position AS question_pos, t.target, t.factor,
-                     a.level, coalesce(a.is_na, false) AS is_na, a.na_reason, a.evidence_date,
-                     (trim(coalesce(a.evidence, '')) <> '' OR trim(coalesce(a.evidence_url, '')) <> '') AS has_ev
-              FROM bench_units u
-              CROSS JOIN q_questions qq
-              JOIN q_domains d ON d.questionnaire_id = qq.questionnaire_id AND d.version = qq.version
-                              AND d.domain_id = qq.domain_id
-              JOIN q_tiers t ON t.questionnaire_id = qq.questionnaire_id AND t.version = qq.version AND t.tier = u.tier
-              LEFT JOIN current_answers a ON a.campaign_id = ? AND a.unit_id = u.unit_id
-                                         AND a.question_id = qq.question_id
-              WHERE qq.questionnaire_id = ? AND qq.version = ?),
-            s AS (
-              SELECT *, CASE WHEN is_na THEN 'na' WHEN level IS NULL THEN 'missing'
-                             WHEN level >= {low} AND NOT (has_ev AND evidence_date IS NOT NULL
-                                  AND evidence_date >= cutoff) AND level > {cap} THEN 'capped'
-                             ELSE 'answered' END AS status FROM g)
-            SELECT *, CASE status WHEN 'capped' THEN {float(cap)} WHEN 'answered' THEN CAST(level AS DOUBLE) END
-                          AS score,
-                   CASE status
-                     WHEN 'na' THEN 'Excluded as N/A: ' || coalesce(na_reason, '(no reason)')
-                     WHEN 'missing' THEN 'Not answered: excluded from the score'
-                     WHEN 'capped' THEN 'Answered level ' || level || ', capped at {cap}: a level of {low} or more '
-                          || 'needs evidence dated within {months} months, and '
-                          || CASE WHEN NOT has_ev THEN 'no evidence was given'
-                                  WHEN evidence_date IS NULL THEN 'the evidence has no date'
-                                  ELSE 'the evidence is dated ' || evidence_date || ', before ' || cutoff END
-                     ELSE 'As answered: level ' || level END AS explanation
-            FROM s""", [campaign_id, q.id, q.version])
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_q AS "
+                    f"{_graded('bench_units', STORED_QUESTIONS, STORED_TIERS, q.policy.evidence_rule)}",
+                    {"cycle": campaign_id, "qid": q.id, "version": q.version})
         cur.execute(f"""INSERT INTO {qt} SELECT ?, unit_id, question_id, domain_id, level, is_na, score, status,
                 explanation, weight, target, target - score,
                 CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END, ?, now()
                 FROM bench_q ORDER BY unit_id, domain_pos, question_pos""", [campaign_id, label])
-        cur.execute("""CREATE OR REPLACE TEMP TABLE bench_d AS
-            SELECT unit_id, domain_id, any_value(domain_pos) AS domain_pos,
-                   sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0) AS score,
-                   any_value(domain_weight) AS weight, any_value(target) AS target, any_value(factor) AS factor,
-                   count(CASE WHEN status IN ('answered', 'capped', 'capped_records') THEN 1 END) AS answered,
-                   count(CASE WHEN status = 'na' THEN 1 END) AS na,
-                   count(CASE WHEN status = 'capped' THEN 1 END) AS capped
-            FROM bench_q GROUP BY unit_id, domain_id""")
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_d AS {_DOMAIN_ROWS.format(questions='bench_q')}")
         cur.execute(f"""INSERT INTO {dt} SELECT ?, unit_id, domain_id, score, weight, target, target - score,
                 CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END, answered, na,
                 capped, now()
                 FROM bench_d ORDER BY unit_id, domain_pos""", [campaign_id])
         n = cur.execute(f"""INSERT INTO {ut}
-            WITH agg AS (
-              SELECT unit_id, sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0)
-                         AS score, sum(answered) AS answered, sum(na) AS na, sum(capped) AS capped,
-                     arg_min(domain_id, (score, domain_pos)) FILTER (WHERE score IS NOT NULL) AS weakest_domain,
-                     min(score) AS weakest_score
-              FROM bench_d GROUP BY unit_id)
-            SELECT ?, u.unit_id, u.division_id, u.tier, score, t.target, t.target - score, {factor},
-                   weakest_domain, weakest_score, {band}, coalesce(answered, 0), coalesce(na, 0),
+            WITH {_unit_agg('bench_d')}
+            SELECT ?, u.unit_id, u.division_id, u.tier, score, t.target, t.target - score, {_rollup(q)},
+                   weakest_domain, weakest_score, {_band(q)}, coalesce(answered, 0), coalesce(na, 0),
                    coalesce(capped, 0), ?, now()
             FROM bench_units u JOIN q_tiers t ON t.questionnaire_id = ? AND t.version = ? AND t.tier = u.tier
             LEFT JOIN agg ON agg.unit_id = u.unit_id ORDER BY u.unit_id""",
                         [campaign_id, label, q.id, q.version]).fetchall()
         cur.execute("COMMIT")
     return int(n[0][0]) if n else 0
+
+
+# The units a re-score covers: the cycle's submitted and approved assessments, placed as in it, scored as of the
+# day they were submitted.
+SCORED_UNITS = """SELECT unit_id, division_id, tier, CAST(submitted_at AS DATE) AS as_of FROM assessments
+    WHERE campaign_id = $cycle AND status IN ('submitted', 'approved')"""
+# The questions and tiers of a stored questionnaire ($qid, $version), in the shape _graded reads.
+STORED_QUESTIONS = """(SELECT qq.question_id, qq.domain_id, qq.weight, d.weight AS domain_weight,
+                             d.position AS domain_pos, qq.position AS question_pos
+                      FROM q_questions qq JOIN q_domains d ON d.questionnaire_id = qq.questionnaire_id
+                           AND d.version = qq.version AND d.domain_id = qq.domain_id
+                      WHERE qq.questionnaire_id = $qid AND qq.version = $version)"""
+STORED_TIERS = "(SELECT tier, target, factor FROM q_tiers WHERE questionnaire_id = $qid AND version = $version)"
+
+
+def _graded(units: str, questions: str, tiers: str, rule: EvidenceRule) -> str:
+    """One SELECT: every unit of the table `units` (unit_id, tier, as_of) x every question of `questions`
+    (question_id, domain_id, weight, domain_weight, domain_pos, question_pos), its tier's target and factor
+    (`tiers`), the current answer in cycle $cycle and the evidence rule's status, score and explanation.
+    evidence_why is the capped explanation's reason, kept apart so that a record cap can quote it."""
+    cap, low, months = int(rule.cap_level), int(rule.min_level), int(rule.max_age_months)
+    return f"""
+        WITH g AS (
+          SELECT u.unit_id, u.tier, u.as_of, CAST(u.as_of - INTERVAL {months} MONTH AS DATE) AS cutoff,
+                 qq.question_id, qq.domain_id, qq.weight, qq.domain_weight, qq.domain_pos, qq.question_pos,
+                 t.target, t.factor, a.level, coalesce(a.is_na, false) AS is_na, a.na_reason, a.evidence_date,
+                 (trim(coalesce(a.evidence, '')) <> '' OR trim(coalesce(a.evidence_url, '')) <> '') AS has_ev
+          FROM {units} u CROSS JOIN {questions} qq JOIN {tiers} t ON t.tier = u.tier
+          LEFT JOIN current_answers a ON a.campaign_id = $cycle AND a.unit_id = u.unit_id
+                                     AND a.question_id = qq.question_id),
+        s AS (
+          SELECT *, CASE WHEN is_na THEN 'na' WHEN level IS NULL THEN 'missing'
+                         WHEN level >= {low} AND NOT (has_ev AND evidence_date IS NOT NULL
+                              AND evidence_date >= cutoff) AND level > {cap} THEN 'capped'
+                         ELSE 'answered' END AS status FROM g),
+        e AS (
+          SELECT *, CASE status WHEN 'capped' THEN {float(cap)} WHEN 'answered' THEN CAST(level AS DOUBLE) END
+                        AS score,
+                 CASE WHEN status = 'capped' THEN 'a level of {low} or more needs evidence dated within {months} '
+                      || 'months, and ' || CASE WHEN NOT has_ev THEN 'no evidence was given'
+                                                WHEN evidence_date IS NULL THEN 'the evidence has no date'
+                                                ELSE 'the evidence is dated ' || evidence_date || ', before '
+                                                     || cutoff END END AS evidence_why
+          FROM s)
+        SELECT *, CASE status
+                    WHEN 'na' THEN 'Excluded as N/A: ' || coalesce(na_reason, '(no reason)')
+                    WHEN 'missing' THEN 'Not answered: excluded from the score'
+                    WHEN 'capped' THEN 'Answered level ' || level || ', capped at {cap}: ' || evidence_why
+                    ELSE 'As answered: level ' || level END AS explanation
+        FROM e"""
+
+
+# Domain rows from question rows {questions} (the weighted mean over the scored ones; a record cap counts as
+# answered, and only the evidence rule's caps as capped, as the product labels them).
+_DOMAIN_ROWS = """
+    SELECT unit_id, domain_id, any_value(domain_pos) AS domain_pos,
+           sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0) AS score,
+           any_value(domain_weight) AS weight, any_value(target) AS target, any_value(factor) AS factor,
+           count(CASE WHEN status IN ('answered', 'capped', 'capped_records') THEN 1 END) AS answered,
+           count(CASE WHEN status = 'na' THEN 1 END) AS na,
+           count(CASE WHEN status = 'capped' THEN 1 END) AS capped
+    FROM {questions} GROUP BY unit_id, domain_id"""
+
+
+def _unit_agg(domains: str) -> str:
+    """The CTE agg: per unit of the domain rows `domains`, the weighted mean, the counts and the weakest domain
+    (lowest score, then first in the questionnaire)."""
+    return f"""agg AS (
+              SELECT unit_id, sum(score * weight) / nullif(sum(CASE WHEN score IS NOT NULL THEN weight END), 0)
+                         AS score, sum(answered) AS answered, sum(na) AS na, sum(capped) AS capped,
+                     arg_min(domain_id, (score, domain_pos)) FILTER (WHERE score IS NOT NULL) AS weakest_domain,
+                     min(score) AS weakest_score
+              FROM {domains} GROUP BY unit_id)"""
+
+
+def _rollup(q: Questionnaire) -> str:
+    return "t.factor" if q.policy.rollup.unit_to_organisation == "tier_weighted_mean" else "CAST(1.0 AS DOUBLE)"
+
+
+def _band(q: Questionnaire) -> str:
+    band = "NULL"
+    for b in q.bands:  # later bands win, as in scoring._unit_scores
+        band = f"CASE WHEN score >= {float(b.min)} THEN '{b.name}' ELSE {band} END"
+    return band
+
+
+@dataclass(frozen=True)
+class ScoreRows:
+    """The question, domain and unit rows of a scoring floor, with the columns of scoring.Scores."""
+
+    questions: pl.DataFrame
+    domains: pl.DataFrame
+    units: pl.DataFrame
+
+
+def scoring_records(db: Database, campaign_id: str, q: Questionnaire) -> ScoreRows:
+    """The benchmark's "scoring with record rules" step in plain SQL, the same job row for row: the cycle's
+    submitted and approved units scored with `q` (not the cycle's own questionnaire) as of their submission
+    days, as scoring.score(q, current, units, records=storage.recovery.facts(...)) does: the evidence rule,
+    then every record rule of q's policy judged against the records as of each unit's day (services in the
+    version valid at the end of that day, active; results of non-withdrawn exercises; incidents over RTO),
+    the caps, status capped_records and the explanations and notes word for word; then the domain and unit
+    rows. Nothing is persisted (the step persists nothing).
+
+    A few statements in one read, into temp tables: the units, q's rules, each rule's services in scope, the
+    rules' outcomes, the question rows with the caps, the domain rows; then the three frames fetched. q's
+    questions, tiers and record rules are passed as list parameters (a few dozen constants), so the SQL text
+    is the same for any questionnaire; every row is computed by DuckDB."""
+    params = _questionnaire_params(q)
+    label = _literal(q.policy_label)
+    graded = _graded("bench_rec_units", "bench_rec_questions", "bench_rec_tiers", q.policy.evidence_rule)
+    with db.read() as cur:
+        cur.execute(f"""CREATE OR REPLACE TEMP TABLE bench_rec_units AS
+            SELECT *, CAST(as_of AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND AS until
+            FROM ({SCORED_UNITS})""", {"cycle": campaign_id})
+        # Tables, not inline lists, so that the planner knows their sizes (DuckDB refuses unused parameters).
+        for name, sql, prefix in (("questions", QUESTIONS_PARAM, "q_"), ("tiers", TIERS_PARAM, "t_"),
+                                  ("rules", RULES_PARAM, "r_")):
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_rec_{name} AS {sql}",
+                        {k: v for k, v in params.items() if k.startswith(prefix)})
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_rec_scope AS {RECORD_SCOPE}")
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_rec_outcomes AS {RECORD_OUTCOMES}")
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_rec_q AS {RECORD_CAPS.format(graded=graded)}",
+                    {"cycle": campaign_id})
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bench_rec_d AS {_DOMAIN_ROWS.format(questions='bench_rec_q')}")
+        questions = cur.sql(f"""
+            SELECT unit_id, question_id, domain_id, CAST(level AS BIGINT) AS level, is_na, score, status,
+                   explanation, weight, target, gap, priority, {label} AS policy
+            FROM bench_rec_q ORDER BY unit_id, domain_pos, question_pos""").pl()
+        domains = cur.sql("""
+            SELECT unit_id, domain_id, score, weight, target, answered, na, capped, target - score AS gap,
+                   CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END AS priority
+            FROM bench_rec_d ORDER BY unit_id, domain_pos""").pl()
+        units = cur.sql(f"""
+            WITH {_unit_agg('bench_rec_d')}
+            SELECT u.unit_id, u.division_id, CAST(u.tier AS BIGINT) AS tier, score, t.target,
+                   t.target - score AS gap, {_rollup(q)} AS rollup_weight, weakest_domain, weakest_score,
+                   {_band(q)} AS band, CAST(coalesce(answered, 0) AS BIGINT) AS answered,
+                   CAST(coalesce(na, 0) AS BIGINT) AS na, CAST(coalesce(capped, 0) AS BIGINT) AS capped,
+                   {label} AS policy, u.as_of
+            FROM bench_rec_units u LEFT JOIN bench_rec_tiers t ON t.tier = u.tier
+            LEFT JOIN agg ON agg.unit_id = u.unit_id ORDER BY u.unit_id""").pl()
+    return ScoreRows(questions, domains, units)
+
+
+# A questionnaire's questions and tiers from list parameters, in the shape _graded reads.
+QUESTIONS_PARAM = """SELECT unnest(CAST($q_id AS VARCHAR[])) AS question_id,
+                     unnest(CAST($q_domain AS VARCHAR[])) AS domain_id,
+                     unnest(CAST($q_weight AS DOUBLE[])) AS weight,
+                     unnest(CAST($q_domain_weight AS DOUBLE[])) AS domain_weight,
+                     unnest(CAST($q_domain_pos AS BIGINT[])) AS domain_pos,
+                     unnest(CAST($q_pos AS BIGINT[])) AS question_pos"""
+TIERS_PARAM = """SELECT unnest(CAST($t_tier AS BIGINT[])) AS tier, unnest(CAST($t_target AS DOUBLE[])) AS target,
+                        unnest(CAST($t_factor AS DOUBLE[])) AS factor"""
+
+
+def _questionnaire_params(q: Questionnaire) -> dict[str, list]:
+    """The list parameters of QUESTIONS_PARAM, TIERS_PARAM and RULES_PARAM from q: one entry per question, tier
+    or record rule, each rule with its texts (requirement, not-applying note) in words."""
+    grid = [(x, d, i, j) for i, d in enumerate(q.domains) for j, x in enumerate(d.questions)]
+    rules = q.policy.record_rules
+    return {
+        "q_id": [x.id for x, *_ in grid], "q_domain": [d.id for _, d, *_ in grid],
+        "q_weight": [float(x.weight) for x, *_ in grid], "q_domain_weight": [float(d.weight) for _, d, *_ in grid],
+        "q_domain_pos": [i for *_, i, _ in grid], "q_pos": [j for *_, j in grid],
+        "t_tier": [int(t.tier) for t in q.policy.tiers], "t_target": [float(t.target) for t in q.policy.tiers],
+        "t_factor": [float(t.factor) for t in q.policy.tiers],
+        "r_rule": list(range(len(rules))), "r_question": [r.question_id for r in rules],
+        "r_check": [r.check for r in rules],
+        "r_scope": [r.services if isinstance(r.services, str) else "tiers" for r in rules],
+        "r_tiers": [[int(t) for t in r.services] if isinstance(r.services, tuple) else [] for r in rules],
+        # A window of 0 is no window, as in record_rules.outcomes.
+        "r_months": [int(r.window_months) if r.window_months else None for r in rules],
+        "r_types": [list(r.exercise_types) for r in rules],
+        "r_kinds": [_types_text(r.exercise_types) if r.exercise_types else "" for r in rules],
+        "r_min": [int(r.min_level) for r in rules], "r_cap": [int(r.cap_level) for r in rules],
+        "r_requirement": [_requirement(r) + ", and " for r in rules],
+        "r_not_applies": [f"{r.question_id}'s record rule does not apply: {_why_not(r)}" for r in rules],
+    }
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _or_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _types_text(types: tuple[str, ...]) -> str:
+    return _or_list([EXERCISE_TYPES[t].lower() for t in types])
+
+
+def _requirement(rule: RecordRule) -> str:
+    """What the rule asks, the first half of every explanation it writes (record_rules.requirement's words)."""
+    within = f" within {rule.window_months} months" if rule.window_months else ""
+    head = f"a level of {rule.min_level} or more needs"
+    if rule.services == "top_tier":
+        scope = "every service of the unit's highest recovery tier"
+    elif rule.services == "all":
+        scope = "every service of the unit"
+    else:
+        scope = "every service of recovery tier " + _or_list([str(t) for t in rule.services])
+    if rule.check == "exercise_passed":
+        return f"{head} the latest {_types_text(rule.exercise_types)} result{within} to pass for {scope}"
+    if rule.check == "objectives_approved":
+        return f"{head} an approved RTO (and an RPO where data is held){within} for {scope}"
+    return f"{head} a post-mortem of every incident over RTO{within} on {scope}"
+
+
+def _why_not(rule: RecordRule) -> str:
+    if isinstance(rule.services, tuple):
+        return f"the unit has no service of recovery tier {', '.join(map(str, rule.services))}"
+    return "the unit has no services in the service register"
+
+
+def _minutes(m: str) -> str:
+    """durations.format of the BIGINT column `m`: "1 d 4 h", "0 min", NULL for NULL (a zero part is NULL, which
+    concat_ws leaves out). Stored minutes are never negative (the product refuses negative durations), so
+    DuckDB's truncating // and % give polars' floor division and modulo."""
+    parts = [f"nullif({m} // {WEEK}, 0) || ' w'", f"nullif({m} % {WEEK} // {DAY}, 0) || ' d'",
+             f"nullif({m} % {DAY} // {HOUR}, 0) || ' h'", f"nullif({m} % {HOUR}, 0) || ' min'"]
+    return f"CASE {m} WHEN 0 THEN '0 min' ELSE nullif(concat_ws(' ', {', '.join(parts)}), '') END"
+
+
+def _names(ids: str, most: int = 5) -> str:
+    """ "A", "A and B", "A, B and C", "A, B, C, D, E and 3 more" from the list column `ids` (NULL when empty):
+    up to `most` - 1 names or the first `most` joined by commas, " and ", then the last or how many more."""
+    n = f"len({ids})"
+    return (f"CASE WHEN {n} > 0 THEN concat_ws(' and ', nullif(array_to_string({ids}[1:least({n} - 1, {most})], "
+            f"', '), ''), CASE WHEN {n} <= {most} THEN {ids}[-1] ELSE ({n} - {most}) || ' more' END) END")
+
+
+def _verb(ids: str, one: str, many: str) -> str:
+    return f"CASE WHEN len({ids}) = 1 THEN {_literal(one)} ELSE {_literal(many)} END"
+
+
+def _group(ids: str, one: str, many: str) -> str:
+    """ "A and B have no RTO" for a non-empty list column, else NULL."""
+    return f"CASE WHEN len({ids}) > 0 THEN {_names(ids)} || ' ' || {_verb(ids, one, many)} END"
+
+
+def _label(col: str) -> str:
+    """An exercise type's label in lower case ("failover/switchover"), the type itself when unknown."""
+    whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v.lower())}" for k, v in EXERCISE_TYPES.items())
+    return f"CASE {col} {whens} ELSE {col} END"
+
+
+# q's record rules from the r_* list parameters (_questionnaire_params), one row each.
+RULES_PARAM = """
+    SELECT unnest(CAST($r_rule AS BIGINT[])) AS rule, unnest(CAST($r_question AS VARCHAR[])) AS question_id,
+           unnest(CAST($r_check AS VARCHAR[])) AS kind, unnest(CAST($r_scope AS VARCHAR[])) AS scope,
+           unnest(CAST($r_tiers AS BIGINT[][])) AS tiers, unnest(CAST($r_months AS BIGINT[])) AS months,
+           unnest(CAST($r_types AS VARCHAR[][])) AS types, unnest(CAST($r_kinds AS VARCHAR[])) AS kinds,
+           unnest(CAST($r_min AS BIGINT[])) AS min_level, unnest(CAST($r_cap AS BIGINT[])) AS cap_level,
+           unnest(CAST($r_requirement AS VARCHAR[])) AS requirement,
+           unnest(CAST($r_not_applies AS VARCHAR[])) AS not_applies"""
+
+# Per rule (bench_rec_rules) and scored unit (bench_rec_units), the unit's services in the rule's scope: all of
+# them, those of its highest recovery tier, or those of the tiers the rule names, with the rule's cutoff.
+RECORD_SCOPE = """
+    WITH u AS (SELECT * FROM bench_rec_units),
+    -- Each unit's active services in the version valid at the end of its day (a version is valid from its
+    -- recording until the next version of the service), as storage.recovery.facts reads them.
+    v AS (SELECT sv.*, lead(sv.updated_at) OVER (PARTITION BY sv.service_id ORDER BY sv.revision) AS valid_to
+          FROM service_versions sv),
+    svc AS (SELECT u.unit_id, u.as_of, v.service_id, v.recovery_tier, v.rto_minutes, v.rpo_minutes, v.holds_data,
+                   v.approved_on, min(v.recovery_tier) OVER (PARTITION BY u.unit_id) AS top_tier
+            FROM u JOIN v ON v.unit_id = u.unit_id AND v.updated_at <= u.until
+                 AND (v.valid_to IS NULL OR v.valid_to > u.until)
+            WHERE v.active)
+    -- No window, no cutoff: a comparison with it is NULL, as in polars, and drops the row.
+    SELECT r.rule, r.kind, r.types, r.kinds, s.unit_id, s.as_of,
+           CAST(s.as_of - r.months * INTERVAL 1 MONTH AS DATE) AS cutoff, s.service_id, s.rto_minutes,
+           s.rpo_minutes, s.holds_data, s.approved_on
+    FROM bench_rec_rules r JOIN svc s ON CASE r.scope WHEN 'top_tier' THEN s.recovery_tier = s.top_tier
+                                                      WHEN 'all' THEN true
+                                                      ELSE list_contains(r.tiers, s.recovery_tier) END"""
+
+# record_rules.outcomes: one row per rule and scored unit (rule, unit_id, question_id, min_level, cap_level,
+# applies, holds, why, note). Each check judges the services in scope (bench_rec_scope) into `against`, the facts
+# that fail the rule (NULL when none), and `good`, the facts for it; a unit with nothing in scope is not judged.
+RECORD_OUTCOMES = f"""
+    WITH u AS (SELECT * FROM bench_rec_units), sc AS (SELECT * FROM bench_rec_scope),
+    r AS (SELECT * FROM bench_rec_rules),
+    -- exercise_passed: per service in scope, its latest result of a counted type in [cutoff, as_of] decides.
+    xl AS (SELECT sc.rule, sc.unit_id, sc.service_id, x.exercise_id, x.exercise_date, x.exercise_type, r.passed,
+                  r.recovery_met, r.data_met, r.achieved_recovery_minutes AS achieved,
+                  r.achieved_data_loss_minutes AS loss, r.rto_minutes AS rto, r.rpo_minutes AS rpo
+           FROM sc JOIN exercise_results r ON r.service_id = sc.service_id
+           JOIN exercises x ON x.exercise_id = r.exercise_id
+           WHERE sc.kind = 'exercise_passed' AND x.withdrawn_at IS NULL AND list_contains(sc.types, x.exercise_type)
+             AND x.exercise_date <= sc.as_of AND x.exercise_date >= sc.cutoff
+           QUALIFY row_number() OVER (PARTITION BY sc.rule, sc.unit_id, sc.service_id
+                                      ORDER BY x.exercise_date DESC, x.exercise_id DESC) = 1),
+    xj AS (SELECT sc.rule, sc.unit_id, sc.service_id, sc.cutoff, sc.kinds, l.exercise_id IS NULL AS none,
+                  coalesce(l.passed, false) AS ok, l.exercise_type, l.exercise_date,
+                  CASE WHEN coalesce(l.passed, false) THEN NULL WHEN l.recovery_met = false THEN 'took'
+                       WHEN l.data_met = false THEN 'lost' WHEN l.achieved IS NULL THEN 'untimed'
+                       ELSE 'unjudged' END AS how,
+                  CASE WHEN l.recovery_met = false THEN l.achieved ELSE l.loss END AS m1,
+                  CASE WHEN l.recovery_met = false THEN l.rto ELSE l.rpo END AS m2
+           FROM sc LEFT JOIN xl l ON l.rule = sc.rule AND l.unit_id = sc.unit_id AND l.service_id = sc.service_id
+           WHERE sc.kind = 'exercise_passed'),
+    -- The text only for the results that failed (a CASE evaluates a branch on its rows only).
+    xf AS (SELECT *, CASE WHEN how IS NOT NULL THEN service_id || '''s latest ' || {_label("exercise_type")} || ' on '
+                              || exercise_date || CASE how
+                    WHEN 'took' THEN ' took ' || {_minutes('m1')} || ' against an RTO of ' || {_minutes('m2')}
+                    WHEN 'lost' THEN ' lost ' || {_minutes('m1')} || ' of data against an RPO of ' || {_minutes('m2')}
+                    WHEN 'untimed' THEN ' recorded no recovery time'
+                    WHEN 'unjudged' THEN ' could not be judged: the service had no RTO then' END END AS failed
+           FROM xj),
+    xp AS (SELECT rule, unit_id, any_value(cutoff) AS cutoff, any_value(kinds) AS kinds,
+                  list(service_id ORDER BY service_id) FILTER (WHERE none) AS none_ids,
+                  list(failed ORDER BY failed) FILTER (WHERE NOT none AND failed IS NOT NULL) AS fails,
+                  list(service_id ORDER BY service_id) FILTER (WHERE ok) AS ok_ids
+           FROM xf GROUP BY rule, unit_id),
+    xd AS (SELECT rule, unit_id,
+                  nullif(concat_ws('; ', CASE WHEN len(none_ids) > 0 THEN {_names('none_ids')} || ' '
+                                              || {_verb('none_ids', 'has', 'have')} || ' no ' || kinds
+                                              || ' result since ' || cutoff END,
+                                   CASE WHEN len(fails) > 0 THEN array_to_string(fails, '; ') END), '') AS against,
+                  'the latest ' || kinds || ' result since ' || cutoff || ' passed for ' || {_names('ok_ids')} AS good
+           FROM xp),
+    -- objectives_approved: an RTO, an RPO if the service holds data, objectives approved by the unit's day
+    -- (not before the cutoff when there is one).
+    oj AS (SELECT rule, unit_id, service_id, rto_minutes IS NULL AS no_rto,
+                  coalesce(holds_data, true) AND rpo_minutes IS NULL AS no_rpo,
+                  approved_on IS NOT NULL AND approved_on <= as_of AS approved, cutoff, approved_on
+           FROM sc WHERE kind = 'objectives_approved'),
+    os AS (SELECT *, NOT approved AS unapproved,
+                  CASE WHEN approved AND cutoff IS NOT NULL AND approved_on < cutoff THEN service_id
+                       || '''s objectives were approved on ' || approved_on || ', before ' || cutoff END AS stale
+           FROM oj),
+    op AS (SELECT rule, unit_id, list(service_id ORDER BY service_id) FILTER (WHERE no_rto) AS no_rto,
+                  list(service_id ORDER BY service_id) FILTER (WHERE no_rpo) AS no_rpo,
+                  list(service_id ORDER BY service_id) FILTER (WHERE unapproved) AS unapproved,
+                  list(stale ORDER BY stale) FILTER (WHERE stale IS NOT NULL) AS stale,
+                  list(service_id ORDER BY service_id)
+                      FILTER (WHERE NOT no_rto AND NOT no_rpo AND NOT unapproved AND stale IS NULL) AS ok_ids
+           FROM os GROUP BY rule, unit_id),
+    od AS (SELECT rule, unit_id,
+                  nullif(concat_ws('; ', {_group('no_rto', 'has no RTO', 'have no RTO')},
+                                   {_group('no_rpo', 'holds data but has no RPO', 'hold data but have no RPO')},
+                                   {_group('unapproved', 'has objectives nobody approved',
+                                           'have objectives nobody approved')},
+                                   CASE WHEN len(stale) > 0 THEN array_to_string(stale, '; ') END), '') AS against,
+                  {_names('ok_ids')} || ' ' || {_verb('ok_ids', 'has', 'have')} || ' approved objectives' AS good
+           FROM op),
+    -- postmortem_done: every incident over RTO on a service in scope, started in [cutoff, as_of], has its
+    -- post-mortem by the unit's day (or it is not due yet); incidents listed by start, then id.
+    ph AS (SELECT sc.rule, sc.unit_id, s.incident_id, CAST(i.started_at AS DATE) AS started_on, i.postmortem_due,
+                  i.postmortem_done IS NOT NULL AND i.postmortem_done <= sc.as_of AS done,
+                  i.postmortem_due IS NOT NULL AND i.postmortem_due > sc.as_of AS not_due, s.service_id,
+                  s.outage_minutes AS m1, s.rto_minutes AS m2
+           FROM sc JOIN incident_services s ON s.service_id = sc.service_id
+           JOIN incidents i ON i.incident_id = s.incident_id
+           WHERE sc.kind = 'postmortem_done' AND coalesce(s.over_rto, false)
+             AND CAST(i.started_at AS DATE) <= sc.as_of AND CAST(i.started_at AS DATE) >= sc.cutoff),
+    pi AS (SELECT rule, unit_id, incident_id, any_value(started_on) AS started_on, any_value(postmortem_due) AS due,
+                  bool_or(done) AS done, bool_or(not_due) AS not_due,
+                  coalesce(string_agg(service_id || ' down ' || {_minutes('m1')} || ' against an RTO of '
+                                      || {_minutes('m2')}, ', ' ORDER BY service_id), '') AS what
+           FROM ph GROUP BY rule, unit_id, incident_id),
+    pl AS (SELECT rule, unit_id,
+                  list(incident_id || ' (started ' || started_on || ': ' || what || ') has no post-mortem'
+                       ORDER BY started_on, incident_id) FILTER (WHERE NOT done AND NOT not_due) AS missing,
+                  list(incident_id ORDER BY started_on, incident_id) FILTER (WHERE done) AS reviewed,
+                  list(incident_id || '''s post-mortem is due on ' || due ORDER BY started_on, incident_id)
+                      FILTER (WHERE NOT done AND not_due) AS pending
+           FROM pi GROUP BY rule, unit_id),
+    pd AS (SELECT p.rule, p.unit_id, CASE WHEN len(l.missing) > 0 THEN array_to_string(l.missing, '; ') END AS against,
+                  nullif(concat_ws('; ',
+                      CASE WHEN len(l.reviewed) > 0 THEN 'every incident over RTO since ' || p.cutoff
+                                || ' has its post-mortem (' || {_names('l.reviewed')} || ')'
+                           WHEN coalesce(len(l.pending), 0) = 0
+                           THEN 'no incident went over RTO on the unit''s services since ' || p.cutoff END,
+                      CASE WHEN len(l.pending) > 0 THEN array_to_string(l.pending, '; ') END), '') AS good
+           FROM (SELECT rule, unit_id, any_value(cutoff) AS cutoff FROM sc WHERE kind = 'postmortem_done'
+                 GROUP BY rule, unit_id) p
+           LEFT JOIN pl l ON l.rule = p.rule AND l.unit_id = p.unit_id),
+    o AS (
+      SELECT j.rule, j.unit_id, r.question_id, r.min_level, r.cap_level, true AS applies, j.against IS NULL AS holds,
+             CASE WHEN j.against IS NOT NULL THEN r.requirement || j.against END AS why,
+             CASE WHEN j.against IS NULL THEN 'the records bear it out: ' || j.good END AS note
+      FROM (SELECT * FROM xd UNION ALL SELECT * FROM od UNION ALL SELECT * FROM pd) j JOIN r ON r.rule = j.rule
+      UNION ALL
+      SELECT r.rule, u.unit_id, r.question_id, r.min_level, r.cap_level, false, true, NULL, r.not_applies
+      FROM r CROSS JOIN u WHERE NOT EXISTS (SELECT 1 FROM sc WHERE sc.rule = r.rule AND sc.unit_id = u.unit_id))
+    SELECT * FROM o"""
+
+# scoring._apply_record_rules over the evidence-graded grid {graded} (a _graded SELECT): the question rows with
+# the record caps, gap and priority, and the grid's positions, weights and factor for the domain and unit rows.
+RECORD_CAPS = """
+    WITH e AS ({graded}),
+    -- Per unit x question, the lowest cap of the rules that fail an answer they are triggered by
+    -- (status answered or capped, level at least min_level, above cap_level), their reasons in rule order,
+    -- and the notes of the rules triggered but not failing.
+    o AS (SELECT o.*, e.status IN ('answered', 'capped') AND e.level >= o.min_level AS triggered,
+                 e.level > o.cap_level AS above
+          FROM bench_rec_outcomes o JOIN e ON e.unit_id = o.unit_id AND e.question_id = o.question_id),
+    f AS (SELECT *, triggered AND applies AND NOT holds AND above AS failing FROM o),
+    rec AS (SELECT unit_id, question_id, min(cap_level) FILTER (WHERE failing) AS rec_cap,
+                   string_agg(why, '; ' ORDER BY rule) FILTER (WHERE failing) AS rec_why,
+                   string_agg(note, '; ' ORDER BY rule) FILTER (WHERE triggered AND NOT failing) AS rec_note
+            FROM f GROUP BY unit_id, question_id),
+    x AS (SELECT e.*, r.rec_cap, r.rec_why, r.rec_note, coalesce(r.rec_cap <= e.score, false) AS lowered
+          FROM e LEFT JOIN rec r ON r.unit_id = e.unit_id AND r.question_id = e.question_id),
+    -- A failing rule sets the score when it is as low as what the evidence rule left (the records are then
+    -- named first); one that would cap higher is only reported. Gap and priority follow the final score.
+    c AS (
+      SELECT unit_id, question_id, domain_id, level, is_na,
+             CASE WHEN lowered THEN CAST(rec_cap AS DOUBLE) ELSE score END AS score,
+             CASE WHEN lowered THEN 'capped_records' ELSE status END AS status,
+             CASE WHEN lowered AND status = 'capped'
+                  THEN 'Answered level ' || level || ', capped at ' || rec_cap || ': ' || rec_why
+                       || '; the evidence rule applies as well: ' || evidence_why
+                  WHEN lowered THEN 'Answered level ' || level || ', capped at ' || rec_cap || ': ' || rec_why
+                  WHEN rec_cap IS NOT NULL THEN explanation || '; the records do not bear it out either ('
+                       || rec_cap || ' at most): ' || rec_why
+                  WHEN coalesce(rec_note, '') <> '' THEN explanation || '; ' || rec_note
+                  ELSE explanation END AS explanation,
+             weight, target, domain_weight, factor, domain_pos, question_pos
+      FROM x)
+    SELECT *, target - score AS gap,
+           CASE WHEN score IS NOT NULL THEN greatest(target - score, 0) * weight * factor END AS priority
+    FROM c"""
 
 
 # The units a cycle's reports cover, placed as in that cycle (the product's rule, spelled plainly): its assessed

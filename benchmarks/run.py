@@ -78,6 +78,9 @@ FLOOR_LABELS = {
                     "it equals the product's)"),
     "deadlines_actions": "the product's two frames in plain SQL, one statement each (tests/test_bench_query_floors.py "
                          "checks they equal the product's)",
+    "scoring_records": "the same job in plain SQL: the four record rules judged on the records as of each unit's "
+                       "day, the caps, explanations and notes, domains, units (tests/test_bench_record_floor.py "
+                       "checks the rows are the product's)",
     "export": "xlsxwriter constant_memory writing the same cells",
     "import": "fastexcel reading the Answers sheet",
 }
@@ -344,9 +347,9 @@ def child_measure(size: str, db_dir: Path, today: date, reps: int, profile_dir: 
 
     run("scoring", lambda: workflow.rescore_campaign(db, admin, last_closed),
         lambda: floors.scoring(db, last_closed))
-    scoring_records, records_info = _records_scoring(db, last_closed)
+    scoring_records, records_floor, records_info = _records_scoring(db, last_closed)
     info["scoring_records"] = records_info
-    run("scoring_records", scoring_records, lambda: floors.scoring(db, last_closed))
+    run("scoring_records", scoring_records, records_floor)
     at_day_end = datetime.combine(today, datetime.max.time())
     run("recovery", lambda: recovery.demonstrated(db, admin, at=at_day_end), lambda: floors.recovery(db, at_day_end))
     run("heatmap_division", lambda: reports.heatmap(db, admin, latest, by="division"),
@@ -512,10 +515,11 @@ def merge_children(measure: dict, excel_part: dict) -> dict:
             "ru_maxrss_mb": larger("ru_maxrss_mb")}
 
 
-def _records_scoring(db, campaign_id: str) -> tuple[Callable[[], Any], dict]:
+def _records_scoring(db, campaign_id: str) -> tuple[Callable[[], Any], Callable[[], Any], dict]:
     """Score a campaign's submitted units with questionnaire 1.1.0, whose record rules read the services,
     exercise results and incidents as of each unit's submission date (what rescore_campaign does for a
-    1.1.0 cycle; the benchmark's cycles are on 1.0.0, so the scores are not persisted)."""
+    1.1.0 cycle; the benchmark's cycles are on 1.0.0, so the scores are not persisted); with its floor,
+    floors.scoring_records, the same rows in plain SQL."""
     import polars as pl
 
     from assessment import scoring
@@ -523,6 +527,8 @@ def _records_scoring(db, campaign_id: str) -> tuple[Callable[[], Any], dict]:
     from assessment.storage import answers as answers_sql
     from assessment.storage import campaigns as campaigns_sql
     from assessment.storage import recovery as recovery_sql
+
+    from . import floors
 
     q = load_file(QUESTIONNAIRE_DIR / "itscm-core-1.1.yaml")
 
@@ -537,7 +543,8 @@ def _records_scoring(db, campaign_id: str) -> tuple[Callable[[], Any], dict]:
         s = scoring.score(q, current, units, records=facts)
         return s.questions.height
 
-    return fn, {"questionnaire": q.policy_label, "record_rules": len(q.policy.record_rules)}
+    return (fn, lambda: floors.scoring_records(db, campaign_id, q),
+            {"questionnaire": q.policy_label, "record_rules": len(q.policy.record_rules)})
 
 
 def _first_run(key: str, fn: Callable[[], Any], memory: Memory, results: dict) -> tuple[float, float, float] | None:

@@ -10,7 +10,7 @@ from it, a returned self-assessment.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import polars as pl
 import pytest
@@ -18,22 +18,18 @@ from polars.testing import assert_frame_equal
 
 from assessment import actions, recovery, reports, standards_view
 from assessment.catalog import campaign_questionnaire
-from assessment.questionnaire import load_default
-from assessment.storage.db import open_database
 from benchmarks import floors, synth
 from benchmarks.run import _clause_keys
 
 from .conftest import ADMIN
+from .helpers.bench import TODAY, synthetic_org
 
 pytestmark = pytest.mark.slow
-TODAY = date(2026, 11, 20)
 
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory):
-    q = load_default()
-    db = open_database(tmp_path_factory.mktemp("floors") / "bench.duckdb")
-    synth.load(db, q, synth.generate(q, "S", TODAY))
+    db = synthetic_org(tmp_path_factory.mktemp("floors") / "bench.duckdb")
     with db.read() as cur:
         ids = [r[0] for r in cur.execute("SELECT campaign_id FROM campaigns ORDER BY opens_on").fetchall()]
     latest, previous = ids[-1], ids[-2]
