@@ -6,7 +6,7 @@
    _meta/_ids sheets and id columns are read.
 3. Every row is checked at once, each problem naming its sheet, row, column and cell: the answer rules
    (answer_rules.check, the same rules as the page: levels, N/A, dates, links, lengths, duplicates) and the
-   file's own contract (a pandera schema over the hidden ids: campaign, unit, format, rows as issued).
+   file's own contract over the hidden ids (excel.contract: campaign, unit, format, rows as issued).
 4. The dry run (analyse) compares each unit x question with the current answer: new, changed, unchanged,
    or conflict (the answer changed in the database after the file was generated: never overwritten). Units
    whose answers would change must be editable, and the actor needs the answer permission for each of them.
@@ -23,9 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from .. import access, answer_rules, audit, clock, workflow
 from ..catalog import campaign_questionnaire
@@ -35,6 +33,7 @@ from ..storage import Database
 from ..storage import answers as answers_sql
 from ..storage import campaigns as campaigns_sql
 from ..storage import imports as imports_sql
+from . import contract
 from .format import (
     ANSWERS_SHEET,
     COL_COMMENT,
@@ -321,33 +320,6 @@ def _file_checks(parsed: _Parsed, ctx: _Context) -> list[Problem]:
     return out
 
 
-def _id_schema(parsed: _Parsed, ctx: _Context) -> pa.DataFrameSchema:
-    """The file's own contract for every row: hidden ids present and as issued, rows not moved or copied."""
-    meta = parsed.meta
-
-    def frame_check(expr: pl.Expr, code: str) -> pa.Check:
-        return pa.Check(lambda data, e=expr: data.lazyframe.select(e), error=code, name=code)
-
-    checks = [
-        frame_check(pl.col("visible_question").eq_missing(pl.col("question_id")), "visible_question"),
-        frame_check(pl.col("visible_unit").is_null() | pl.col("visible_unit").eq_missing(pl.col("unit_id")),
-                    "visible_unit"),
-        frame_check(pl.col("issued"), "not_issued"),
-    ]
-    if meta.get("kind") == TEMPLATE_KIND:
-        checks.append(frame_check(pl.col("unit_id").eq_missing(pl.lit(meta.get("unit_id"))), "template_unit"))
-    return pa.DataFrameSchema({
-        "row": pa.Column(pl.Int64),
-        "campaign_id": pa.Column(pl.String, pa.Check.isin([meta.get("campaign_id", "")], error="campaign"),
-                                 nullable=False),
-        "unit_id": pa.Column(pl.String, pa.Check.isin(ctx.units["unit_id"].to_list(), error="unknown_unit"),
-                             nullable=False),
-        "question_id": pa.Column(pl.String, nullable=False),
-        "base_event_id": pa.Column(pl.Int64, nullable=True),
-        "format": pa.Column(pl.String, pa.Check.isin([FORMAT_VERSION], error="format"), nullable=False),
-    }, checks=checks, strict=False)
-
-
 def _messages(code: str, r: dict, parsed: _Parsed) -> tuple[str | None, str]:
     """(header, message) for one failed check of the file's contract on one row."""
     meta = parsed.meta
@@ -383,11 +355,9 @@ def _validate(q: Questionnaire, parsed: _Parsed, ctx: _Context, today: date) -> 
     df = (rows.with_columns(pl.col("base_event_id").cast(pl.String).fill_null("").alias("_ev"))
           .join(issued, on=["campaign_id", "unit_id", "question_id", "_ev"], how="left", nulls_equal=True)
           .with_columns(pl.col("issued").fill_null(False)).drop("_ev"))
-    try:
-        _id_schema(parsed, ctx).validate(df, lazy=True)
+    cases = contract.failures(df, parsed.meta, ctx.units["unit_id"].to_list())
+    if cases is None:
         return out
-    except SchemaErrors as err:
-        cases = err.failure_cases
     seen = set()
     records = df.to_dicts()
     for check, index, column in cases.select("check", "index", "column").iter_rows():
