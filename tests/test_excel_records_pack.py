@@ -95,3 +95,19 @@ def test_a_closed_cycle_shows_the_register_as_it_stood_at_its_close(packdb, mini
     assert rto["PAY-GW"] == "2 h"  # the RTO in force on 2026-02-15, not today's 1 h
     assert [r["Service ID"] for r in sheet(closed, "Exercises")] == []  # the failover came after the close
     assert {r["Service ID"]: r["RTO"] for r in sheet(pack(packdb), "Service register")}["PAY-GW"] == "1 h"
+
+
+
+def test_the_exercises_sheet_covers_the_review_packs_twelve_calendar_months(packdb):
+    """The window is the review pack's (recovery.window_start): from the same day a year before. Across a
+    leap day that is 366 days, so an exercise on 2027-06-30 is on a sheet made on 2028-06-30 (365 days back
+    would leave it out) and one on 2027-06-29 is not."""
+    from assessment.excel import records_sheets
+
+    with clock.frozen(datetime(2028, 6, 30, 9, 0)):
+        for day, title in ((date(2027, 6, 30), "First day"), (date(2027, 6, 29), "Day before")):
+            exercises.record_exercise(packdb, ADMIN, Exercise(day, "restore_test", title, (
+                ExerciseResult("CORE-DB", achieved_recovery_minutes=30),)))
+    tables = {name: df for name, _, df, _ in records_sheets.record_tables(
+        packdb, ADMIN, None, datetime(2028, 6, 30, 12, 0), date(2028, 6, 30))}
+    assert tables["Exercises"]["title"].to_list() == ["First day"]
