@@ -24,6 +24,7 @@ def synthetic_org(path: Path) -> Database:
 
 
 def last_closed(db: Database) -> str:
+    """The newest closed cycle: the one the scoring floors score."""
     with db.read() as cur:
         return cur.execute("SELECT campaign_id FROM campaigns WHERE status = 'closed' ORDER BY opens_on DESC "
                            "LIMIT 1").fetchall()[0][0]
