@@ -98,10 +98,16 @@ def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
         c = campaigns_sql.questionnaire_key(cur, campaign_id)
         if c is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
-        qid, version = c["questionnaire_id"], c["questionnaire_version"]
-        if c["content_hash"] is None:
-            raise NotFound(f"questionnaire {qid} version {version} is not stored")
-        return questionnaire_in(cur, qid, version, c["content_hash"])
+        return keyed_questionnaire_in(cur, c)
+
+
+def keyed_questionnaire_in(cur, key: dict) -> Questionnaire:
+    """The questionnaire of a campaign row read by campaigns_sql.questionnaire_key, inside the caller's
+    transaction (NotFound when its version is not stored)."""
+    qid, version = key["questionnaire_id"], key["questionnaire_version"]
+    if key["content_hash"] is None:
+        raise NotFound(f"questionnaire {qid} version {version} is not stored")
+    return questionnaire_in(cur, qid, version, key["content_hash"])
 
 
 def units(db: Database, actor: Actor, include_inactive: bool = False) -> pl.DataFrame:

@@ -26,7 +26,7 @@ from typing import BinaryIO, cast
 import polars as pl
 
 from .. import access, answer_rules, audit, clock, workflow
-from ..catalog import campaign_questionnaire
+from ..catalog import keyed_questionnaire_in
 from ..errors import EngineError, NotFound
 from ..model import Actor, Questionnaire
 from ..storage import Database
@@ -266,6 +266,7 @@ class _Context:
     """What the database says, read through one cursor (inside the commit transaction when committing)."""
 
     campaign: dict | None
+    questionnaire: Questionnaire | None  # None for an unknown campaign or a version not stored
     units: pl.DataFrame
     current: pl.DataFrame
     base: pl.DataFrame                # the answer events the file was generated from
@@ -274,18 +275,41 @@ class _Context:
 
 def _read_context(cur, parsed: _Parsed) -> _Context:
     cid = parsed.meta.get("campaign_id", "")
-    camp = campaigns_sql.campaign(cur, cid) if cid else None
+    camp = campaigns_sql.questionnaire_key(cur, cid) if cid else None
+    q = None
+    if camp is not None:
+        try:
+            q = keyed_questionnaire_in(cur, camp)
+        except NotFound:
+            q = None
     units = imports_sql.campaign_units(cur, cid) if camp else pl.DataFrame(schema={"unit_id": pl.String,
                                                                              "status": pl.String})
     known = set(units["unit_id"].to_list())
     in_file = sorted({u for u in parsed.rows["unit_id"].to_list() if u in known}) if parsed.rows.height else []
     current = answers_sql.current(cur, cid, in_file) if camp and in_file else pl.DataFrame()
-    base_ids = parsed.rows["base_event_id"].drop_nulls().to_list() if parsed.rows.height else []
-    base = imports_sql.events(cur, base_ids) if base_ids else pl.DataFrame()
+    base = _base_events(cur, parsed.rows, current)
     template = None
     if parsed.meta.get("kind") == TEMPLATE_KIND and parsed.meta.get("template_id"):
         template = imports_sql.template_issue(cur, parsed.meta["template_id"])
-    return _Context(camp, units, current, base, template)
+    return _Context(camp, q, units, current, base, template)
+
+
+def _base_events(cur, rows: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """The answer events the file's rows were generated from. A current answer is a copy of its event
+    (current_answers), so only the rows whose answer moved on since the file was made need the history."""
+    if rows.height == 0:
+        return pl.DataFrame()
+    ids = rows.select(pl.col("base_event_id").drop_nulls().unique())
+    if ids.height == 0:
+        return pl.DataFrame()
+    held = current.join(ids, left_on="event_id", right_on="base_event_id", how="semi") if current.height \
+        else current
+    missing = ids.join(held.select("event_id"), left_on="base_event_id", right_on="event_id", how="anti") \
+        if held.height else ids
+    if missing.height == 0:
+        return held
+    older = imports_sql.events(cur, missing["base_event_id"].to_list())
+    return pl.concat([held, older], how="vertical_relaxed") if held.height else older
 
 
 def _file_checks(parsed: _Parsed, ctx: _Context) -> list[Problem]:
@@ -503,12 +527,12 @@ def _open(source: str | Path | BinaryIO | bytes, file: str | None, limits: Limit
     return result, parsed
 
 
-def _analyse(cur, actor: Actor, q: Questionnaire | None, parsed: _Parsed, result: ImportResult,
-             today: date) -> tuple[ImportResult, _Context]:
+def _analyse(cur, actor: Actor, parsed: _Parsed, result: ImportResult, today: date
+             ) -> tuple[ImportResult, _Context]:
     ctx = _read_context(cur, parsed)
     problems = _file_checks(parsed, ctx) + _access_checks(actor, parsed)
-    if q is not None and parsed.rows.height:
-        problems += _validate(q, parsed, ctx, today)
+    if ctx.questionnaire is not None and parsed.rows.height:
+        problems += _validate(ctx.questionnaire, parsed, ctx, today)
     result.problems.extend(problems)
     result.problems.sort(key=lambda p: (p.sheet != FILE, p.sheet, p.row or 0, p.column or ""))
     if result.problems:
@@ -518,16 +542,6 @@ def _analyse(cur, actor: Actor, q: Questionnaire | None, parsed: _Parsed, result
     return result, ctx
 
 
-def _questionnaire(db: Database, parsed: _Parsed | None) -> Questionnaire | None:
-    cid = parsed.meta.get("campaign_id") if parsed else None
-    if not cid:
-        return None
-    try:
-        return campaign_questionnaire(db, cid)
-    except NotFound:
-        return None
-
-
 def analyse(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, file: str | None = None,
             today: date | None = None, limits: Limits | None = None) -> ImportResult:
     """Dry run: every problem, or the diff of what commit would write. Writes nothing."""
@@ -535,9 +549,8 @@ def analyse(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, f
     result, parsed = _open(source, file, limits)
     if parsed is None or (parsed.problems and parsed.rows.height == 0):
         return result
-    q = _questionnaire(db, parsed)
     with db.read() as cur:
-        return _analyse(cur, actor, q, parsed, result, today or clock.today())[0]
+        return _analyse(cur, actor, parsed, result, today or clock.today())[0]
 
 
 def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, file: str | None = None,
@@ -552,13 +565,12 @@ def commit(db: Database, actor: Actor, source: str | Path | BinaryIO | bytes, fi
     opened, parsed = _open(source, file, limits)
     if parsed is None or (parsed.problems and parsed.rows.height == 0):
         return opened
-    q = _questionnaire(db, parsed)
     today = today or clock.today()
 
     def work(cur) -> ImportResult:
         result = ImportResult(opened.file, opened.sha256, opened.size, opened.kind, opened.campaign_id,
                               opened.template_id, list(opened.problems))
-        _, ctx = _analyse(cur, actor, q, parsed, result, today)
+        _, ctx = _analyse(cur, actor, parsed, result, today)
         if result.problems:
             raise ImportRefused(result)
         conflicts = result.diff.filter(pl.col("action") == "conflict")

@@ -440,19 +440,18 @@ def _scan_member(data: bytes, info: zipfile.ZipInfo, file: str, *, cells: bool =
 
 
 def _scan_text(text: bytes, member: str, file: str, st: _Stats, cells: bool = True) -> None:
-    # "<!" starts every DOCTYPE and ENTITY declaration; a byte search rules most parts out at memory speed.
-    if b"<!" in text and DTD_MARKER.search(text):
+    # "<!" starts every DOCTYPE and ENTITY declaration, so only a part holding it needs the regex. A sheet's
+    # tag positions are found once for the cell pass; the byte after each "<" answers this too, where a bytes
+    # search over a sheet of inline strings (a "<" every few bytes) cost as much as the cell pass itself.
+    tags = _tags(text) if cells else None
+    bang = bool(np.any(tags[0][tags[1] + 1] == 0x21)) if tags is not None else b"<!" in text
+    if bang and DTD_MARKER.search(text):
         raise UnsafeWorkbook(file, f"the part {member} declares a DOCTYPE or ENTITY (XML entity expansion or "
                                    "external entity attack); real workbooks never do")
-    if cells:
-        _scan_cells(text, st)
-
-
-def _scan_cells(text: bytes, st: _Stats) -> None:
     # The vectorised pass covers sheets as spreadsheet programs write them (every cell tag `<c r="A1" ...`, no
     # namespace prefix on c, row or f); anything else takes the regex pass, exact for any bytes. Both count
     # exactly what the plain Python regexes of tests/test_excel_scan.py count.
-    if not _scan_cells_fast(text, st):
+    if cells and not _scan_cells_fast(text, st, tags):
         _scan_cells_regex(text, st)
 
 
@@ -471,7 +470,14 @@ _COL = np.arange(_REF_WINDOW)
 _COL8 = _COL.astype(np.uint8)
 
 
-def _scan_cells_fast(text: bytes, st: _Stats) -> bool:
+def _tags(text: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The text as bytes with zero padding (a look-ahead past the end reads a non-name byte), and the
+    positions of its "<"."""
+    a = np.frombuffer(text + _PAD, np.uint8)
+    return a, np.flatnonzero(a == 0x3C)
+
+
+def _scan_cells_fast(text: bytes, st: _Stats, tags: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
     r"""The stats of _scan_cells_regex, or False (st untouched) when the text is not in the shape this pass covers:
     a namespace-prefixed c, f or row tag, a cell tag not written `<c r="A1"`, a row tag not written `<row r="1"`,
     or a reference past row 99,999,999.
@@ -480,8 +486,7 @@ def _scan_cells_fast(text: bytes, st: _Stats) -> bool:
     [\s>/], and the reference patterns start at `<c` or `<row` followed by a non-name byte, then take the first
     `\sr="..."` of the tag. When every such tag is followed by exactly ` r="` and a well-formed reference, each is
     one tag and one reference, and that reference is the one right there."""
-    a = np.frombuffer(text + _PAD, np.uint8)   # zero padding: a look-ahead past the end reads a non-name byte
-    lt = np.flatnonzero(a == 0x3C)
+    a, lt = tags if tags is not None else _tags(text)
     for m in _PREFIXED.finditer(text):          # a colon in cell text ("ratio:c") is not a prefix
         before = int(np.searchsorted(lt, m.start())) - 1
         if before >= 0 and _PREFIX_NAME.fullmatch(text, int(lt[before]) + 1, m.start()):

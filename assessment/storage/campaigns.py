@@ -89,10 +89,10 @@ ASSESSMENT_CONTEXT = """
 
 
 def questionnaire_key(cur, campaign_id: str) -> dict | None:
-    """The campaign's questionnaire id, version and stored content hash (None for a hash when that version is
-    not stored); None for an unknown campaign."""
+    """The campaign's row with its questionnaire's stored content hash (`content_hash`, None when that version
+    is not stored); None for an unknown campaign. One statement for a caller that needs both."""
     return fetch_row(cur, """
-        SELECT c.questionnaire_id, c.questionnaire_version, q.content_hash
+        SELECT c.*, q.content_hash
         FROM campaigns c LEFT JOIN questionnaires q ON q.questionnaire_id = c.questionnaire_id
                                                     AND q.version = c.questionnaire_version
         WHERE c.campaign_id = ?""", [campaign_id])

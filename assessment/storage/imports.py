@@ -13,10 +13,7 @@ TEMPLATE_ACTION = "excel.template"
 
 def campaign_units(cur, campaign_id: str) -> pl.DataFrame:
     """Every unit in a campaign with its assessment status (what an import may address)."""
-    return frame(cur, """
-        SELECT a.unit_id, a.status, a.revision, u.name AS unit
-        FROM assessments a JOIN business_units u ON u.unit_id = a.unit_id
-        WHERE a.campaign_id = ? ORDER BY a.unit_id""", [campaign_id])
+    return frame(cur, "SELECT unit_id, status FROM assessments WHERE campaign_id = ? ORDER BY unit_id", [campaign_id])
 
 
 def template_issue(cur, template_id: str) -> dict | None:
