@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from . import access, coverage
+from . import access, coverage, question_sets
 from .catalog import campaign_questionnaire
 from .errors import ValidationError
 from .model import Actor, Questionnaire
@@ -85,8 +85,8 @@ def view(db: Database, actor: Actor, campaign_id: str, filters: Filters | None =
     lay = _layout(q, standard)
     level = q.policy.compliance_level
     with db.read() as cur:
-        stats = standards_sql.readiness(cur, campaign_id, scope, lay.keys, level, BELOW_LISTED)
-    stats = _finish(stats)
+        scores = standards_sql.question_scores(cur, campaign_id, scope)
+    stats = _finish(question_sets.readiness(scores, lay.keys, level, BELOW_LISTED))
     return StandardsView(
         campaign_id, q.policy_label, level,
         _joined(lay.clauses, stats, pl.format("c|{}|{}", "standard", "clause")).select(
