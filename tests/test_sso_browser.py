@@ -52,7 +52,7 @@ PEOPLE = {
 def sso(tmp_path_factory) -> Iterator[AppServer]:
     """The demo app with single sign-on against a provider on loopback; both stopped even when a test fails."""
     if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)")
+        pytest.skip(SKIP_NO_CHROMIUM)
     pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')")
     pytest.importorskip("oidc_provider_mock", reason="needs oidc-provider-mock (pip install -e '.[test]')")
     pytest.importorskip("authlib", reason="needs streamlit[auth] (pip install -e .)")
@@ -99,8 +99,14 @@ def stopped(app: AppServer) -> Iterator:
         db.close()
 
 
+SKIP_NO_CHROMIUM = "needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does)"
+
+
 @pytest.fixture(scope="module")
 def chromium():
+    if not CHROMIUM.exists():  # asked for before `sso` by some tests: skip here too rather than fail to launch
+        pytest.skip(SKIP_NO_CHROMIUM)
+    pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[test]')")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
