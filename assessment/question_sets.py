@@ -2,8 +2,8 @@
 
 A unit's score on a set of questions is the roll-up every view uses (storage._sql.weighted_mean): the mean of
 its known question scores weighted by their weights. Here it is computed for every unit and every set at
-once: with S the unit x question matrix of score x weight, W the weights where a score is known and M the
-question x set membership, a unit's score on a set is (S M) / (W M). One product replaces joining every
+once: with S the question x unit matrix of score x weight, W the weights where a score is known and M the
+set x question membership, the units' scores on the sets are (M S) / (M W). One product replaces joining every
 question score to every set that cites it and grouping the result by set and unit, the work that grew with
 the organisation (about 3 million joined rows for 5,000 units).
 """
