@@ -95,19 +95,19 @@ def campaign_questionnaire(db: Database, campaign_id: str) -> Questionnaire:
     """The campaign's questionnaire: one lookup of its id, version and content hash, the source read and
     parsed only the first time that content is seen (questionnaire_in)."""
     with db.read() as cur:
-        c = campaigns_sql.questionnaire_key(cur, campaign_id)
+        c = campaigns_sql.campaign_with_hash(cur, campaign_id)
         if c is None:
             raise NotFound(f"unknown campaign {campaign_id!r}")
-        return keyed_questionnaire_in(cur, c)
+        return questionnaire_of_campaign(cur, c)
 
 
-def keyed_questionnaire_in(cur, key: dict) -> Questionnaire:
-    """The questionnaire of a campaign row read by campaigns_sql.questionnaire_key, inside the caller's
+def questionnaire_of_campaign(cur, campaign: dict) -> Questionnaire:
+    """The questionnaire of a campaign row read by campaigns_sql.campaign_with_hash, inside the caller's
     transaction (NotFound when its version is not stored)."""
-    qid, version = key["questionnaire_id"], key["questionnaire_version"]
-    if key["content_hash"] is None:
+    qid, version = campaign["questionnaire_id"], campaign["questionnaire_version"]
+    if campaign["content_hash"] is None:
         raise NotFound(f"questionnaire {qid} version {version} is not stored")
-    return questionnaire_in(cur, qid, version, key["content_hash"])
+    return questionnaire_in(cur, qid, version, campaign["content_hash"])
 
 
 def units(db: Database, actor: Actor, include_inactive: bool = False) -> pl.DataFrame:

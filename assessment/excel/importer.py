@@ -26,7 +26,7 @@ from typing import BinaryIO, cast
 import polars as pl
 
 from .. import access, answer_rules, audit, clock, workflow
-from ..catalog import keyed_questionnaire_in
+from ..catalog import questionnaire_of_campaign
 from ..errors import EngineError, NotFound
 from ..model import Actor, Questionnaire
 from ..storage import Database
@@ -275,11 +275,11 @@ class _Context:
 
 def _read_context(cur, parsed: _Parsed) -> _Context:
     cid = parsed.meta.get("campaign_id", "")
-    camp = campaigns_sql.questionnaire_key(cur, cid) if cid else None
+    camp = campaigns_sql.campaign_with_hash(cur, cid) if cid else None
     q = None
     if camp is not None:
         try:
-            q = keyed_questionnaire_in(cur, camp)
+            q = questionnaire_of_campaign(cur, camp)
         except NotFound:
             q = None
     units = imports_sql.campaign_units(cur, cid) if camp else pl.DataFrame(schema={"unit_id": pl.String,

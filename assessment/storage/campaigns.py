@@ -88,7 +88,7 @@ ASSESSMENT_CONTEXT = """
         WHERE c.campaign_id = ?"""
 
 
-def questionnaire_key(cur, campaign_id: str) -> dict | None:
+def campaign_with_hash(cur, campaign_id: str) -> dict | None:
     """The campaign's row with its questionnaire's stored content hash (`content_hash`, None when that version
     is not stored); None for an unknown campaign. One statement for a caller that needs both."""
     return fetch_row(cur, """
