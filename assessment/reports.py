@@ -10,9 +10,11 @@ import polars as pl
 from . import access, clock
 from .campaigns import previous_of
 from .catalog import campaign_questionnaire
+from .errors import ValidationError
 from .model import Actor, Summary
 from .reuse import reused
 from .storage import Database
+from .storage import catalog as catalog_sql
 from .storage import recovery as recovery_sql
 from .storage import reports as reports_sql
 from .storage.reports import Scope
@@ -25,6 +27,23 @@ class Filters:
     division_ids: tuple[str, ...] | None = None
     tiers: tuple[int, ...] | None = None
     unit_ids: tuple[str, ...] | None = None
+
+
+def check_filters(db: Database, actor: Actor, filters: Filters | None) -> None:
+    """Refuse division and unit ids this database does not hold: typed on a command line, a typo would
+    otherwise read as an organisation with nothing to report. (A unit the actor may not read stays simply out
+    of scope, as everywhere.)"""
+    access.require(actor, "read")
+    if filters is None or not (filters.division_ids or filters.unit_ids):
+        return
+    with db.read() as cur:
+        divisions = set(catalog_sql.divisions(cur)["division_id"].to_list()) if filters.division_ids else set()
+        units = set(catalog_sql.units(cur, list(filters.unit_ids), include_inactive=True)["unit_id"].to_list()) \
+            if filters.unit_ids else set()
+    problems = [f"division: unknown division {d!r}" for d in filters.division_ids or () if d not in divisions]
+    problems += [f"unit: unknown business unit {u!r}" for u in filters.unit_ids or () if u not in units]
+    if problems:
+        raise ValidationError(problems, "filters")
 
 
 def scope_for(actor: Actor, filters: Filters | None = None) -> Scope:

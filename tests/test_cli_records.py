@@ -102,3 +102,15 @@ def test_services_template_then_a_faulty_import_lists_every_problem(dbfile, tmp_
     assert "Services, row 2, column 'Unit ID' (C2): unknown or inactive business unit U9" in err
     assert "Services, row 2, column 'RTO' (H2): the RTO (2 h) is longer than the MTPD (1 h)" in err
     assert "Services, row 2, column 'RPO' (I2): the service holds data, so it needs an RPO" in err
+
+
+def test_an_unknown_unit_or_division_is_refused_not_read_as_an_empty_organisation(dbfile, tmp_path, capsys):
+    out = tmp_path / "pack.xlsx"
+    assert main(["--db", dbfile, "export", "--campaign", "C1", "--unit", "U1", "--unit", "U-TYPO", "-o",
+                 str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown business unit 'U-TYPO'" in err and "'U1'" not in err and not out.exists()
+    assert main(["--db", dbfile, "recovery", "--division", "D9"]) == 1
+    assert "division: unknown division 'D9'" in capsys.readouterr().err
+    assert main(["--db", dbfile, "services", "list", "--division", "D1", "--unit", "U1"]) == 0
+    assert "PAY-GW" in capsys.readouterr().out

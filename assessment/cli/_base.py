@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from .. import access, clock
+from .. import access, clock, reports
 from ..campaigns import list_campaigns
 from ..errors import EngineError
 from ..model import Actor
@@ -111,6 +111,20 @@ def open_db(args: argparse.Namespace) -> Database:
 def actor(args: argparse.Namespace) -> Actor:
     # Whoever can open the database file locally already has every right over it.
     return access.SYSTEM
+
+
+def filters(db: Database, args: argparse.Namespace) -> reports.Filters | None:
+    """The command's --division, --unit and --tier options as report filters (None without any), refused when
+    they name a division or unit that does not exist."""
+    def given(name: str) -> tuple | None:
+        values = getattr(args, name, None)
+        return tuple(values) if values else None
+
+    f = reports.Filters(division_ids=given("division"), tiers=given("tier"), unit_ids=given("unit"))
+    if f == reports.Filters():
+        return None
+    reports.check_filters(db, actor(args), f)
+    return f
 
 
 def campaign_id(db: Database, args: argparse.Namespace) -> str:

@@ -15,7 +15,7 @@ from ..model import RESPONDENTS
 from ..questionnaire import DEFAULT_QUESTIONNAIRE, SHIPPED_QUESTIONNAIRES, load_file
 from ..storage import Database
 from ..storage.backends import describe
-from ._base import actor, arg, campaign_id, command, group, open_db, print_table, today, today_arg
+from ._base import actor, arg, campaign_id, command, filters, group, open_db, print_table, today, today_arg
 
 QUESTIONNAIRE = arg("--questionnaire", default=str(DEFAULT_QUESTIONNAIRE))
 SEED = arg("--seed", type=int, default=7)
@@ -132,18 +132,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filters(args: argparse.Namespace) -> reports.Filters:
-    return reports.Filters(
-        division_ids=tuple(args.division) if args.division else None,
-        tiers=tuple(args.tier) if args.tier else None,
-    )
-
-
 @command("status", help="units, scores, gaps and plan reviews for a campaign", args=SCOPE)
 def cmd_status(args: argparse.Namespace) -> int:
     db = open_db(args)
     cid = campaign_id(db, args)
-    who, f, day = actor(args), _filters(args), today(args)
+    who, f, day = actor(args), filters(db, args), today(args)
     s = reports.summary(db, who, cid, f, day)
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
     print(f"Campaign {cid}: organisation score {fmt(s['score'])} against target {fmt(s['target'])} "
@@ -166,9 +159,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_deadlines(args: argparse.Namespace) -> int:
     db = open_db(args)
     cid = campaign_id(db, args)
-    df = reports.deadlines(db, actor(args), cid, _filters(args), today(args), args.within)
+    scope = filters(db, args)
+    df = reports.deadlines(db, actor(args), cid, scope, today(args), args.within)
     print_table(df.select("bucket", "days_left", "due_on", "kind", "division", "unit", "item", "owner"))
-    due = actions.due_for(db, actor(args), today=today(args), horizon_days=args.within, filters=_filters(args))
+    due = actions.due_for(db, actor(args), today=today(args), horizon_days=args.within, filters=scope)
     print("\nImprovement actions due and overdue, and risk acceptances about to expire\n")
     print_table(due.select("bucket", "days_left", "due_on", "kind", "owner", "division", "unit", "item"))
     return 0

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .. import reports
-from ._base import actor, arg, command, open_db, print_table, refused, today, today_arg
+from ._base import actor, arg, command, filters, open_db, print_table, refused, today, today_arg
 
 OUTPUT = arg("-o", "--output", required=True, help="the .xlsx file to write")
 
@@ -27,10 +26,10 @@ OUTPUT = arg("-o", "--output", required=True, help="the .xlsx file to write")
 def cmd_export(args: argparse.Namespace) -> int:
     from ..excel import export as excel_export
 
-    filters = reports.Filters(division_ids=tuple(args.division) if args.division else None,
-                              unit_ids=tuple(args.unit) if args.unit else None)
+    db = open_db(args)
+    scope = filters(db, args)
     out = Path(args.output)
-    res = excel_export.auditor_pack(open_db(args), actor(args), args.campaign, out, filters, today(args))
+    res = excel_export.auditor_pack(db, actor(args), args.campaign, out, scope, today(args))
     sheets = ", ".join(f"{name} {n}" for name, n in res.sheets.items())
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): {sheets} row(s)")
     return 0

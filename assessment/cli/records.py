@@ -8,17 +8,12 @@ from pathlib import Path
 
 import polars as pl
 
-from .. import durations, exercises, recovery, reports, services
-from ._base import actor, arg, command, group, iso_date, open_db, print_table, refused
+from .. import durations, exercises, recovery, services
+from ._base import actor, arg, command, filters, group, iso_date, open_db, print_table, refused
 
 SCOPE = [arg("--division", action="append", help="division id (repeatable)"),
          arg("--unit", action="append", help="unit id (repeatable)")]
 LIMIT = arg("--limit", type=int, default=200, help="rows to print (default 200)")
-
-
-def _filters(args: argparse.Namespace) -> reports.Filters:
-    return reports.Filters(division_ids=tuple(args.division) if args.division else None,
-                           unit_ids=tuple(args.unit) if args.unit else None)
 
 
 def _limited(df: pl.DataFrame, limit: int) -> None:
@@ -36,7 +31,8 @@ group("services", help="the service register: list it, or exchange it as an Exce
 
 @command("services list", help="services with their unit, tier and recovery objectives", args=[*SCOPE, LIMIT])
 def cmd_services_list(args: argparse.Namespace) -> int:
-    df = services.list_services(open_db(args), actor(args), _filters(args))
+    db = open_db(args)
+    df = services.list_services(db, actor(args), filters(db, args))
     _limited(df.select("service_id", "name", "unit_id", "recovery_tier", "owner",
                        *_durations("mtpd_minutes", "rto_minutes", "rpo_minutes"), "approved_on", "next_review",
                        "revision"), args.limit)
@@ -49,7 +45,8 @@ def cmd_services_export(args: argparse.Namespace) -> int:
     from ..excel import services as register_wb
 
     out = Path(args.output)
-    n = register_wb.write_register(open_db(args), actor(args), out, _filters(args))
+    db = open_db(args)
+    n = register_wb.write_register(db, actor(args), out, filters(db, args))
     print(f"wrote {out}: {n} service(s)")
     return 0
 
@@ -91,7 +88,8 @@ def cmd_services_import(args: argparse.Namespace) -> int:
 @command("exercises", help="the exercise and test log: one row per service tested, newest first", args=[
     *SCOPE, arg("--since", type=iso_date, help="exercises on or after this date (YYYY-MM-DD)"), LIMIT])
 def cmd_exercises(args: argparse.Namespace) -> int:
-    df = exercises.exercise_log(open_db(args), actor(args), _filters(args), since=args.since)
+    db = open_db(args)
+    df = exercises.exercise_log(db, actor(args), filters(db, args), since=args.since)
     _limited(df.select("exercise_id", "exercise_date", "exercise_type", "service_id", "unit_id",
                        *_durations("achieved_recovery_minutes", "rto_minutes"), "passed", "findings"), args.limit)
     return 0
@@ -100,23 +98,24 @@ def cmd_exercises(args: argparse.Namespace) -> int:
 @command("recovery", help="recovery demonstrated against required per service, worst first; then untested "
                           "top-tier services, RTO inversions and incidents over RTO", args=[*SCOPE, LIMIT])
 def cmd_recovery(args: argparse.Namespace) -> int:
-    db, who, filters = open_db(args), actor(args), _filters(args)
-    df = recovery.demonstrated(db, who, filters)
+    db, who = open_db(args), actor(args)
+    scope = filters(db, args)
+    df = recovery.demonstrated(db, who, scope)
     print("Demonstrated against required recovery")
     _limited(df.select("service_id", "unit_id", "recovery_tier", pl.col("status"),
                        durations.expr(pl.col("rto_minutes")).alias("required (RTO)"),
                        durations.expr(pl.col("demonstrated_minutes")).alias("demonstrated"), "demonstrated_on",
                        "proof_age_days", durations.expr(pl.col("gap_minutes").clip(lower_bound=0)).alias("slower by")),
              args.limit)
-    untested = recovery.untested_top_tier(db, who, filters)
+    untested = recovery.untested_top_tier(db, who, scope)
     print(f"\nTop-tier services without a passing test in 12 months: {untested.height}")
     if untested.height:
         _limited(untested.select("service_id", "unit_id", "last_passed_on", "last_tested_on"), args.limit)
-    inv = recovery.inversions(db, who, filters)
+    inv = recovery.inversions(db, who, scope)
     print(f"\nRTO inversions: {inv.height}")
     if inv.height:
         _limited(inv.select("chain", "accepted_inversion"), args.limit)
-    over = recovery.incidents_over_rto(db, who, filters)
+    over = recovery.incidents_over_rto(db, who, scope)
     print(f"\nIncidents over RTO in 12 months: {over.height}")
     if over.height:
         _limited(over.select("incident_id", "service_id", "unit_id", "started_at",

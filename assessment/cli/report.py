@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import reports
-from ._base import actor, arg, command, open_db
+from ._base import actor, arg, command, filters, open_db
 
 
 @command("report", help="write the management-review pack (PDF) of a campaign: the ISO 22301 9.3.2 review inputs",
@@ -18,9 +17,10 @@ from ._base import actor, arg, command, open_db
 def cmd_report(args: argparse.Namespace) -> int:
     from .. import review_pdf
 
-    filters = reports.Filters(division_ids=tuple(args.division)) if args.division else None
+    db = open_db(args)
+    scope = filters(db, args)
     out = Path(args.output)
-    pack = review_pdf.management_review(open_db(args), actor(args), args.campaign, out, filters)
+    pack = review_pdf.management_review(db, actor(args), args.campaign, out, scope)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): {pack.campaign['campaign_id']} as of {pack.as_of}, "
           f"{pack.divisions_total} division(s), {len(pack.decisions)} decision(s) required")
     return 0

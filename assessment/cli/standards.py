@@ -7,8 +7,8 @@ import textwrap
 
 import polars as pl
 
-from .. import reports, standards_view
-from ._base import actor, arg, campaign_id, command, open_db, print_table
+from .. import standards_view
+from ._base import actor, arg, campaign_id, command, filters, open_db, print_table
 
 
 @command("standards", help="readiness per standard, article or clause group, and cited clause", args=[
@@ -20,9 +20,7 @@ from ._base import actor, arg, campaign_id, command, open_db, print_table
 def cmd_standards(args: argparse.Namespace) -> int:
     db = open_db(args)
     cid = campaign_id(db, args)
-    filters = reports.Filters(division_ids=tuple(args.division) if args.division else None,
-                              tiers=tuple(args.tier) if args.tier else None)
-    v = standards_view.view(db, actor(args), cid, filters, args.standard)
+    v = standards_view.view(db, actor(args), cid, filters(db, args), args.standard)
     level = v.compliance_level
     print(f"Campaign {cid}, questionnaire {v.questionnaire}: scored units' scores on the questions citing each "
           f"clause; compliant = at or above level {level} (the questionnaire's policy).\n")
