@@ -5,24 +5,39 @@ the recovery view, the RTO inversions, the action register and the review deadli
 date. Inside `with reuse.one_build():` a function marked @reused runs once per distinct set of arguments and
 the later calls get the same (immutable, polars) result; outside such a block it is an ordinary call. Nothing
 is kept after the block, so no result outlives the build that read it.
+
+A build may run its reads side by side (parallel.run, which passes the context on): a read asked for while the
+same read is in flight waits for it instead of running again.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
-_cache: ContextVar[dict | None] = ContextVar("reuse_cache", default=None)
+
+
+class _Build:
+    """The reads of one build: each key's result (or the future of a read in flight)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reads: dict[tuple, Future] = {}
+
+
+_cache: ContextVar[_Build | None] = ContextVar("reuse_cache", default=None)
 
 
 @contextmanager
 def one_build() -> Iterator[None]:
-    token = _cache.set({})
+    token = _cache.set(_Build())
     try:
         yield
     finally:
@@ -45,8 +60,19 @@ def reused(fn: F) -> F:
             hash(key)
         except TypeError:  # an unhashable argument: no reuse
             return fn(*args, **kwargs)
-        if key not in cache:
-            cache[key] = fn(*args, **kwargs)
-        return cache[key]
+        with cache.lock:
+            read = cache.reads.get(key)
+            mine = read is None
+            if read is None:
+                read = cache.reads[key] = Future()
+        if mine:
+            try:
+                read.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                with cache.lock:  # a failed read is not kept: asked again, it runs again
+                    del cache.reads[key]
+                read.set_exception(exc)
+                raise
+        return read.result()
 
     return wrapper  # type: ignore[return-value]

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from . import access, actions, campaigns, clock, exercises, incidents, recovery, reports
+from . import access, actions, campaigns, clock, exercises, incidents, parallel, recovery, reports
 from .catalog import campaign_questionnaire
 from .model import EXERCISE_TYPES, SEVERITIES, Actor
 from .reports import Filters
@@ -135,19 +135,26 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: Filters | None
     at = cycle_as_of(db, campaign_id)
     as_of = at.date()
     since = recovery.window_start(as_of, WINDOW_MONTHS)
-    summary = reports.summary(db, actor, campaign_id, filters, today=as_of)
     previous_id = campaigns.previous_of(db, campaign_id)
-    previous = reports.summary(db, actor, previous_id, filters, today=as_of) if previous_id else None
-    divisions = _divisions(db, actor, campaign_id, previous_id, filters)
-    rec_div = recovery.by_division(db, actor, filters, at=at, window_months=WINDOW_MONTHS)
-    demonstrated = recovery.demonstrated(db, actor, filters, at=at)
-    deadlines = reports.deadlines(db, actor, campaign_id, filters, today=as_of)
+    # Independent reads, side by side (each is mostly a query's fixed cost).
+    (summary, previous, divisions, rec_div, demonstrated, deadlines, log, incident_rows, over, acts, q,
+     org_trends, division_trends, top_gaps) = parallel.run(
+        lambda: reports.summary(db, actor, campaign_id, filters, today=as_of),
+        lambda: reports.summary(db, actor, previous_id, filters, today=as_of) if previous_id else None,
+        lambda: _divisions(db, actor, campaign_id, previous_id, filters),
+        lambda: recovery.by_division(db, actor, filters, at=at, window_months=WINDOW_MONTHS),
+        lambda: recovery.demonstrated(db, actor, filters, at=at),
+        lambda: reports.deadlines(db, actor, campaign_id, filters, today=as_of),
+        lambda: exercises.exercise_log(db, actor, filters, since=since, until=as_of),
+        lambda: incidents.incident_log(db, actor, filters, since=since, until=as_of),
+        lambda: recovery.incidents_over_rto(db, actor, filters, since=since, until=as_of, today=as_of),
+        lambda: actions_provider(db, actor, filters, since, as_of),
+        lambda: campaign_questionnaire(db, campaign_id),
+        lambda: reports.trends(db, actor, filters),
+        lambda: reports.trends(db, actor, filters, by="division"),
+        lambda: reports.top_gaps(db, actor, campaign_id, filters, limit=TOP_N))
     plan = _exercise_plan(deadlines)
-    log = exercises.exercise_log(db, actor, filters, since=since, until=as_of)
-    incident_rows = incidents.incident_log(db, actor, filters, since=since, until=as_of)
-    over = recovery.incidents_over_rto(db, actor, filters, since=since, until=as_of, today=as_of)
     missed = deadlines.filter(pl.col("bucket").is_in(list(reports.URGENT)) & (pl.col("kind") != EXERCISE_DUE))
-    acts = actions_provider(db, actor, filters, since, as_of)
     per_incident = _incidents(incident_rows, over, as_of)
     headline = Headline(
         score=summary["score"], target=summary["target"],
@@ -162,13 +169,12 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: Filters | None
         incidents=per_incident.height, incidents_over_rto=over["incident_id"].n_unique(),
         postmortems_overdue=per_incident.filter(pl.col("postmortem_status") == "overdue").height,
         deadlines_missed=missed.height, actions_overdue=acts.overdue if acts else None)
-    q = campaign_questionnaire(db, campaign_id)
     pack = ReviewPack(
         campaign=camp, questionnaire=q.policy_label, generated_at=clock.now(), generated_by=actor.username,
         scope=_scope_text(filters, actor), as_of=as_of, since=since, headline=headline,
         divisions=divisions.head(DIVISIONS_SHOWN), divisions_total=divisions.height,
-        trends=_trends(db, actor, camp, filters, divisions),
-        gaps=_gaps(db, actor, campaign_id, filters, q),
+        trends=_trends(camp, org_trends, division_trends, divisions),
+        gaps=_gaps(top_gaps, q),
         recovery_divisions=rec_div.head(DIVISIONS_SHOWN),
         recovery_status=_status_counts(demonstrated).head(DIVISIONS_SHOWN),
         recovery_worst=demonstrated.filter(pl.col("status").is_in(["slower than RTO", "never tested"]))
@@ -199,20 +205,18 @@ def _divisions(db: Database, actor: Actor, campaign_id: str, previous_id: str | 
     return df.sort(["gap", "division"], descending=[True, False], nulls_last=True)
 
 
-def _trends(db: Database, actor: Actor, camp: dict, filters: Filters | None, divisions: pl.DataFrame
-            ) -> pl.DataFrame:
-    """The organisation and its worst divisions, over the cycles up to this one."""
+def _trends(camp: dict, org: pl.DataFrame, by_division: pl.DataFrame, divisions: pl.DataFrame) -> pl.DataFrame:
+    """The organisation and its worst divisions, over the cycles up to this one (reports.trends of both)."""
     cols = ["campaign_id", "campaign", "opens_on", "series", "score", "target"]
-    org = reports.trends(db, actor, filters)
     worst = divisions.filter(pl.col("gap") > 0).head(TREND_DIVISIONS)["division"].to_list()
-    by_div = reports.trends(db, actor, filters, by="division").filter(pl.col("series").is_in(worst))
+    by_div = by_division.filter(pl.col("series").is_in(worst))
     both = pl.concat([org.select(cols), by_div.select(cols)], how="vertical_relaxed")
     return both.filter(pl.col("opens_on") <= camp["opens_on"]).sort("opens_on", "series")
 
 
-def _gaps(db: Database, actor: Actor, campaign_id: str, filters: Filters | None, q) -> pl.DataFrame:
+def _gaps(gaps: pl.DataFrame, q) -> pl.DataFrame:
+    """reports.top_gaps with each question's text."""
     texts = {x.id: x.text for x in q.questions}
-    gaps = reports.top_gaps(db, actor, campaign_id, filters, limit=TOP_N)
     return gaps.with_columns(pl.col("question_id").replace_strict(texts, default="").alias("question")).select(
         "unit", "division", "tier", "question_id", "question", "score", "target", "gap", "priority")
 

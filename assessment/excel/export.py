@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import polars as pl
 import xlsxwriter
 
-from .. import __version__, access, audit, clock, reports, reuse, review_pack, services, standards_view
+from .. import __version__, access, audit, clock, parallel, reports, reuse, review_pack, services, standards_view
 from ..catalog import campaign_questionnaire, campaign_row
 from ..errors import NotFound, ValidationError
 from ..model import Actor, Questionnaire
@@ -446,7 +446,8 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
     """Read what the pack of a campaign shows, within the actor's scope."""
     report = progress or _no_progress
     access.require(actor, "export")
-    report(0.0, "Reading the answers and scores")
+    report(0.0, "Reading the answers, scores, audit log, review figures, continuity records, standards "
+                "and actions")
     today = today or clock.today()
     generated = generated_now()
     camp = campaign_row(db, campaign_id)
@@ -454,29 +455,41 @@ def gather(db: Database, actor: Actor, campaign_id: str, filters: reports.Filter
         raise NotFound(f"unknown campaign {campaign_id!r}")
     q = campaign_questionnaire(db, campaign_id)
     scope = reports.scope_for(actor, filters)
-    with db.read() as cur:
-        domains = exports_sql.domain_rows(cur, campaign_id, scope)
-        trends = exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
-    answer_rows = domains["unit_id"].n_unique() * len(q.questions)
-    report(0.1, "Reading the audit log")
-    audit_log = None
-    if access.allowed(actor, "read_audit"):
-        audit_log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
-                     else audit.entries(db, actor, limit=AUDIT_LIMIT)).sort("seq")
-    cp = audit.latest_checkpoint(db)
-    report(0.15, "Reading the management review figures")
-    review = review_pack.gather(db, actor, campaign_id, filters) if access.allowed(actor, "review_pack") else None
+    as_of = services.cycle_as_of(db, campaign_id)
     from .actions_sheet import rows as action_rows  # it builds on this module's writers
     from .records_sheets import record_tables  # it builds on this module's Col
 
-    report(0.2, "Reading the continuity records, standards and actions")
-    as_of = services.cycle_as_of(db, campaign_id)
-    records = tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date())))
-    return PackData(camp, q, actor, filters, generated, db, scope, answer_rows, domains,
-                    reports.deadlines(db, actor, campaign_id, filters, today), trends, audit_log, audit.head(db),
-                    cp.text() if cp else None, review=review, records=records, records_as_of=as_of,
-                    standards=standards_view.view(db, actor, campaign_id, filters),
-                    actions=action_rows(db, actor, filters, today))
+    def domain_rows() -> pl.DataFrame:
+        with db.read() as cur:
+            return exports_sql.domain_rows(cur, campaign_id, scope)
+
+    def trend_rows() -> pl.DataFrame:
+        with db.read() as cur:
+            return exports_sql.trend_rows(cur, scope).with_columns((pl.col("target") - pl.col("score")).alias("gap"))
+
+    def audit_trail() -> tuple[pl.DataFrame | None, str | None, tuple]:
+        log = None
+        if access.allowed(actor, "read_audit"):
+            log = (audit.entries_about(db, actor, scope, limit=AUDIT_LIMIT) if _narrowed(filters)
+                   else audit.entries(db, actor, limit=AUDIT_LIMIT)).sort("seq")
+        cp = audit.latest_checkpoint(db)
+        return log, cp.text() if cp else None, audit.head(db)  # the head after the log: it covers every entry
+
+    # Independent reads, side by side (each is mostly a query's fixed cost); the review figures and the record
+    # sheets share theirs through reuse.one_build.
+    domains, trends, (audit_log, checkpoint, head), review, records, deadlines, standards, action_table = \
+        parallel.run(
+            domain_rows, trend_rows, audit_trail,
+            lambda: review_pack.gather(db, actor, campaign_id, filters)
+            if access.allowed(actor, "review_pack") else None,
+            lambda: tuple(record_tables(db, actor, filters, as_of, min(today, as_of.date()))),
+            lambda: reports.deadlines(db, actor, campaign_id, filters, today),
+            lambda: standards_view.view(db, actor, campaign_id, filters),
+            lambda: action_rows(db, actor, filters, today))
+    answer_rows = domains["unit_id"].n_unique() * len(q.questions)
+    return PackData(camp, q, actor, filters, generated, db, scope, answer_rows, domains, deadlines, trends,
+                    audit_log, head, checkpoint, review=review, records=records, records_as_of=as_of,
+                    standards=standards, actions=action_table)
 
 
 def about_rows(data: PackData, written: Written) -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from .. import durations, exercises, recovery, services
+from .. import durations, exercises, parallel, recovery, services
 from ..model import RECOVERY_TIERS, Actor
 from ..reports import Filters
 from ..storage import Database
@@ -72,21 +72,24 @@ def record_tables(db: Database, actor: Actor, filters: Filters | None, at: datet
     """(sheet, columns, rows, write_table options) of each record sheet, the register as it stood at `at`."""
     tiers = pl.DataFrame({"recovery_tier": list(RECOVERY_TIERS), "tier_name": list(RECOVERY_TIERS.values())},
                          schema={"recovery_tier": pl.Int64, "tier_name": pl.String})
-    register = services.list_services(db, actor, filters, at=at).join(tiers, on="recovery_tier", how="left")
-    register = register.with_columns(_text("mtpd_minutes", "mtpd"), _text("rto_minutes", "rto"),
-                                     _text("rpo_minutes", "rpo"))
-    demo = recovery.demonstrated(db, actor, filters, at=at).with_columns(
-        _text("rto_minutes", "rto"), _text("demonstrated_minutes", "demonstrated"))
-    untested = recovery.untested_top_tier(db, actor, filters, at=at).with_columns(_text("rto_minutes", "rto"))
-    inv = recovery.inversions(db, actor, filters, at=at).with_columns(
-        _text("service_rto", "service_rto_text"), _text("depends_on_rto", "depends_on_rto_text"))
     # The review pack's window (the 12 calendar months to the same day), so both sheets read the same rows once.
     since = recovery.window_start(today, 12)
-    log = exercises.exercise_log(db, actor, filters, since=since, until=today).with_columns(
+    register, demo, untested, inv, log, over = parallel.run(
+        lambda: services.list_services(db, actor, filters, at=at),
+        lambda: recovery.demonstrated(db, actor, filters, at=at),
+        lambda: recovery.untested_top_tier(db, actor, filters, at=at),
+        lambda: recovery.inversions(db, actor, filters, at=at),
+        lambda: exercises.exercise_log(db, actor, filters, since=since, until=today),
+        lambda: recovery.incidents_over_rto(db, actor, filters, since=since, until=today, today=today))
+    register = register.join(tiers, on="recovery_tier", how="left").with_columns(
+        _text("mtpd_minutes", "mtpd"), _text("rto_minutes", "rto"), _text("rpo_minutes", "rpo"))
+    demo = demo.with_columns(_text("rto_minutes", "rto"), _text("demonstrated_minutes", "demonstrated"))
+    untested = untested.with_columns(_text("rto_minutes", "rto"))
+    inv = inv.with_columns(_text("service_rto", "service_rto_text"), _text("depends_on_rto", "depends_on_rto_text"))
+    log = log.with_columns(
         _text("achieved_recovery_minutes", "achieved"), _text("rto_minutes", "rto"),
         _text("achieved_data_loss_minutes", "data_loss"), _text("rpo_minutes", "rpo"))
-    over = recovery.incidents_over_rto(db, actor, filters, since=since, until=today, today=today).with_columns(
-        _text("outage_minutes", "outage"), _text("rto_minutes", "rto"))
+    over = over.with_columns(_text("outage_minutes", "outage"), _text("rto_minutes", "rto"))
     frames = (register, demo, untested, inv, log, over)
     cols = (SERVICE_COLS, RECOVERY_COLS, UNTESTED_COLS, INVERSION_COLS, EXERCISE_COLS, INCIDENT_COLS)
     return [(name, c, df, {"freeze_cols": 1}) for name, c, df in zip(SHEETS, cols, frames)]
