@@ -10,16 +10,25 @@ from typing import Any
 # Reads in flight at once per call. A composite document's reads are 4-20 ms of mostly fixed per-query cost
 # each: on 2 cores 4 side by side took a one-unit pack's reads from 122 to 70 ms, and more gained nothing.
 WORKERS = 4
+# Set in the worker threads: a run() inside a job runs its jobs one after another, so one build never holds
+# more than WORKERS connections (PostgreSQL's pool is shared with every other user of the app).
+_in_job: contextvars.ContextVar[bool] = contextvars.ContextVar("parallel_in_job", default=False)
 
 
 def run(*jobs: Callable[[], Any]) -> list[Any]:
     """Each job's result, in the order given. Jobs see the caller's context variables (reuse.one_build), must
     not hold a cursor while waiting for one another, and must not touch the UI. When jobs fail, the first
     failure in the order given is raised, after every job has stopped (no read outlives the call)."""
-    if len(jobs) < 2:
+    if len(jobs) < 2 or _in_job.get():
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(jobs)), thread_name_prefix="itscm-read") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        futures = [pool.submit(_job_context().run, job) for job in jobs]
         for f in futures:
             f.exception()  # wait for all: a failure must not leave other reads running behind the caller
         return [f.result() for f in futures]
+
+
+def _job_context() -> contextvars.Context:
+    context = contextvars.copy_context()
+    context.run(_in_job.set, True)
+    return context

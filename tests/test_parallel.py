@@ -71,3 +71,12 @@ def test_a_failed_read_is_not_kept():
             flaky()
         assert flaky() == "ok" and flaky() == "ok"
     assert len(attempts) == 2
+
+
+def test_a_run_inside_a_job_runs_its_jobs_in_turn():
+    """One build holds at most WORKERS connections: a nested run does its jobs in the thread of the job."""
+    def inner() -> tuple[int, list[int]]:
+        return threading.get_ident(), parallel.run(threading.get_ident, threading.get_ident)
+
+    for job_thread, inner_threads in parallel.run(inner, inner):
+        assert inner_threads == [job_thread, job_thread]
