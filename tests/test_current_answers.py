@@ -74,6 +74,23 @@ def test_a_save_updating_one_answer_and_adding_another_keeps_both_current(org):
     assert rows["GOV-01"]["event_id"] > rows["GOV-02"]["event_id"]
 
 
+def test_one_row_and_a_few_rows_are_updated_in_place_alike(org):
+    """A save of one known answer updates it by its key; a save of a few updates them with one VALUES list."""
+    save(org, [Answer("GOV-01", 2, evidence="draft", comment="a"), Answer("GOV-02", 1, comment="b"),
+               Answer("TEST-01", 3, evidence="runbook", evidence_date=date(2026, 3, 1))])
+    save(org, [Answer("GOV-01", 4, evidence="policy", evidence_date=date(2026, 4, 1)),
+               Answer("GOV-02", None)])                                       # two rows: the VALUES update
+    save(org, [Answer("TEST-01", is_na=True, na_reason="out of scope")])    # one row: the keyed update
+    kept = assert_consistent(org)
+    rows = {r["question_id"]: r for r in kept.iter_rows(named=True)}
+    assert (rows["GOV-01"]["level"], rows["GOV-01"]["comment"], rows["GOV-01"]["evidence_date"]) == \
+        (4, None, date(2026, 4, 1))
+    assert (rows["GOV-02"]["level"], rows["GOV-02"]["comment"]) == (None, None)
+    assert (rows["TEST-01"]["level"], rows["TEST-01"]["is_na"], rows["TEST-01"]["na_reason"],
+            rows["TEST-01"]["evidence"]) == (None, True, "out of scope", None)
+    assert kept.height == 3
+
+
 def test_a_refused_save_changes_neither_the_history_nor_the_current_answers(org):
     first = save(org, [Answer("GOV-01", 2)])
     before = table(org)
