@@ -7,8 +7,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-# Reads in flight at once per call. A composite document's reads are 4-20 ms of mostly fixed per-query cost
-# each: on 2 cores 4 side by side took a one-unit pack's reads from 122 to 70 ms, and more gained nothing.
+# Reads in flight at once per call. A composite document's reads are 3-20 ms of mostly fixed per-query cost
+# each: on 2 cores a one-unit pack's reads went from 176 to 114 ms at S with 4; 2 to 8 were measured, 3 and 4
+# were best.
 WORKERS = 4
 # Set in the worker threads: a run() inside a job runs its jobs one after another, so one build never holds
 # more than WORKERS connections (PostgreSQL's pool is shared with every other user of the app).

@@ -263,6 +263,9 @@ def test_a_one_unit_pack_reads_each_thing_once(org):
     # The questionnaire: its key looked up once; its source parsed at most once per process (by content hash).
     assert sum(s.startswith("SELECT c.*, q.content_hash FROM campaigns") for s in flat) == 1
     assert sum(s.startswith("SELECT source FROM questionnaires") for s in flat) <= 1
+    # The recovery view is asked for by the review figures and the record sheets, read side by side
+    # (parallel.run): the second asks while the first is in flight, and waits for it.
+    assert sum("r.achieved_recovery_minutes IS NOT NULL AND x.exercise_date <= ?" in s for s in flat) == 1
 
     calls = []
 
